@@ -1,0 +1,63 @@
+# whitelist: build, test, sanitize, fuzz, bench.
+# `make` builds ./whitelist and ./healthcheck; `make check` runs every test.
+
+CC ?= cc
+CFLAGS ?= -O2 -g
+CFLAGS += -std=c11 -Wall -Wextra -Wshadow -D_GNU_SOURCE
+LDFLAGS ?=
+PKG_CONFIG ?= pkg-config
+CURL_CFLAGS = $(shell $(PKG_CONFIG) --cflags libcurl)
+CURL_LIBS = $(shell $(PKG_CONFIG) --libs libcurl)
+CHECK_CFLAGS = $(shell $(PKG_CONFIG) --cflags check)
+CHECK_LIBS = $(shell $(PKG_CONFIG) --libs check)
+
+PROXY_OBJS = whitelist.o config.o log.o slots.o relay.o listener.o udp.o resolve.o
+HEALTH_OBJS = healthcheck.o config.o log.o resolve.o
+UNIT_TESTS = t/check_resolve
+
+.PHONY: all check unit e2e asan fuzz bench soak clean deps
+
+all: whitelist healthcheck
+
+whitelist: $(PROXY_OBJS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(PROXY_OBJS)
+
+healthcheck: $(HEALTH_OBJS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(HEALTH_OBJS) $(CURL_LIBS)
+
+healthcheck.o: healthcheck.c
+	$(CC) $(CFLAGS) $(CURL_CFLAGS) -c -o $@ $<
+
+%.o: %.c $(wildcard *.h)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+t/check_resolve: t/check_resolve.c resolve.o
+	$(CC) $(CFLAGS) $(CHECK_CFLAGS) -I. -o $@ $< resolve.o $(CHECK_LIBS)
+
+# Installs the Debian packages the build and the tests need (root only).
+deps:
+	@t/deps.sh
+
+unit: $(UNIT_TESTS)
+	@set -e; for test in $(UNIT_TESTS); do echo "== $$test"; CK_DEFAULT_TIMEOUT=20 ./$$test; done
+
+e2e: all
+	@t/e2e.sh
+
+check: deps all unit e2e
+
+asan:
+	$(MAKE) clean
+	$(MAKE) CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" check
+
+fuzz:
+	@fuzz/run.sh
+
+bench: all
+	@bench/run.sh
+
+soak: all
+	@t/soak.sh
+
+clean:
+	rm -f whitelist healthcheck *.o $(UNIT_TESTS) fuzz/*.bin

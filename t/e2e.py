@@ -1,0 +1,32 @@
+#!/usr/bin/env python3
+"""Runs the end-to-end tests (t/test_*.py) and prints one closing line.
+
+Without root the namespace tests are skipped, and the summary says so.
+Usage: t/e2e.py [test_module[.Class[.test]] ...]
+"""
+import os
+import sys
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+
+def main():
+    loader = unittest.TestLoader()
+    if len(sys.argv) > 1:
+        suite = loader.loadTestsFromNames(sys.argv[1:])
+    else:
+        suite = loader.discover(HERE, pattern="test_*.py", top_level_dir=HERE)
+    result = unittest.TextTestRunner(verbosity=2, stream=sys.stdout).run(suite)
+    failed = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
+    skipped = len(result.skipped)
+    passed = result.testsRun - failed - skipped
+    if skipped:
+        print("skipped (%d): %s" % (skipped, "; ".join(sorted({r for _, r in result.skipped}))))
+    print("e2e: %d passed, %d failed, %d skipped" % (passed, failed, skipped))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,283 @@
+"""TCP end to end: the socat semantics of tcp-listen:P,fork,max-children=N."""
+
+import hashlib
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+import unittest
+
+import wl
+from wl import OUT_V4, OUT2_V4, PX_IN_V4, PX_IN_V6
+
+
+def half_close_server(topo, port, delay):
+    """Outside: reads a request until EOF, waits `delay`, answers, closes."""
+    sock = topo.socket_in(topo.outside)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((OUT_V4, port))
+    sock.listen(16)
+
+    def serve():
+        while True:
+            try:
+                conn, _ = sock.accept()
+            except OSError:
+                return
+            request = wl.recv_all(conn)
+            time.sleep(delay)
+            conn.sendall(b"got %d bytes" % len(request))
+            conn.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return sock
+
+
+@wl.need_root
+class TestTcp(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.topo = wl.Topology(hosts={"target.test": PX_IN_V4})
+        cls.body = os.urandom(8 << 20)
+        wl.start_nginx(cls.topo, files={"big": cls.body})
+        cls.proxy = cls.topo.start_proxy(PORT="80 81 7000", VERBOSE=1, MAX_CONNECTIONS=50)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.topo.close()
+
+    def test_relays_http_for_v4_and_v6_clients(self):
+        status, body = wl.http_get(self.topo)
+        self.assertEqual(status, "HTTP/1.1 200 OK")
+        self.assertEqual(body, b"hello from %s\n" % OUT_V4.encode())
+        status, body = wl.http_get(self.topo, host=PX_IN_V6)
+        self.assertEqual(body, b"hello from %s\n" % OUT_V4.encode())
+
+    def test_8_mib_body_arrives_intact(self):
+        status, body = wl.http_get(self.topo, "/big", timeout=20)
+        self.assertEqual(status, "HTTP/1.1 200 OK")
+        self.assertEqual(len(body), len(self.body))
+        self.assertEqual(hashlib.sha256(body).digest(), hashlib.sha256(self.body).digest())
+
+    def test_half_close_answer_after_200ms_arrives(self):
+        server = half_close_server(self.topo, 7000, 0.2)
+        try:
+            sock = self.topo.connect(7000)
+            sock.sendall(b"x" * 1000)
+            sock.shutdown(socket.SHUT_WR)
+            started = time.monotonic()
+            self.assertEqual(wl.recv_all(sock), b"got 1000 bytes")
+            self.assertGreaterEqual(time.monotonic() - started, 0.15)
+            sock.close()
+        finally:
+            server.close()
+
+    def test_refused_target_gives_eof_quickly_and_proxy_serves_on(self):
+        sock = self.topo.connect(81)
+        sock.sendall(b"GET / HTTP/1.0\r\n\r\n")
+        started = time.monotonic()
+        self.assertEqual(sock.recv(100), b"", "an orderly EOF, not data or a reset")
+        self.assertLess(time.monotonic() - started, 1.0)
+        sock.close()
+        self.assertEqual(wl.http_get(self.topo)[0], "HTTP/1.1 200 OK")
+        self.assertIn("port 81: unable to connect to %s" % OUT_V4, wl.read(self.proxy.log))
+
+    def test_verbose_logs_open_and_close(self):
+        sock = self.topo.connect(80)
+        local = sock.getsockname()
+        sock.sendall(b"GET /hello HTTP/1.0\r\n\r\n")
+        wl.recv_all(sock)
+        sock.close()
+        client = "%s:%d" % (local[0], local[1])
+        log = wl.wait_until(lambda: "close %s " % client in wl.read(self.proxy.log) and
+                            wl.read(self.proxy.log), what="close line")
+        lines = [line for line in log.splitlines() if client + " " in line]
+        self.assertEqual(len(lines), 3, lines)
+        self.assertRegex(lines[0], r"^whitelist: accept %s -> 80 \(child \d+, \d+/50\)$" % client)
+        self.assertEqual(lines[1], "whitelist: connect %s -> 80 -> %s:80" % (client, OUT_V4))
+        self.assertRegex(lines[2], r"^whitelist: close %s -> 80 -> %s:80: 23 bytes up, "
+                         r"\d+ bytes down, \d+\.\d{3} s$" % (client, OUT_V4))
+
+    def test_thousands_of_connections_leave_no_fd_or_zombie(self):
+        listener = self.listener_of(80)
+        wl.http_get(self.topo)
+        fds_before = wl.open_fds(listener)
+        for _ in range(2000):
+            sock = self.topo.connect(80)
+            sock.sendall(b"GET /hello HTTP/1.0\r\n\r\n")
+            wl.recv_all(sock)
+            sock.close()
+        wl.wait_until(lambda: not self.topo.children(listener), what="children reaped")
+        self.assertEqual(wl.open_fds(listener), fds_before)
+        self.assertEqual(wl.zombies_of(self.proxy.pid, self.topo), 0)
+        self.assertEqual(wl.zombies_of(listener, self.topo), 0)
+
+    def listener_of(self, port):
+        for pid in self.topo.children(self.proxy.pid):
+            if wl.read("/proc/%d/comm" % pid).strip() == "whitelist:%d" % port:
+                return pid
+        raise AssertionError("no listener for port %d" % port)
+
+
+def established(topo, ns, port):
+    out = wl.run("ip", "netns", "exec", ns, "ss", "-tnH", "state", "established",
+                 "( sport = :%d )" % port).stdout
+    return len(out.strip().splitlines())
+
+
+@wl.need_root
+class TestLimit(unittest.TestCase):
+    def setUp(self):
+        self.topo = wl.Topology()
+        wl.start_nginx(self.topo)
+        self.proxy = self.topo.start_proxy(PORT="80", MAX_CONNECTIONS=3)
+
+    def tearDown(self):
+        self.topo.close()
+
+    def test_waiting_clients_stay_in_backlog_and_are_served_later(self):
+        clients = [self.topo.connect(80) for _ in range(6)]
+        wl.wait_until(lambda: established(self.topo, self.topo.outside, 80) == 3,
+                      what="3 upstream connections")
+        time.sleep(0.3)
+        self.assertEqual(established(self.topo, self.topo.outside, 80), 3,
+                         "the limit holds the upstream count")
+        for sock in clients[3:]:
+            sock.settimeout(0.05)
+            with self.assertRaises(socket.timeout, msg="waiting, not closed"):
+                sock.recv(1)
+            sock.settimeout(5)
+        for sock in clients:
+            sock.sendall(b"GET /hello HTTP/1.0\r\n\r\n")
+        for sock in clients:
+            data = wl.recv_all(sock)
+            self.assertTrue(data.startswith(b"HTTP/1.1 200 OK"), data[:100])
+            sock.close()
+
+
+@wl.need_root
+class TestDnsChange(unittest.TestCase):
+    def setUp(self):
+        self.topo = wl.Topology()
+        wl.start_nginx(self.topo)
+        wl.start_nginx(self.topo, addr=OUT2_V4, addr6=None)
+        self.dns = wl.start_dnsmasq(self.topo, "%s target.test\n" % OUT_V4)
+
+    def tearDown(self):
+        self.topo.close()
+
+    def test_next_connection_follows_a_dns_change(self):
+        self.topo.start_proxy(TARGET="target.test", PORT="80")
+        self.assertEqual(wl.http_get(self.topo)[1], b"hello from %s\n" % OUT_V4.encode())
+        with open(self.dns.hosts, "w") as f:
+            f.write("%s target.test\n" % OUT2_V4)
+        self.dns.send_signal(signal.SIGHUP)
+        wl.wait_until(lambda: wl.http_get(self.topo)[1] == b"hello from %s\n" %
+                      OUT2_V4.encode(), what="the new address used")
+
+    def test_unresolvable_target_closes_client_and_serves_on(self):
+        proxy = self.topo.start_proxy(TARGET="missing.test", PORT="80")
+        sock = self.topo.connect(80)
+        self.assertEqual(sock.recv(10), b"")
+        sock.close()
+        self.assertIn("unable to resolve TARGET missing.test", wl.read(proxy.log))
+        self.assertIsNone(proxy.poll())
+
+
+@wl.need_root
+class TestLifetime(unittest.TestCase):
+    def setUp(self):
+        self.topo = wl.Topology()
+        wl.start_nginx(self.topo)
+
+    def tearDown(self):
+        self.topo.close()
+
+    def test_sigterm_refuses_new_clients_and_lets_open_ones_finish(self):
+        proxy = self.topo.start_proxy(PORT="80 443")
+        sock = self.topo.connect(80)
+        wl.wait_until(lambda: established(self.topo, self.topo.outside, 80) == 1,
+                      what="the relay")
+        started = time.monotonic()
+        proxy.send_signal(signal.SIGTERM)
+        wl.wait_until(lambda: not self.topo.listening(self.topo.proxy, 80), timeout=1,
+                      what="port 80 closed at once")
+        with self.assertRaises(ConnectionRefusedError):
+            self.topo.connect(80)
+        sock.sendall(b"GET /hello HTTP/1.0\r\n\r\n")
+        self.assertIn(b"hello from", wl.recv_all(sock))
+        sock.close()
+        self.assertEqual(proxy.wait(10), 0)
+        self.assertLess(time.monotonic() - started, 3, "ends once the last one is done")
+
+    def test_sigterm_ends_idle_connections_after_the_grace_period(self):
+        proxy = self.topo.start_proxy(PORT="80")
+        sock = self.topo.connect(80)
+        wl.wait_until(lambda: established(self.topo, self.topo.outside, 80) == 1,
+                      what="the relay")
+        started = time.monotonic()
+        proxy.send_signal(signal.SIGTERM)
+        self.assertEqual(proxy.wait(10), 0)
+        elapsed = time.monotonic() - started
+        self.assertGreater(elapsed, 4, "the grace period was given")
+        self.assertLess(elapsed, 8, "within Docker's 10 s")
+        sock.close()
+
+    def test_a_killed_listener_ends_the_program_non_zero(self):
+        proxy = self.topo.start_proxy(PORT="80 443")
+        listener = [pid for pid in self.topo.children(proxy.pid)
+                    if wl.read("/proc/%d/comm" % pid).strip() == "whitelist:443"][0]
+        os.kill(listener, signal.SIGKILL)
+        self.assertEqual(proxy.wait(10), 1)
+        self.assertIn("the listener of port 443 ended (signal 9)", wl.read(proxy.log))
+        self.assertFalse(self.topo.listening(self.topo.proxy, 80))
+
+    def test_orphaned_relays_are_reaped_not_left_as_zombies(self):
+        proxy = self.topo.start_proxy(PORT="80 443")
+        sock = self.topo.connect(80)
+        wl.wait_until(lambda: established(self.topo, self.topo.outside, 80) == 1,
+                      what="the relay")
+        listener = [pid for pid in self.topo.children(proxy.pid)
+                    if wl.read("/proc/%d/comm" % pid).strip() == "whitelist:80"][0]
+        relay = self.topo.children(listener)[0]
+        os.kill(listener, signal.SIGKILL)
+        sock.close()
+        wl.wait_until(lambda: not os.path.exists("/proc/%d" % relay) or
+                      proxy.poll() is not None, what="the orphan reaped")
+        self.assertFalse(os.path.exists("/proc/%d" % relay), "reaped, not a zombie")
+        proxy.wait(10)
+
+
+class TestConfigErrors(unittest.TestCase):
+    """Bad values stop the binary with status 2 and one line naming the variable."""
+
+    CASES = [
+        ({"PORT": "80"}, "TARGET: not set"),
+        ({"TARGET": "x", "PORT": "http"}, 'PORT: "http" is not a port number'),
+        ({"TARGET": "x", "PORT": "0"}, 'PORT: "0" is not a port number'),
+        ({"TARGET": "x", "PORT": "65536"}, 'PORT: "65536" is not a port number'),
+        ({"TARGET": "x", "MODE": "sctp"}, 'MODE: "sctp" is not tcp or udp'),
+        ({"TARGET": "x", "MAX_CONNECTIONS": "-1"}, 'MAX_CONNECTIONS: "-1" is not a number'),
+        ({"TARGET": "x", "MAX_CONNECTIONS": "ten"}, 'MAX_CONNECTIONS: "ten" is not a number'),
+        ({"TARGET": "x", "PRE_RESOLVE": "yes"}, 'PRE_RESOLVE: "yes" is not 0 or 1'),
+        ({"TARGET": "x", "VERBOSE": "3"}, 'VERBOSE: "3" is not a number from 0 to 2'),
+        ({"TARGET": "x", "NAMESERVERS": "8.8.8.8 dns.google"},
+         'NAMESERVERS: "dns.google" is not an IP address'),
+    ]
+
+    def test_each_bad_value_exits_2_naming_it(self):
+        for env, message in self.CASES:
+            with self.subTest(env=env):
+                result = subprocess.run([wl.WHITELIST], env=dict(env, PATH="/usr/bin"),
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                        text=True, timeout=5)
+                self.assertEqual(result.returncode, 2)
+                lines = result.stderr.splitlines()
+                self.assertEqual(len(lines), 1, result.stderr)
+                self.assertIn(message, lines[0])
+
+
+if __name__ == "__main__":
+    unittest.main()

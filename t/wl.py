@@ -1,0 +1,333 @@
+"""End-to-end test kit: network namespaces, real peers, the real binaries.
+
+The topology mirrors a Docker deployment:
+
+    inside (client)  --  proxy (whitelist)  --  outside (nginx, dnsmasq, ...)
+    198.18.1.2            198.18.1.1 / 198.18.2.1   198.18.2.2 (+ .3 spare)
+    2001:db8:1::2         2001:db8:1::1 / 2001:db8:2::1   2001:db8:2::2
+
+"inside" has no route beyond its own subnet, like an `internal: true` network:
+the proxy is its only way out. Every process is started here, tracked by PID
+and ended by PID; every namespace is deleted, on every path (atexit too).
+"""
+
+import atexit
+import ctypes
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import unittest
+
+TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+WHITELIST = os.path.join(TOP, "whitelist")
+HEALTHCHECK = os.path.join(TOP, "healthcheck")
+
+IN_V4, PX_IN_V4, PX_OUT_V4, OUT_V4, OUT2_V4 = (
+    "198.18.1.2", "198.18.1.1", "198.18.2.1", "198.18.2.2", "198.18.2.3")
+IN_V6, PX_IN_V6, PX_OUT_V6, OUT_V6 = (
+    "2001:db8:1::2", "2001:db8:1::1", "2001:db8:2::1", "2001:db8:2::2")
+
+CLONE_NEWNET = 0x40000000
+_libc = ctypes.CDLL(None, use_errno=True)
+_live_topologies = []
+
+
+def is_root():
+    return os.geteuid() == 0
+
+
+def need_root(cls):
+    """Class decorator: namespaces need root; say so plainly when skipped."""
+    return unittest.skipUnless(is_root(), "needs root for network namespaces")(cls)
+
+
+def run(*args, check=True, **kwargs):
+    return subprocess.run(list(args), check=check, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, **kwargs)
+
+
+def wait_until(predicate, timeout=5.0, interval=0.02, what="condition"):
+    """Polls predicate until it is true; fails the test with `what` after timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+class Netns:
+    """Enter a namespace for the calling thread: sockets made inside stay in it."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def __enter__(self):
+        self.home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+        target = os.open("/run/netns/" + self.name, os.O_RDONLY)
+        try:
+            if _libc.setns(target, CLONE_NEWNET) != 0:
+                raise OSError(ctypes.get_errno(), "setns " + self.name)
+        finally:
+            os.close(target)
+        return self
+
+    def __exit__(self, *exc):
+        _libc.setns(self.home, CLONE_NEWNET)
+        os.close(self.home)
+
+
+class Topology:
+    """Three namespaces joined by two veth pairs; see the module comment."""
+
+    def __init__(self, hosts=None, nameserver=OUT_V4):
+        tag = "%d%s" % (os.getpid() % 100000, os.urandom(2).hex())
+        self.inside, self.proxy, self.outside = ("wl%si" % tag, "wl%sp" % tag, "wl%so" % tag)
+        self.tmp = tempfile.mkdtemp(prefix="wl-e2e-")
+        self.procs = []
+        _live_topologies.append(self)
+        try:
+            self._build(tag, hosts or {}, nameserver)
+        except BaseException:
+            self.close()
+            raise
+
+    def _build(self, tag, hosts, nameserver):
+        for ns in (self.inside, self.proxy, self.outside):
+            run("ip", "netns", "add", ns)
+            self.ip(ns, "link", "set", "lo", "up")
+        self._link("wl%sa" % tag, self.inside, "wl%sb" % tag, self.proxy)
+        self._link("wl%sc" % tag, self.proxy, "wl%sd" % tag, self.outside)
+        self._addr(self.inside, "wl%sa" % tag, IN_V4, IN_V6)
+        self._addr(self.proxy, "wl%sb" % tag, PX_IN_V4, PX_IN_V6)
+        self._addr(self.proxy, "wl%sc" % tag, PX_OUT_V4, PX_OUT_V6)
+        self._addr(self.outside, "wl%sd" % tag, OUT_V4, OUT_V6)
+        self.ip(self.outside, "addr", "add", OUT2_V4 + "/24", "dev", "wl%sd" % tag)
+        self.out_dev = "wl%sd" % tag
+        # The proxy's own resolver and hosts file, as Docker gives a container.
+        etc = "/etc/netns/" + self.proxy
+        os.makedirs(etc, exist_ok=True)
+        with open(etc + "/resolv.conf", "w") as f:
+            f.write("nameserver %s\noptions timeout:1 attempts:1\n" % nameserver)
+        with open(etc + "/hosts", "w") as f:
+            f.write("127.0.0.1 localhost\n::1 localhost\n")
+            for name, addr in hosts.items():
+                f.write("%s %s\n" % (addr, name))
+
+    def ip(self, ns, *args):
+        return run("ip", "-n", ns, *args)
+
+    def _link(self, a, ns_a, b, ns_b):
+        run("ip", "link", "add", a, "netns", ns_a, "type", "veth", "peer", "name", b,
+            "netns", ns_b)
+        self.ip(ns_a, "link", "set", a, "up")
+        self.ip(ns_b, "link", "set", b, "up")
+
+    def _addr(self, ns, dev, v4, v6):
+        self.ip(ns, "addr", "add", v4 + "/24", "dev", dev)
+        self.ip(ns, "-6", "addr", "add", v6 + "/64", "dev", dev, "nodad")
+
+    # processes
+
+    def start(self, ns, argv, env=None, log=None, **kwargs):
+        """Starts argv in namespace ns; its output goes to a log file in tmp."""
+        log = log or os.path.join(self.tmp, "%s-%d.log" % (os.path.basename(argv[0]),
+                                                           len(self.procs)))
+        out = open(log, "ab")
+        proc = subprocess.Popen(["ip", "netns", "exec", ns] + list(argv), env=env,
+                                stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, **kwargs)
+        out.close()
+        proc.log = log
+        self.procs.append(proc)
+        return proc
+
+    def stop(self, proc, sig=signal.SIGTERM, timeout=10):
+        """Ends one process by PID; returns its exit status."""
+        if proc.poll() is None:
+            try:
+                proc.send_signal(sig)
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        return proc.returncode
+
+    def proxy_env(self, **variables):
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "TARGET": OUT_V4,
+               "TMPDIR": self.tmp}
+        env.update({k: str(v) for k, v in variables.items()})
+        return env
+
+    def start_proxy(self, wait_ports=True, **variables):
+        """Starts whitelist in the proxy namespace and waits until it listens."""
+        env = self.proxy_env(**variables)
+        proc = self.start(self.proxy, [WHITELIST], env=env,
+                          log=os.path.join(self.tmp, "whitelist-%d.log" % len(self.procs)))
+        proc.env = env
+        if wait_ports:
+            ports = [int(p) for p in env.get("PORT", "80 443").split()]
+            for port in ports:
+                if env.get("MODE", "tcp") == "tcp":
+                    wait_until(lambda: self.listening(self.proxy, port) or proc.poll() is not None,
+                               what="whitelist listening on %d" % port)
+            if proc.poll() is not None:
+                raise AssertionError("whitelist exited %s:\n%s" % (proc.returncode,
+                                                                   read(proc.log)))
+        return proc
+
+    def listening(self, ns, port, proto="tcp"):
+        flag = "-ltnH" if proto == "tcp" else "-lunH"
+        out = run("ip", "netns", "exec", ns, "ss", flag, "sport = :%d" % port).stdout
+        return bool(out.strip())
+
+    def connect(self, port, host=PX_IN_V4, timeout=5.0):
+        """A TCP client socket in the inside namespace, connected to the proxy."""
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with Netns(self.inside):
+            sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.settimeout(timeout)
+        sock.connect((host, port))
+        return sock
+
+    def socket_in(self, ns, family=socket.AF_INET, kind=socket.SOCK_STREAM):
+        with Netns(ns):
+            return socket.socket(family, kind)
+
+    def children(self, pid):
+        """PIDs whose parent is pid."""
+        kids = []
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    with open("/proc/%s/stat" % entry) as f:
+                        fields = f.read().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+                if int(fields[1]) == pid:
+                    kids.append(int(entry))
+        return kids
+
+    def close(self):
+        for proc in reversed(self.procs):
+            self.stop(proc, signal.SIGKILL, timeout=5)
+        self.procs = []
+        for ns in (self.inside, self.proxy, self.outside):
+            run("ip", "netns", "del", ns, check=False)
+        shutil.rmtree("/etc/netns/" + self.proxy, ignore_errors=True)
+        if os.environ.get("WL_KEEP_LOGS") is None:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+        if self in _live_topologies:
+            _live_topologies.remove(self)
+
+
+@atexit.register
+def _close_all():
+    for topo in list(_live_topologies):
+        topo.close()
+
+
+def read(path):
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+NGINX_CONF = """
+daemon off;
+worker_processes 1;
+pid {tmp}/nginx.pid;
+error_log {tmp}/nginx-error.log;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_temp_path {tmp}/body;
+    keepalive_requests 100000;
+    server {{
+        listen {addr}:{port} reuseport backlog=4096;
+        {listen6}
+        root {root};
+        location /hello {{ return 200 "hello from {addr}\\n"; }}
+    }}
+}}
+"""
+
+
+def start_nginx(topo, port=80, addr=OUT_V4, addr6=OUT_V6, files=None):
+    """nginx in the outside namespace serving /hello and the given files."""
+    tmp = tempfile.mkdtemp(prefix="nginx-", dir=topo.tmp)
+    root = os.path.join(tmp, "root")
+    os.makedirs(root)
+    for path in (topo.tmp, tmp, root):
+        os.chmod(path, 0o755)  # nginx's workers run as nobody
+    for name, data in (files or {}).items():
+        with open(os.path.join(root, name), "wb") as f:
+            f.write(data)
+    conf = os.path.join(tmp, "nginx.conf")
+    with open(conf, "w") as f:
+        listen6 = "listen [%s]:%d;" % (addr6, port) if addr6 else ""
+        f.write(NGINX_CONF.format(tmp=tmp, addr=addr, listen6=listen6, port=port, root=root))
+    proc = topo.start(topo.outside, ["nginx", "-c", conf, "-e", tmp + "/nginx-error.log"])
+    wait_until(lambda: "%s:%d" % (addr, port) in run(
+        "ip", "netns", "exec", topo.outside, "ss", "-ltnH").stdout, what="nginx on %d" % port)
+    return proc
+
+
+def start_dnsmasq(topo, hosts_text, extra=()):
+    """dnsmasq answering only from a hosts file (re-read on SIGHUP), UDP and TCP."""
+    hosts = os.path.join(topo.tmp, "dns-hosts-%d" % len(topo.procs))
+    with open(hosts, "w") as f:
+        f.write(hosts_text)
+    proc = topo.start(topo.outside, ["dnsmasq", "--keep-in-foreground", "--no-resolv",
+                                     "--no-hosts", "--addn-hosts=" + hosts, "--user=root",
+                                     "--listen-address=" + OUT_V4, "--bind-interfaces",
+                                     "--no-dhcp-interface=*", "--pid-file=",
+                                     "--log-facility=-", "--cache-size=0"] + list(extra))
+    proc.hosts = hosts
+    wait_until(lambda: topo.listening(topo.outside, 53, "udp"), what="dnsmasq on 53")
+    return proc
+
+
+def http_get(topo, path="/hello", port=80, host=PX_IN_V4, timeout=5.0, headers=""):
+    """One HTTP/1.0 request through the proxy; returns (status line, body bytes)."""
+    sock = topo.connect(port, host, timeout)
+    try:
+        sock.sendall(("GET %s HTTP/1.0\r\nHost: x\r\n%s\r\n" % (path, headers)).encode())
+        data = recv_all(sock)
+    finally:
+        sock.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    return head.split(b"\r\n", 1)[0].decode(errors="replace"), body
+
+
+def recv_all(sock):
+    chunks = []
+    while True:
+        chunk = sock.recv(1 << 16)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+
+
+def open_fds(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+def zombies_of(pid, topo):
+    count = 0
+    for kid in topo.children(pid):
+        try:
+            with open("/proc/%d/stat" % kid) as f:
+                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    count += 1
+        except OSError:
+            pass
+    return count

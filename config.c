@@ -250,6 +250,14 @@ int conf_expand_target(const char *template, const char *target, char *out, size
 	return 0;
 }
 
+int conf_target_file(char *out, size_t size, long pid)
+{
+	const char *dir = getenv("TMPDIR");
+	int len = snprintf(out, size, "%s/whitelist-%ld.target", dir && *dir ? dir : "/tmp", pid);
+
+	return len > 0 && (size_t)len < size ? 0 : -1;
+}
+
 int conf_has_port(const struct conf *conf, uint16_t port)
 {
 	for (size_t i = 0; i < conf->nports; i++)

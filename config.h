@@ -50,6 +50,13 @@ int conf_load(struct conf *conf, conf_getter get, char *err, size_t errsize);
 /* Replaces every "$TARGET" in template; -1 when the result does not fit. */
 int conf_expand_target(const char *template, const char *target, char *out, size_t size);
 
+/*
+ * Where the proxy (main process pid) records the address it forwards to with
+ * PRE_RESOLVE=1, for the healthcheck: $TMPDIR/whitelist-PID.target.
+ * The temp dir is the one place a read-only container still writes.
+ */
+int conf_target_file(char *out, size_t size, long pid);
+
 /* 1 when port is one of conf's ports. */
 int conf_has_port(const struct conf *conf, uint16_t port);
 

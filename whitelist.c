@@ -12,6 +12,7 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -150,6 +151,35 @@ static void pre_resolve(struct proxy *proxy)
 	set_fixed_target(proxy, result.family, result.addrs[pick % (uint32_t)result.count]);
 	log_msg("resolved %s to %s", conf->target,
 		log_host((struct sockaddr *)&proxy->fixed_target, shown, sizeof shown));
+}
+
+/* Records the address in use for the healthcheck (written whole, then renamed). */
+static void write_target_file(const struct proxy *proxy)
+{
+	char path[512], partial[520], shown[LOG_ADDR_SIZE];
+	int fd;
+
+	if (conf_target_file(path, sizeof path, (long)getpid()) < 0)
+		return;
+	snprintf(partial, sizeof partial, "%s.new", path);
+	fd = open(partial, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		log_errno("unable to write %s (the healthcheck reads it)", partial);
+		return;
+	}
+	dprintf(fd, "%s\n", log_host((const struct sockaddr *)&proxy->fixed_target, shown,
+				     sizeof shown));
+	close(fd);
+	if (rename(partial, path) < 0)
+		log_errno("unable to write %s (the healthcheck reads it)", path);
+}
+
+static void remove_target_file(void)
+{
+	char path[512];
+
+	if (conf_target_file(path, sizeof path, (long)getpid()) == 0)
+		unlink(path);
 }
 
 static void bind_all(const struct conf *conf, struct listener *listeners)
@@ -295,14 +325,17 @@ int main(void)
 	struct proxy proxy = { .conf = &conf };
 	char err[CONF_ERR_SIZE];
 	sigset_t wait_mask;
+	int status;
 
 	log_init("whitelist");
 	if (conf_load(&conf, env_get, err, sizeof err) < 0)
 		die_config("%s", err);
 	raise_fd_limit();
 	proxy_signals_block(&wait_mask);
-	if (conf.pre_resolve)
+	if (conf.pre_resolve) {
 		pre_resolve(&proxy);
+		write_target_file(&proxy);
+	}
 	bind_all(&conf, listeners);
 	/* Relays whose listener died are re-parented to us, not lost as zombies. */
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
@@ -310,5 +343,8 @@ int main(void)
 		start_listener(&proxy, &listeners[i]);
 	log_msg("forwarding %zu %s port%s to %s", conf.nports,
 		conf.mode == CONF_MODE_TCP ? "tcp" : "udp", conf.nports > 1 ? "s" : "", conf.target);
-	return supervise(listeners, conf.nports, &wait_mask);
+	status = supervise(listeners, conf.nports, &wait_mask);
+	if (conf.pre_resolve)
+		remove_target_file();
+	return status;
 }

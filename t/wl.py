@@ -216,9 +216,17 @@ class Topology:
 
     def close(self):
         for proc in reversed(self.procs):
-            self.stop(proc, signal.SIGKILL, timeout=5)
+            # nginx must end its workers itself; a proxy in its grace period need not wait.
+            quick = proc.args[-1] == WHITELIST or getattr(proc, "env", None)
+            self.stop(proc, signal.SIGKILL if quick else signal.SIGTERM, timeout=2)
         self.procs = []
         for ns in (self.inside, self.proxy, self.outside):
+            # Whatever is still inside (nginx workers, orphaned relays) ends by PID too.
+            for pid in run("ip", "netns", "pids", ns, check=False).stdout.split():
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                except OSError:
+                    pass
             run("ip", "netns", "del", ns, check=False)
         shutil.rmtree("/etc/netns/" + self.proxy, ignore_errors=True)
         if os.environ.get("WL_KEEP_LOGS") is None:

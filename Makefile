@@ -11,9 +11,9 @@ CURL_LIBS = $(shell $(PKG_CONFIG) --libs libcurl)
 CHECK_CFLAGS = $(shell $(PKG_CONFIG) --cflags check)
 CHECK_LIBS = $(shell $(PKG_CONFIG) --libs check)
 
-PROXY_OBJS = whitelist.o config.o log.o slots.o relay.o listener.o udp.o resolve.o
+PROXY_OBJS = whitelist.o config.o log.o slots.o session.o relay.o listener.o udp.o resolve.o
 HEALTH_OBJS = healthcheck.o config.o log.o resolve.o
-UNIT_TESTS = t/check_resolve
+UNIT_TESTS = t/check_config t/check_slots t/check_session t/check_log t/check_resolve
 
 .PHONY: all check unit e2e asan fuzz bench soak clean deps
 
@@ -33,6 +33,18 @@ healthcheck.o: healthcheck.c
 
 t/check_resolve: t/check_resolve.c resolve.o
 	$(CC) $(CFLAGS) $(CHECK_CFLAGS) -I. -o $@ $< resolve.o $(CHECK_LIBS)
+
+t/check_config: t/check_config.c config.o log.o resolve.o
+	$(CC) $(CFLAGS) $(CHECK_CFLAGS) -I. -o $@ $< config.o log.o resolve.o $(CHECK_LIBS)
+
+t/check_slots: t/check_slots.c slots.o
+	$(CC) $(CFLAGS) $(CHECK_CFLAGS) -I. -o $@ $< slots.o $(CHECK_LIBS)
+
+t/check_session: t/check_session.c session.o
+	$(CC) $(CFLAGS) $(CHECK_CFLAGS) -I. -o $@ $< session.o $(CHECK_LIBS)
+
+t/check_log: t/check_log.c log.o
+	$(CC) $(CFLAGS) $(CHECK_CFLAGS) -I. -o $@ $< log.o $(CHECK_LIBS)
 
 # Installs the Debian packages the build and the tests need (root only).
 deps:

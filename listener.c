@@ -21,7 +21,6 @@
 
 #include "log.h"
 #include "proxy.h"
-#include "slots.h"
 
 #define LISTENER_BACKOFF_MS 100	/* after EMFILE or a failed fork: let resources come back */
 
@@ -179,45 +178,59 @@ static void listener_kill_children(const struct slots *slots, int signo)
 			kill(slots->pids[i], signo);
 }
 
-/* SIGTERM: refuse new clients now, let the open ones finish within the grace period. */
-static _Noreturn void listener_drain(struct listener_state *state)
+/* Waits for signals only, up to timeout_ms, then reaps. */
+static void listener_pause(struct slots *slots, int timeout_ms, const sigset_t *wait_mask)
+{
+	struct timespec timeout = { timeout_ms / 1000, (timeout_ms % 1000) * 1000000L };
+	pid_t pid;
+
+	ppoll(NULL, 0, &timeout, wait_mask);
+	proxy_child_exited = 0;
+	while ((pid = waitpid(-1, NULL, WNOHANG)) > 0)
+		slots_give(slots, pid);
+}
+
+void listener_finish(struct slots *slots, uint16_t port, int verbose, const sigset_t *wait_mask)
 {
 	long long deadline = proxy_now_ms() + PROXY_GRACE_MS;
 
-	close(state->fd);
-	state->fd = -1;
-	if (state->slots.used > 0 && state->proxy->conf->verbose >= 1)
-		log_msg("port %u: stopping, %zu connection%s open", state->port, state->slots.used,
-			state->slots.used == 1 ? "" : "s");
-	for (long long left; state->slots.used > 0 && (left = deadline - proxy_now_ms()) > 0;) {
-		listener_wait(state, (int)left, 0);
-		listener_reap(state);
-	}
-	if (state->slots.used > 0) {
-		log_msg("port %u: grace period over, ending %zu connection%s", state->port,
-			state->slots.used, state->slots.used == 1 ? "" : "s");
-		listener_kill_children(&state->slots, SIGKILL);
-		for (pid_t pid; state->slots.used > 0 && (pid = waitpid(-1, NULL, 0)) > 0;)
-			slots_give(&state->slots, pid);
+	if (slots->used > 0 && verbose >= 1)
+		log_msg("port %u: stopping, %zu open", port, slots->used);
+	for (long long left; slots->used > 0 && (left = deadline - proxy_now_ms()) > 0;)
+		listener_pause(slots, (int)left, wait_mask);
+	if (slots->used > 0) {
+		log_msg("port %u: grace period over, ending %zu still open", port, slots->used);
+		listener_kill_children(slots, SIGKILL);
+		for (pid_t pid; slots->used > 0 && (pid = waitpid(-1, NULL, 0)) > 0;)
+			slots_give(slots, pid);
 	}
 	_exit(0);
 }
 
-void listener_tcp_serve(const struct proxy *proxy, int listen_fd, uint16_t port)
+void listener_become(uint16_t port, sigset_t *wait_mask)
 {
-	struct listener_state state = { .proxy = proxy, .port = port, .fd = listen_fd };
 	char name[16];
 
 	/* The healthcheck finds each port's listener by this name. */
 	snprintf(name, sizeof name, "whitelist:%u", port);
 	prctl(PR_SET_NAME, name);
+	/* A main process killed outright must not leave listeners behind. */
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
-	proxy_signals_block(&state.wait_mask);
+	proxy_signals_block(wait_mask);
+}
+
+void listener_tcp_serve(const struct proxy *proxy, int listen_fd, uint16_t port)
+{
+	struct listener_state state = { .proxy = proxy, .port = port, .fd = listen_fd };
+
+	listener_become(port, &state.wait_mask);
 	if (slots_init(&state.slots, proxy->conf->max_connections) < 0)
 		die("port %u: out of memory", port);
 	while (!proxy_stopping) {
 		listener_wait(&state, -1, 1);
 		listener_reap(&state);
 	}
-	listener_drain(&state);
+	/* Closed now, so new clients are refused while the open ones finish. */
+	close(state.fd);
+	listener_finish(&state.slots, port, proxy->conf->verbose, &state.wait_mask);
 }

@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 
 #include "config.h"
+#include "slots.h"
 
 #define PROXY_GRACE_MS 5000	/* SIGTERM: open connections get this long, within Docker's 10 s */
 #define PROXY_LINGER_MS 500	/* socat -t: after EOF one way, idle time that ends the other */
@@ -40,7 +41,12 @@ void proxy_signals_child(void);
 
 /* listener.c */
 int listener_bind(enum conf_mode mode, uint16_t port);
+/* In a new listener process: its name for the healthcheck, its signals. */
+void listener_become(uint16_t port, sigset_t *wait_mask);
 _Noreturn void listener_tcp_serve(const struct proxy *proxy, int listen_fd, uint16_t port);
+/* The socket is closed: children get PROXY_GRACE_MS, the rest are killed; exits 0. */
+_Noreturn void listener_finish(struct slots *slots, uint16_t port, int verbose,
+			       const sigset_t *wait_mask);
 
 /* relay.c */
 /* Connects a socket of the type to TARGET:port (IPv4 addresses first); fd or -1 (logged). */

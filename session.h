@@ -1,0 +1,70 @@
+/*
+ * session.h: the UDP listener's bookkeeping, kept apart from the sockets so
+ * it can be tested alone. A session is one client (address and port) with
+ * its child; datagrams of clients that cannot have a session yet (at
+ * MAX_CONNECTIONS) wait in a FIFO, in arrival order, until a slot frees.
+ */
+#ifndef WHITELIST_SESSION_H
+#define WHITELIST_SESSION_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#define SESSION_PENDING_BYTES (4u << 20)	/* held datagrams; beyond, the kernel holds them */
+
+struct session {
+	struct sockaddr_storage client;
+	socklen_t client_len;
+	pid_t pid;
+	int parent_fd;	/* our end of the socketpair: datagrams to the child */
+	int child_fd;	/* the child's end, kept to take back what it left unread */
+};
+
+struct session_table {
+	struct session *items;
+	size_t count, cap;
+};
+
+struct pending {
+	struct pending *next;
+	struct sockaddr_storage client;
+	socklen_t client_len;
+	size_t len;
+	uint8_t data[];
+};
+
+struct pending_queue {
+	struct pending *head, *tail;
+	size_t count, bytes;
+};
+
+/* 1 when a and b are the same client: family, address, port (v4-mapped as given). */
+int session_same_client(const struct sockaddr_storage *a, const struct sockaddr_storage *b);
+
+void session_table_init(struct session_table *table);
+void session_table_free(struct session_table *table);
+struct session *session_find_client(struct session_table *table,
+				    const struct sockaddr_storage *client);
+struct session *session_find_pid(struct session_table *table, pid_t pid);
+/* Adds a session; NULL when out of memory. The pointer is valid until the next add/remove. */
+struct session *session_add(struct session_table *table, const struct sockaddr_storage *client,
+			    socklen_t client_len);
+void session_remove(struct session_table *table, struct session *session);
+
+void pending_init(struct pending_queue *queue);
+/* 1 when a datagram of len bytes fits in the queue's budget. */
+int pending_has_room(const struct pending_queue *queue, size_t len);
+/* Appends a copy; -1 when out of memory or over budget. */
+int pending_push(struct pending_queue *queue, const struct sockaddr_storage *client,
+		 socklen_t client_len, const uint8_t *data, size_t len);
+/* Moves all of front's datagrams, in order, before queue's (a dead child's unread ones). */
+void pending_prepend(struct pending_queue *queue, struct pending_queue *front);
+/* Unlinks and returns the first datagram (free() it), or NULL. */
+struct pending *pending_pop(struct pending_queue *queue);
+/* 1 when some datagram from client is queued: later ones must queue behind it. */
+int pending_has_client(const struct pending_queue *queue, const struct sockaddr_storage *client);
+void pending_free(struct pending_queue *queue);
+
+#endif

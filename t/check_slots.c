@@ -1,0 +1,134 @@
+/*
+ * check_slots: the MAX_CONNECTIONS counter. A slot is taken before fork and
+ * given back once per reaped child; the count never drifts or goes negative.
+ */
+#include <check.h>
+#include <stdlib.h>
+
+#include "slots.h"
+
+START_TEST(test_limit_blocks_and_reaping_frees)
+{
+	struct slots slots;
+
+	ck_assert_int_eq(slots_init(&slots, 3), 0);
+	for (pid_t pid = 100; pid < 103; pid++) {
+		ck_assert_int_eq(slots_full(&slots), 0);
+		ck_assert_int_eq(slots_take(&slots), 0);
+		slots_bind(&slots, pid);
+	}
+	ck_assert_int_eq(slots_full(&slots), 1);
+	ck_assert_int_eq(slots_take(&slots), -1);
+	ck_assert_uint_eq(slots.used, 3);
+	ck_assert_int_eq(slots_give(&slots, 101), 1);
+	ck_assert_uint_eq(slots.used, 2);
+	ck_assert_int_eq(slots_full(&slots), 0);
+	slots_free(&slots);
+}
+END_TEST
+
+START_TEST(test_unknown_or_repeated_pid_frees_nothing)
+{
+	struct slots slots;
+
+	ck_assert_int_eq(slots_init(&slots, 2), 0);
+	slots_take(&slots);
+	slots_bind(&slots, 7);
+	ck_assert_int_eq(slots_give(&slots, 8), 0);	/* an orphan that is not ours */
+	ck_assert_int_eq(slots_give(&slots, 7), 1);
+	ck_assert_int_eq(slots_give(&slots, 7), 0);	/* reaped once, given back once */
+	ck_assert_uint_eq(slots.used, 0);
+	ck_assert_int_eq(slots_give(&slots, 0), 0);
+	slots_free(&slots);
+}
+END_TEST
+
+START_TEST(test_failed_fork_gives_back)
+{
+	struct slots slots;
+
+	ck_assert_int_eq(slots_init(&slots, 1), 0);
+	ck_assert_int_eq(slots_take(&slots), 0);
+	ck_assert_int_eq(slots_full(&slots), 1);
+	slots_cancel(&slots);
+	ck_assert_uint_eq(slots.used, 0);
+	ck_assert_int_eq(slots_full(&slots), 0);
+	/* The pid slot of a cancelled fork is not matched by a later reap of pid 0. */
+	ck_assert_int_eq(slots_give(&slots, 0), 0);
+	slots_free(&slots);
+}
+END_TEST
+
+START_TEST(test_no_limit_grows)
+{
+	struct slots slots;
+
+	ck_assert_int_eq(slots_init(&slots, 0), 0);
+	for (pid_t pid = 1; pid <= 1000; pid++) {
+		ck_assert_int_eq(slots_full(&slots), 0);
+		ck_assert_int_eq(slots_take(&slots), 0);
+		slots_bind(&slots, pid);
+	}
+	ck_assert_uint_eq(slots.used, 1000);
+	for (pid_t pid = 1000; pid >= 1; pid -= 2)
+		ck_assert_int_eq(slots_give(&slots, pid), 1);
+	ck_assert_uint_eq(slots.used, 500);
+	for (pid_t pid = 1; pid <= 999; pid += 2)
+		ck_assert_int_eq(slots_give(&slots, pid), 1);
+	ck_assert_uint_eq(slots.used, 0);
+	slots_free(&slots);
+}
+END_TEST
+
+/* Random take/give sequences against a model count. */
+START_TEST(test_random_sequences_match_a_model)
+{
+	struct slots slots;
+	pid_t live[8];
+	size_t nlive = 0;
+	pid_t next = 1;
+
+	srand(12345);
+	ck_assert_int_eq(slots_init(&slots, 8), 0);
+	for (int step = 0; step < 100000; step++) {
+		if (rand() % 2 && nlive < 8) {
+			ck_assert_int_eq(slots_take(&slots), 0);
+			if (rand() % 10 == 0) {
+				slots_cancel(&slots);
+			} else {
+				slots_bind(&slots, next);
+				live[nlive++] = next++;
+			}
+		} else if (nlive > 0) {
+			size_t victim = (size_t)rand() % nlive;
+
+			ck_assert_int_eq(slots_give(&slots, live[victim]), 1);
+			live[victim] = live[--nlive];
+		}
+		ck_assert_uint_eq(slots.used, nlive);
+		ck_assert_int_eq(slots_full(&slots), nlive == 8);
+	}
+	slots_free(&slots);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *suite = suite_create("slots");
+	TCase *tc = tcase_create("counter");
+	SRunner *runner;
+	int failed;
+
+	tcase_set_timeout(tc, 10);
+	tcase_add_test(tc, test_limit_blocks_and_reaping_frees);
+	tcase_add_test(tc, test_unknown_or_repeated_pid_frees_nothing);
+	tcase_add_test(tc, test_failed_fork_gives_back);
+	tcase_add_test(tc, test_no_limit_grows);
+	tcase_add_test(tc, test_random_sequences_match_a_model);
+	suite_add_tcase(suite, tc);
+	runner = srunner_create(suite);
+	srunner_run_all(runner, CK_NORMAL);
+	failed = srunner_ntests_failed(runner);
+	srunner_free(runner);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,11 +1,12 @@
 /*
- * listener.c: the process that owns one TCP port.
+ * listener.c: the process that owns one port (TCP here; udp.c for UDP).
  *
  * It accepts while it has a free MAX_CONNECTIONS slot and forks one relay
  * child per connection; at the limit it takes the socket out of its poll set,
  * so new clients wait in the kernel's backlog until a child is reaped.
- * Signals are blocked except inside ppoll(), so reaping and stopping happen
- * at one place in the loop and never race with accept/fork.
+ * Signals arrive through a signalfd in the same poll as the socket: reaping
+ * and stopping happen at one place in the loop, never racing accept/fork,
+ * and no handler writes to memory that every fork would then copy.
  * On SIGTERM it closes the socket at once (new clients are refused), gives
  * the open connections PROXY_GRACE_MS to finish, ends the rest, exits 0.
  */
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -26,10 +28,8 @@
 
 struct listener_state {
 	const struct proxy *proxy;
-	uint16_t port;
+	struct listener_core core;
 	int fd;
-	struct slots slots;
-	sigset_t wait_mask;
 	int accept_failing;	/* log a run of failures once, not per attempt */
 	int fork_failing;
 };
@@ -81,13 +81,13 @@ int listener_bind(enum conf_mode mode, uint16_t port)
 	return listener_socket(AF_INET, type, port);
 }
 
-static void listener_reap(struct listener_state *state)
+static void listener_reap(struct listener_core *core)
 {
 	pid_t pid;
 
-	proxy_child_exited = 0;
+	core->child_exited = 0;
 	while ((pid = waitpid(-1, NULL, WNOHANG)) > 0)
-		slots_give(&state->slots, pid);
+		slots_give(&core->slots, pid);
 }
 
 static void listener_log_accept(const struct listener_state *state, const struct endpoint *client,
@@ -95,16 +95,21 @@ static void listener_log_accept(const struct listener_state *state, const struct
 {
 	char shown[LOG_ADDR_SIZE];
 
-	if (state->proxy->conf->verbose < 1)
-		return;
-	if (state->slots.limit > 0)
-		log_msg("accept %s -> %u (child %d, %zu/%ld)",
+	if (state->proxy->conf->verbose >= 1)
+		log_msg("accept %s -> %u (child %d, %s)",
 			log_addr((const struct sockaddr *)&client->addr, shown, sizeof shown),
-			state->port, (int)pid, state->slots.used, state->slots.limit);
+			state->core.port, (int)pid, listener_count(&state->core));
+}
+
+const char *listener_count(const struct listener_core *core)
+{
+	static char text[48];
+
+	if (core->slots.limit > 0)
+		snprintf(text, sizeof text, "%zu/%ld", core->slots.used, core->slots.limit);
 	else
-		log_msg("accept %s -> %u (child %d, %zu)",
-			log_addr((const struct sockaddr *)&client->addr, shown, sizeof shown),
-			state->port, (int)pid, state->slots.used);
+		snprintf(text, sizeof text, "%zu", core->slots.used);
+	return text;
 }
 
 /* Forks the relay of one accepted client; the parent keeps no copy of it. */
@@ -113,25 +118,27 @@ static void listener_spawn(struct listener_state *state, int client_fd,
 {
 	pid_t pid;
 
-	slots_take(&state->slots);
-	pid = fork();
+	slots_take(&state->core.slots);
+	pid = proxy_fork();
 	if (pid == 0) {
 		close(state->fd);
+		close(state->core.signal_fd);
 		proxy_signals_child();
-		relay_tcp_child(state->proxy, state->port, client_fd, client);
+		relay_tcp_child(state->proxy, state->core.port, client_fd, client);
 	}
 	close(client_fd);
 	if (pid < 0) {
-		slots_cancel(&state->slots);
+		slots_cancel(&state->core.slots);
 		if (!state->fork_failing)
-			log_errno("port %u: fork failed, closing the new connection", state->port);
+			log_errno("port %u: fork failed, closing the new connection",
+				  state->core.port);
 		state->fork_failing = 1;
 		return;
 	}
 	if (state->fork_failing)
-		log_msg("port %u: fork works again", state->port);
+		log_msg("port %u: fork works again", state->core.port);
 	state->fork_failing = 0;
-	slots_bind(&state->slots, pid);
+	slots_bind(&state->core.slots, pid);
 	listener_log_accept(state, client, pid);
 }
 
@@ -145,30 +152,36 @@ static int listener_accept_one(struct listener_state *state)
 		if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
 			return 0;
 		if (!state->accept_failing)
-			log_errno("port %u: accept failed", state->port);
+			log_errno("port %u: accept failed", state->core.port);
 		state->accept_failing = 1;
 		return 1;
 	}
 	if (state->accept_failing)
-		log_msg("port %u: accept works again", state->port);
+		log_msg("port %u: accept works again", state->core.port);
 	state->accept_failing = 0;
 	listener_spawn(state, fd, &client);
 	return state->fork_failing;
 }
 
-/*
- * Waits for a signal, the timeout, or (when accepting is allowed and a slot
- * is free) a new client, which it then accepts.
- */
-static void listener_wait(struct listener_state *state, int timeout_ms, int may_accept)
+int listener_poll(struct listener_core *core, struct pollfd *fds, nfds_t nfds, int timeout_ms)
 {
-	struct pollfd pfd = { .fd = state->fd, .events = POLLIN };
-	struct timespec timeout = { timeout_ms / 1000, (timeout_ms % 1000) * 1000000L };
-	nfds_t nfds = may_accept && state->fd >= 0 && !slots_full(&state->slots) ? 1 : 0;
+	struct pollfd all[3] = { { .fd = core->signal_fd, .events = POLLIN } };
+	struct signalfd_siginfo info;
+	int ready;
 
-	if (ppoll(&pfd, nfds, timeout_ms >= 0 ? &timeout : NULL, &state->wait_mask) > 0 &&
-	    (pfd.revents & POLLIN) && listener_accept_one(state))
-		listener_wait(state, LISTENER_BACKOFF_MS, 0);	/* signals only, no accept */
+	memcpy(all + 1, fds, nfds * sizeof *fds);
+	ready = poll(all, nfds + 1, timeout_ms);
+	memcpy(fds, all + 1, nfds * sizeof *fds);
+	if (ready > 0 && (all[0].revents & POLLIN)) {
+		while (read(core->signal_fd, &info, sizeof info) == sizeof info) {
+			if (info.ssi_signo == SIGCHLD)
+				core->child_exited = 1;
+			else
+				core->stopping = 1;
+		}
+		ready--;
+	}
+	return ready;
 }
 
 static void listener_kill_children(const struct slots *slots, int signo)
@@ -178,59 +191,69 @@ static void listener_kill_children(const struct slots *slots, int signo)
 			kill(slots->pids[i], signo);
 }
 
-/* Waits for signals only, up to timeout_ms, then reaps. */
-static void listener_pause(struct slots *slots, int timeout_ms, const sigset_t *wait_mask)
-{
-	struct timespec timeout = { timeout_ms / 1000, (timeout_ms % 1000) * 1000000L };
-	pid_t pid;
-
-	ppoll(NULL, 0, &timeout, wait_mask);
-	proxy_child_exited = 0;
-	while ((pid = waitpid(-1, NULL, WNOHANG)) > 0)
-		slots_give(slots, pid);
-}
-
-void listener_finish(struct slots *slots, uint16_t port, int verbose, const sigset_t *wait_mask)
+void listener_finish(struct listener_core *core)
 {
 	long long deadline = proxy_now_ms() + PROXY_GRACE_MS;
 
-	if (slots->used > 0 && verbose >= 1)
-		log_msg("port %u: stopping, %zu open", port, slots->used);
-	for (long long left; slots->used > 0 && (left = deadline - proxy_now_ms()) > 0;)
-		listener_pause(slots, (int)left, wait_mask);
-	if (slots->used > 0) {
-		log_msg("port %u: grace period over, ending %zu still open", port, slots->used);
-		listener_kill_children(slots, SIGKILL);
-		for (pid_t pid; slots->used > 0 && (pid = waitpid(-1, NULL, 0)) > 0;)
-			slots_give(slots, pid);
+	listener_reap(core);
+	if (core->slots.used > 0 && core->verbose >= 1)
+		log_msg("port %u: stopping, %zu open", core->port, core->slots.used);
+	for (long long left; core->slots.used > 0 && (left = deadline - proxy_now_ms()) > 0;) {
+		listener_poll(core, NULL, 0, (int)left);
+		listener_reap(core);
+	}
+	if (core->slots.used > 0) {
+		log_msg("port %u: grace period over, ending %zu still open", core->port,
+			core->slots.used);
+		listener_kill_children(&core->slots, SIGKILL);
+		for (pid_t pid; core->slots.used > 0 && (pid = waitpid(-1, NULL, 0)) > 0;)
+			slots_give(&core->slots, pid);
 	}
 	_exit(0);
 }
 
-void listener_become(uint16_t port, sigset_t *wait_mask)
+void listener_become(struct listener_core *core, uint16_t port, const struct conf *conf)
 {
+	sigset_t handled;
 	char name[16];
 
+	memset(core, 0, sizeof *core);
+	core->port = port;
+	core->verbose = conf->verbose;
 	/* The healthcheck finds each port's listener by this name. */
 	snprintf(name, sizeof name, "whitelist:%u", port);
 	prctl(PR_SET_NAME, name);
 	/* A main process killed outright must not leave listeners behind. */
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
-	proxy_signals_block(wait_mask);
+	sigemptyset(&handled);
+	sigaddset(&handled, SIGTERM);
+	sigaddset(&handled, SIGINT);
+	sigaddset(&handled, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &handled, NULL);
+	core->signal_fd = signalfd(-1, &handled, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (core->signal_fd < 0)
+		die_errno("port %u: signalfd", port);
+	if (slots_init(&core->slots, conf->max_connections) < 0)
+		die("port %u: out of memory", port);
 }
 
 void listener_tcp_serve(const struct proxy *proxy, int listen_fd, uint16_t port)
 {
-	struct listener_state state = { .proxy = proxy, .port = port, .fd = listen_fd };
+	struct listener_state state = { .proxy = proxy, .fd = listen_fd };
 
-	listener_become(port, &state.wait_mask);
-	if (slots_init(&state.slots, proxy->conf->max_connections) < 0)
-		die("port %u: out of memory", port);
-	while (!proxy_stopping) {
-		listener_wait(&state, -1, 1);
-		listener_reap(&state);
+	listener_become(&state.core, port, proxy->conf);
+	while (!state.core.stopping) {
+		struct pollfd pfd = { .fd = state.fd, .events = POLLIN };
+		/* At the limit the socket is not polled: clients wait in the backlog. */
+		nfds_t nfds = slots_full(&state.core.slots) ? 0 : 1;
+
+		if (listener_poll(&state.core, &pfd, nfds, -1) > 0 && (pfd.revents & POLLIN) &&
+		    listener_accept_one(&state))
+			listener_poll(&state.core, NULL, 0, LISTENER_BACKOFF_MS);
+		if (state.core.child_exited)
+			listener_reap(&state.core);
 	}
 	/* Closed now, so new clients are refused while the open ones finish. */
 	close(state.fd);
-	listener_finish(&state.slots, port, proxy->conf->verbose, &state.wait_mask);
+	listener_finish(&state.core);
 }

@@ -72,6 +72,7 @@ size_t dns_build_query(uint8_t *buf, size_t size, uint16_t id, const char *name,
  * CNAME chain inside the answer section.
  * DNS_OK with out->count >= 1; DNS_ENODATA when the answer holds none;
  * otherwise one of the negative codes above. Never reads outside pkt[0..len).
+ * out->family follows qtype; out->count is 0 unless DNS_OK.
  */
 int dns_parse_reply(const uint8_t *pkt, size_t len, uint16_t id, const char *name,
 		    uint16_t qtype, struct dns_result *out);
@@ -79,6 +80,11 @@ int dns_parse_reply(const uint8_t *pkt, size_t len, uint16_t id, const char *nam
 /*
  * Asks servers, in order, for name/qtype; UDP with retries and a TCP retry on
  * truncation, all within opts->timeout_ms.
+ * Returns DNS_OK, DNS_ENXDOMAIN or DNS_ENODATA as soon as one server says so.
+ * When every try fails: the last DNS_ESERVFAIL or DNS_EBADREPLY a server gave;
+ * else DNS_ETIMEOUT; DNS_ESYSTEM (errno set) only when every try failed
+ * locally. DNS_EINVAL: qtype not A/AAAA, a bad name, no (or over
+ * DNS_MAX_SERVERS) servers. opts may be NULL for the defaults.
  */
 int dns_query(const char *name, uint16_t qtype, const struct dns_server *servers,
 	      size_t nservers, const struct dns_options *opts, struct dns_result *out);

@@ -13,6 +13,11 @@ int slots_init(struct slots *slots, long limit)
 {
 	slots->limit = limit;
 	slots->used = 0;
+	if (limit > 0 && limit <= SLOTS_INLINE) {
+		slots->cap = SLOTS_INLINE;
+		slots->pids = slots->inline_pids;
+		return 0;
+	}
 	slots->cap = limit > 0 ? (size_t)limit : SLOTS_INITIAL;
 	slots->pids = calloc(slots->cap, sizeof *slots->pids);
 	return slots->pids ? 0 : -1;
@@ -20,7 +25,8 @@ int slots_init(struct slots *slots, long limit)
 
 void slots_free(struct slots *slots)
 {
-	free(slots->pids);
+	if (slots->pids != slots->inline_pids)
+		free(slots->pids);
 	slots->pids = NULL;
 	slots->cap = slots->used = 0;
 }

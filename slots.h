@@ -10,11 +10,14 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#define SLOTS_INLINE 128	/* pids kept inside the struct: no heap page to copy per fork */
+
 struct slots {
 	long limit;	/* 0 = no limit */
 	size_t used;	/* taken slots: children alive, plus one being forked */
 	size_t cap;
 	pid_t *pids;	/* the children holding a slot; 0 while forking */
+	pid_t inline_pids[SLOTS_INLINE];
 };
 
 int slots_init(struct slots *slots, long limit);

@@ -34,12 +34,11 @@
 
 struct udp_state {
 	const struct proxy *proxy;
+	struct listener_core core;
 	uint16_t port;
 	int fd;
-	struct slots slots;
 	struct session_table sessions;
 	struct pending_queue pending;
-	sigset_t wait_mask;
 	int fork_failing;
 	uint8_t buf[UDP_MAX_DATAGRAM + 1];
 };
@@ -123,6 +122,7 @@ static _Noreturn void udp_session_child(struct udp_state *state, const struct se
 	int upstream_fd;
 
 	udp_close_others(state, session);
+	close(state->core.signal_fd);
 	proxy_signals_child();
 	log_addr((const struct sockaddr *)&session->client, client, sizeof client);
 	upstream_fd = target_connect(state->proxy, SOCK_DGRAM, state->port, &target);
@@ -160,7 +160,7 @@ static void udp_fork_failed(struct udp_state *state, struct session *session)
 	if (!state->fork_failing)
 		log_errno("port %u: no session for a new client", state->port);
 	state->fork_failing = 1;
-	slots_cancel(&state->slots);
+	slots_cancel(&state->core.slots);
 	if (session->parent_fd >= 0) {
 		close(session->parent_fd);
 		close(session->child_fd);
@@ -176,26 +176,26 @@ static int udp_spawn(struct udp_state *state, const struct sockaddr_storage *cli
 	char shown[LOG_ADDR_SIZE];
 	pid_t pid;
 
-	if (slots_take(&state->slots) < 0)
+	if (slots_take(&state->core.slots) < 0)
 		return -1;
 	if (!(session = session_add(&state->sessions, client, client_len))) {
-		slots_cancel(&state->slots);
+		slots_cancel(&state->core.slots);
 		return -1;
 	}
 	if (udp_pair(session) < 0 || send(session->parent_fd, data, len, MSG_DONTWAIT) < 0 ||
-	    (pid = fork()) < 0) {
+	    (pid = proxy_fork()) < 0) {
 		udp_fork_failed(state, session);
 		return -1;
 	}
 	if (pid == 0)
 		udp_session_child(state, session);
 	session->pid = pid;
-	slots_bind(&state->slots, pid);
+	slots_bind(&state->core.slots, pid);
 	state->fork_failing = 0;
 	if (state->proxy->conf->verbose >= 1)
-		log_msg("accept %s -> %u (session %d, %zu/%ld)",
+		log_msg("accept %s -> %u (session %d, %s)",
 			log_addr((const struct sockaddr *)client, shown, sizeof shown), state->port,
-			(int)pid, state->slots.used, state->slots.limit);
+			(int)pid, listener_count(&state->core));
 	return 0;
 }
 
@@ -246,13 +246,13 @@ static void udp_reap(struct udp_state *state)
 	int freed = 0;
 	pid_t pid;
 
-	proxy_child_exited = 0;
+	state->core.child_exited = 0;
 	while ((pid = waitpid(-1, NULL, WNOHANG)) > 0) {
 		struct session *session = session_find_pid(&state->sessions, pid);
 
 		if (session)
 			udp_end_session(state, session);
-		freed |= slots_give(&state->slots, pid);
+		freed |= slots_give(&state->core.slots, pid);
 	}
 	if (freed && state->pending.head)
 		udp_drain_pending(state);
@@ -276,14 +276,15 @@ static void udp_read_burst(struct udp_state *state)
 
 static void udp_answers_serve(struct udp_state *state)
 {
-	while (!proxy_stopping) {
+	while (!state->core.stopping) {
 		struct pollfd pfd = { .fd = state->fd, .events = POLLIN };
 		/* With a full queue the socket is left alone: the kernel holds the rest. */
 		nfds_t nfds = pending_has_room(&state->pending, UDP_MAX_DATAGRAM) ? 1 : 0;
 
-		if (ppoll(&pfd, nfds, NULL, &state->wait_mask) > 0 && (pfd.revents & POLLIN))
+		if (listener_poll(&state->core, &pfd, nfds, -1) > 0 && (pfd.revents & POLLIN))
 			udp_read_burst(state);
-		udp_reap(state);
+		if (state->core.child_exited)
+			udp_reap(state);
 	}
 }
 
@@ -307,12 +308,12 @@ static void udp_oneway_serve(struct udp_state *state)
 	int upstream_fd = udp_oneway_upstream(state, -1);
 	unsigned long long offset = 0;
 
-	while (!proxy_stopping) {
+	while (!state->core.stopping) {
 		struct pollfd pfds[2] = { { .fd = state->fd, .events = POLLIN },
 					  { .fd = upstream_fd, .events = POLLIN } };
 		ssize_t got;
 
-		if (ppoll(pfds, upstream_fd >= 0 ? 2 : 1, NULL, &state->wait_mask) <= 0)
+		if (listener_poll(&state->core, pfds, upstream_fd >= 0 ? 2 : 1, -1) <= 0)
 			continue;
 		/* Answers, and ICMP errors, are read and dropped so they never stop us. */
 		if (pfds[1].revents)
@@ -335,18 +336,18 @@ void udp_serve(const struct proxy *proxy, int listen_fd, uint16_t port)
 {
 	struct udp_state *state = calloc(1, sizeof *state);
 
-	if (!state || slots_init(&state->slots, proxy->conf->max_connections) < 0)
+	if (!state)
 		die("port %u: out of memory", port);
+	listener_become(&state->core, port, proxy->conf);
 	state->proxy = proxy;
 	state->port = port;
 	state->fd = listen_fd;
 	session_table_init(&state->sessions);
 	pending_init(&state->pending);
-	listener_become(port, &state->wait_mask);
 	if (proxy->conf->udp_answers)
 		udp_answers_serve(state);
 	else
 		udp_oneway_serve(state);
 	close(state->fd);
-	listener_finish(&state->slots, port, proxy->conf->verbose, &state->wait_mask);
+	listener_finish(&state->core);
 }

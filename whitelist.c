@@ -29,8 +29,9 @@
 #include "proxy.h"
 #include "resolve.h"
 
-volatile sig_atomic_t proxy_stopping;
-volatile sig_atomic_t proxy_child_exited;
+/* Set by the signal handlers of the main process; read outside them. */
+static volatile sig_atomic_t proxy_stopping;
+static volatile sig_atomic_t proxy_child_exited;
 
 struct listener {
 	uint16_t port;
@@ -50,7 +51,8 @@ static void on_child(int signo)
 	proxy_child_exited = 1;
 }
 
-void proxy_signals_block(sigset_t *wait_mask)
+/* Blocks the handled signals, installs the handlers; returns the mask to wait with. */
+static void proxy_signals_block(sigset_t *wait_mask)
 {
 	struct sigaction stop = { .sa_handler = on_stop };
 	struct sigaction child = { .sa_handler = on_child };
@@ -125,6 +127,20 @@ static void set_fixed_target(struct proxy *proxy, int family, const unsigned cha
 	proxy->has_fixed_target = 1;
 }
 
+/* 1 and the address set when TARGET is an IP literal (v4 or v6). */
+static int use_literal_target(struct proxy *proxy)
+{
+	unsigned char addr[16];
+
+	if (inet_pton(AF_INET, proxy->conf->target, addr) == 1)
+		set_fixed_target(proxy, AF_INET, addr);
+	else if (inet_pton(AF_INET6, proxy->conf->target, addr) == 1)
+		set_fixed_target(proxy, AF_INET6, addr);
+	else
+		return 0;
+	return 1;
+}
+
 /* PRE_RESOLVE=1: one of TARGET's addresses from NAMESERVERS, chosen at random. */
 static void pre_resolve(struct proxy *proxy)
 {
@@ -134,11 +150,8 @@ static void pre_resolve(struct proxy *proxy)
 	uint32_t pick = 0;
 	int status;
 
-	if (inet_pton(AF_INET, conf->target, result.addrs[0]) == 1 ||
-	    inet_pton(AF_INET6, conf->target, result.addrs[0]) == 1) {
+	if (use_literal_target(proxy)) {
 		/* An IP literal needs no lookup (and would get NXDOMAIN). */
-		set_fixed_target(proxy, strchr(conf->target, ':') ? AF_INET6 : AF_INET,
-				 result.addrs[0]);
 		log_msg("resolved %s to itself: an IP address", conf->target);
 		return;
 	}
@@ -335,6 +348,9 @@ int main(void)
 	if (conf.pre_resolve) {
 		pre_resolve(&proxy);
 		write_target_file(&proxy);
+	} else {
+		/* An IP literal resolves to itself: no lookup in every connection. */
+		use_literal_target(&proxy);
 	}
 	bind_all(&conf, listeners);
 	/* Relays whose listener died are re-parented to us, not lost as zombies. */

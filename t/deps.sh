@@ -4,8 +4,9 @@
 # then skip and say so).
 set -eu
 
+# Usage: t/deps.sh [extra packages...] (make bench adds wrk, iperf3, haproxy).
 packages="gcc make pkg-config check libcurl4-openssl-dev python3 iproute2 nginx-light
-dnsmasq-base socat curl"
+dnsmasq-base socat curl $*"
 missing=""
 for package in $packages; do
 	dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" ||

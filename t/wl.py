@@ -339,3 +339,39 @@ def zombies_of(pid, topo):
         except OSError:
             pass
     return count
+
+
+SMTPD_SCRIPT = """
+import asyncore, smtpd, sys
+class Channel(smtpd.SMTPChannel):
+    if sys.argv[3] == "0":
+        smtp_HELP = None  # a server without HELP answers 500, like some real ones
+class Server(smtpd.SMTPServer):
+    channel_class = Channel
+    def process_message(self, *args, **kwargs):
+        return None
+Server((sys.argv[1], int(sys.argv[2])), None)
+asyncore.loop()
+"""
+
+
+def start_smtpd(topo, port=25, addr=OUT_V4, help_command=True):
+    """Python's smtpd in the outside namespace; help_command=False: HELP is unknown (500)."""
+    proc = topo.start(topo.outside, ["python3", "-W", "ignore", "-c", SMTPD_SCRIPT, addr,
+                                     str(port), "1" if help_command else "0"])
+    wait_until(lambda: "%s:%d" % (addr, port) in run(
+        "ip", "netns", "exec", topo.outside, "ss", "-ltnH").stdout or proc.poll() is not None,
+        what="smtpd on %d" % port)
+    if proc.poll() is not None:
+        raise AssertionError("smtpd exited:\n" + read(proc.log))
+    return proc
+
+
+def silent_listener(topo, port, addr=OUT_V4):
+    """A TCP port in the outside namespace that completes handshakes and never answers:
+    it listens but never accepts. Close the returned socket to end it."""
+    sock = topo.socket_in(topo.outside)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((addr, port))
+    sock.listen(64)
+    return sock

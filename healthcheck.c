@@ -21,7 +21,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,7 +32,7 @@
 #include "resolve.h"
 
 #define HC_LINE_SIZE 2048
-#define HC_PROXY_COMM "whitelist"	/* the main process: argv[0]'s name */
+#define HC_PROXY_COMM "whitelist"	/* the main process: its executable's name */
 #define HC_LISTENER_PREFIX "whitelist:"	/* listener.c names each port's process so */
 #define HC_COMM_SIZE 16			/* the kernel's TASK_COMM_LEN */
 #define HC_NS_SIZE 64			/* "net:[4026531840]" */

@@ -31,6 +31,11 @@
 #define UDP_MAX_DATAGRAM 65535
 #define UDP_PAIR_BUFFER (1 << 20)	/* socketpair: room for bursts of large datagrams */
 #define UDP_READ_BURST 64		/* datagrams per wake-up before signals are looked at */
+#define UDP_BATCH 16			/* datagrams per recvmmsg/sendmmsg in a session */
+#define UDP_SLOT (UDP_MAX_DATAGRAM + 1)
+#define UDP_PAIR_TAG 'D'		/* first byte of each message on the socketpair */
+
+struct udp_batch;
 
 struct udp_state {
 	const struct proxy *proxy;
@@ -40,7 +45,8 @@ struct udp_state {
 	struct session_table sessions;
 	struct pending_queue pending;
 	int fork_failing;
-	uint8_t buf[UDP_MAX_DATAGRAM + 1];
+	struct udp_batch *batch;	/* the listener's reads */
+	uint8_t buf[UDP_MAX_DATAGRAM + 2];	/* a datagram, with the tag byte */
 };
 
 struct udp_counts {
@@ -61,36 +67,98 @@ static void udp_close_others(struct udp_state *state, const struct session *mine
 	}
 }
 
-/* One datagram from the listener to the target. 0, or -1 when the listener is gone. */
-static int udp_forward_up(int pair_fd, int upstream_fd, uint8_t *buf, struct udp_counts *up,
-			  int verbose)
-{
-	ssize_t got = recv(pair_fd, buf, UDP_MAX_DATAGRAM, MSG_DONTWAIT);
+/* Up to UDP_BATCH datagrams per system call: recvmmsg in, sendmmsg out. */
+struct udp_batch {
+	struct mmsghdr msgs[UDP_BATCH];
+	struct iovec iov[UDP_BATCH][2];	/* [0]: the pair's tag byte, [1]: the datagram */
+	uint8_t tags[UDP_BATCH];
+	struct sockaddr_storage from[UDP_BATCH];
+	uint8_t *buf;	/* UDP_BATCH slots of 64 KiB; only the pages used are touched */
+};
 
-	if (got < 0)
-		return errno == EAGAIN || errno == EINTR ? 0 : -1;
-	if (verbose >= 2)
-		log_dump('>', up->bytes, buf, (size_t)got);
-	/* ECONNREFUSED here reports an ICMP error of an earlier datagram: go on. */
-	send(upstream_fd, buf, (size_t)got, MSG_DONTWAIT);
-	up->datagrams++;
-	up->bytes += (unsigned long long)got;
-	return 0;
+static struct udp_batch *udp_batch_new(void)
+{
+	struct udp_batch *batch = calloc(1, sizeof *batch);
+
+	if (!batch || !(batch->buf = malloc((size_t)UDP_BATCH * UDP_SLOT)))
+		die("out of memory for UDP buffers");
+	return batch;
 }
 
-static void udp_forward_down(int upstream_fd, int listen_fd, const struct session *session,
-			     uint8_t *buf, struct udp_counts *down, int verbose)
+/*
+ * Receives what fd holds, up to UDP_BATCH datagrams; their count, or 0.
+ * From the socketpair (tagged) each message starts with UDP_PAIR_TAG.
+ */
+static int udp_batch_recv(struct udp_batch *batch, int fd, int tagged)
 {
-	ssize_t got = recv(upstream_fd, buf, UDP_MAX_DATAGRAM, MSG_DONTWAIT);
+	int got;
 
-	if (got < 0)
-		return;	/* EAGAIN, or ECONNREFUSED: the target's port is closed for now */
-	if (verbose >= 2)
-		log_dump('<', down->bytes, buf, (size_t)got);
-	sendto(listen_fd, buf, (size_t)got, 0, (const struct sockaddr *)&session->client,
-	       session->client_len);
-	down->datagrams++;
-	down->bytes += (unsigned long long)got;
+	for (int i = 0; i < UDP_BATCH; i++) {
+		batch->iov[i][0] = (struct iovec){ &batch->tags[i], 1 };
+		batch->iov[i][1] = (struct iovec){ batch->buf + (size_t)i * UDP_SLOT, UDP_SLOT };
+		batch->msgs[i].msg_hdr = (struct msghdr){ .msg_name = &batch->from[i],
+							  .msg_namelen = sizeof batch->from[i],
+							  .msg_iov = &batch->iov[i][tagged ? 0 : 1],
+							  .msg_iovlen = tagged ? 2 : 1 };
+	}
+	got = recvmmsg(fd, batch->msgs, UDP_BATCH, MSG_DONTWAIT, NULL);
+	for (int i = 0; i < got; i++) {
+		size_t len = batch->msgs[i].msg_len;
+
+		batch->iov[i][1].iov_len = tagged ? (len ? len - 1 : 0) : len;
+	}
+	return got > 0 ? got : 0;
+}
+
+/*
+ * The socketpair is SOCK_SEQPACKET: a datagram socketpair queues only
+ * net.unix.max_dgram_qlen (10) messages and would drop bursts. Each message
+ * carries a tag byte first, so an empty UDP datagram is not read as EOF.
+ */
+static int udp_pair_send(int fd, const uint8_t *data, size_t len)
+{
+	static uint8_t tag = UDP_PAIR_TAG;
+	struct iovec iov[2] = { { &tag, 1 }, { (void *)data, len } };
+	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = 2 };
+
+	return sendmsg(fd, &msg, MSG_DONTWAIT) < 0 ? -1 : 0;
+}
+
+/* Sends the batch's datagrams, each to `to` (NULL: the connected peer). */
+static void udp_batch_send(struct udp_batch *batch, int count, int fd,
+			   const struct sockaddr_storage *to, socklen_t to_len)
+{
+	int done = 0, errors = 0;
+
+	for (int i = 0; i < count; i++) {
+		batch->msgs[i].msg_hdr.msg_name = (void *)to;
+		batch->msgs[i].msg_hdr.msg_namelen = to ? to_len : 0;
+		batch->msgs[i].msg_hdr.msg_iov = &batch->iov[i][1];
+		batch->msgs[i].msg_hdr.msg_iovlen = 1;
+	}
+	/* An error stands for one datagram (or an earlier ICMP report): skip it, go on. */
+	while (done < count && errors <= count) {
+		int sent = sendmmsg(fd, batch->msgs + done, (unsigned)(count - done), 0);
+
+		if (sent > 0) {
+			done += sent;
+		} else {
+			errors++;
+			done += errno != ECONNREFUSED;
+		}
+	}
+}
+
+static void udp_count(struct udp_batch *batch, int count, char direction,
+		      struct udp_counts *counts, int verbose)
+{
+	for (int i = 0; i < count; i++) {
+		if (verbose >= 2)
+			log_dump(direction, counts->bytes, batch->iov[i][1].iov_base,
+				 batch->iov[i][1].iov_len);
+		counts->datagrams++;
+		counts->bytes += batch->iov[i][1].iov_len;
+	}
 }
 
 static void udp_session_loop(struct udp_state *state, const struct session *session,
@@ -100,15 +168,22 @@ static void udp_session_loop(struct udp_state *state, const struct session *sess
 				  { .fd = upstream_fd, .events = POLLIN } };
 	long timeout_s = state->proxy->conf->udp_timeout;
 	int verbose = state->proxy->conf->verbose;
+	struct udp_batch *batch = udp_batch_new();
 
 	/* Without traffic either way for UDP_TIMEOUT, the session ends. */
 	while (poll(pfds, 2, timeout_s > 0 ? (int)(timeout_s * 1000) : -1) > 0) {
-		if (pfds[0].revents && udp_forward_up(session->child_fd, upstream_fd, state->buf,
-						      up, verbose) < 0)
-			return;
-		if (pfds[1].revents)
-			udp_forward_down(upstream_fd, state->fd, session, state->buf, down,
-					 verbose);
+		int count;
+
+		if (pfds[0].revents && (count = udp_batch_recv(batch, session->child_fd, 1)) > 0) {
+			udp_count(batch, count, '>', up, verbose);
+			udp_batch_send(batch, count, upstream_fd, NULL, 0);
+		}
+		/* Recv errors here (ECONNREFUSED: the target's port is closed) are dropped. */
+		if (pfds[1].revents && (count = udp_batch_recv(batch, upstream_fd, 0)) > 0) {
+			udp_count(batch, count, '<', down, verbose);
+			udp_batch_send(batch, count, state->fd, &session->client,
+				       session->client_len);
+		}
 	}
 }
 
@@ -146,7 +221,7 @@ static int udp_pair(struct session *session)
 {
 	int fds[2], size = UDP_PAIR_BUFFER;
 
-	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, fds) < 0)
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) < 0)
 		return -1;
 	setsockopt(fds[0], SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
 	setsockopt(fds[1], SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
@@ -182,7 +257,7 @@ static int udp_spawn(struct udp_state *state, const struct sockaddr_storage *cli
 		slots_cancel(&state->core.slots);
 		return -1;
 	}
-	if (udp_pair(session) < 0 || send(session->parent_fd, data, len, MSG_DONTWAIT) < 0 ||
+	if (udp_pair(session) < 0 || udp_pair_send(session->parent_fd, data, len) < 0 ||
 	    (pid = proxy_fork()) < 0) {
 		udp_fork_failed(state, session);
 		return -1;
@@ -207,12 +282,50 @@ static void udp_dispatch(struct udp_state *state, const struct sockaddr_storage 
 
 	if (session) {
 		/* Full: the child cannot keep up, and UDP may drop, as a socket buffer would. */
-		send(session->parent_fd, data, len, MSG_DONTWAIT);
+		udp_pair_send(session->parent_fd, data, len);
 		return;
 	}
 	if (pending_has_client(&state->pending, client) ||
 	    udp_spawn(state, client, client_len, data, len) < 0)
 		pending_push(&state->pending, client, client_len, data, len);
+}
+
+/* Sends, with one sendmmsg per session, the datagrams marked with that session's fd. */
+static void udp_flush_to_sessions(struct udp_batch *batch, int count, int *fds)
+{
+	struct mmsghdr out[UDP_BATCH];
+
+	for (int i = 0; i < count; i++) {
+		int fd = fds[i], n = 0;
+
+		if (fd < 0)
+			continue;
+		for (int j = i; j < count; j++) {
+			if (fds[j] != fd)
+				continue;
+			batch->tags[j] = UDP_PAIR_TAG;
+			out[n++].msg_hdr = (struct msghdr){ .msg_iov = batch->iov[j], .msg_iovlen = 2 };
+			fds[j] = -1;
+		}
+		/* A full socketpair: the child cannot keep up; UDP may drop, as a socket would. */
+		sendmmsg(fd, out, (unsigned)n, MSG_DONTWAIT);
+	}
+}
+
+/* A batch from the socket: known clients' datagrams go out per session, in order. */
+static void udp_dispatch_batch(struct udp_state *state, struct udp_batch *batch, int count)
+{
+	int fds[UDP_BATCH];
+
+	for (int i = 0; i < count; i++) {
+		struct session *session = session_find_client(&state->sessions, &batch->from[i]);
+
+		fds[i] = session ? session->parent_fd : -1;
+		if (!session)	/* starts a session (then found by later ones) or waits */
+			udp_dispatch(state, &batch->from[i], batch->msgs[i].msg_hdr.msg_namelen,
+				     batch->iov[i][1].iov_base, batch->iov[i][1].iov_len);
+	}
+	udp_flush_to_sessions(batch, count, fds);
 }
 
 /* After a slot freed: the waiting datagrams, in order, as far as slots allow. */
@@ -232,9 +345,9 @@ static void udp_end_session(struct udp_state *state, struct session *session)
 	ssize_t got;
 
 	pending_init(&unread);
-	while ((got = recv(session->child_fd, state->buf, UDP_MAX_DATAGRAM, MSG_DONTWAIT)) >= 0)
-		pending_push(&unread, &session->client, session->client_len, state->buf,
-			     (size_t)got);
+	while ((got = recv(session->child_fd, state->buf, sizeof state->buf, MSG_DONTWAIT)) > 0)
+		pending_push(&unread, &session->client, session->client_len, state->buf + 1,
+			     (size_t)got - 1);
 	pending_prepend(&state->pending, &unread);
 	close(session->parent_fd);
 	close(session->child_fd);
@@ -258,19 +371,14 @@ static void udp_reap(struct udp_state *state)
 		udp_drain_pending(state);
 }
 
-/* Reads what the socket holds, a burst at a time, while the queue has room. */
+/* Reads what the socket holds, a batch at a time, while the queue has room. */
 static void udp_read_burst(struct udp_state *state)
 {
-	for (int i = 0; i < UDP_READ_BURST && pending_has_room(&state->pending, UDP_MAX_DATAGRAM);
-	     i++) {
-		struct sockaddr_storage client;
-		socklen_t client_len = sizeof client;
-		ssize_t got = recvfrom(state->fd, state->buf, UDP_MAX_DATAGRAM, MSG_DONTWAIT,
-				       (struct sockaddr *)&client, &client_len);
-
-		if (got < 0)
-			return;
-		udp_dispatch(state, &client, client_len, state->buf, (size_t)got);
+	for (int total = 0, count = UDP_BATCH; count == UDP_BATCH && total < UDP_READ_BURST &&
+	     pending_has_room(&state->pending, (size_t)UDP_BATCH * UDP_MAX_DATAGRAM);
+	     total += count) {
+		count = udp_batch_recv(state->batch, state->fd, 0);
+		udp_dispatch_batch(state, state->batch, count);
 	}
 }
 
@@ -279,7 +387,8 @@ static void udp_answers_serve(struct udp_state *state)
 	while (!state->core.stopping) {
 		struct pollfd pfd = { .fd = state->fd, .events = POLLIN };
 		/* With a full queue the socket is left alone: the kernel holds the rest. */
-		nfds_t nfds = pending_has_room(&state->pending, UDP_MAX_DATAGRAM) ? 1 : 0;
+		nfds_t nfds =
+			pending_has_room(&state->pending, (size_t)UDP_BATCH * UDP_MAX_DATAGRAM);
 
 		if (listener_poll(&state->core, &pfd, nfds, -1) > 0 && (pfd.revents & POLLIN))
 			udp_read_burst(state);
@@ -344,6 +453,7 @@ void udp_serve(const struct proxy *proxy, int listen_fd, uint16_t port)
 	state->fd = listen_fd;
 	session_table_init(&state->sessions);
 	pending_init(&state->pending);
+	state->batch = udp_batch_new();
 	if (proxy->conf->udp_answers)
 		udp_answers_serve(state);
 	else

@@ -9,16 +9,144 @@
  * octets, read as a name, go to dns_build_query(), whose query, flagged as a
  * reply, must then parse back as an answer with no address (its own question
  * is accepted). Any broken contract aborts, which libFuzzer reports as a crash.
- * Built and run by fuzz/run.sh.
+ * Built and run by fuzz/run.sh, which first runs it with FUZZ_WRITE_SEEDS=DIR
+ * so that it writes a few valid replies there as seeds: nothing binary is
+ * kept in the tree.
  */
 #include "resolve.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
 #define FUZZ_NAME "example.com"
 #define FUZZ_QUERY_MAX (12 + 255 + 4)
+#define FUZZ_QNAME_PTR 0xc00c	/* a pointer to the question name */
+#define FUZZ_SEED_MAX 8192
+
+/* A seed being written. */
+struct fuzz_seed {
+	uint8_t b[FUZZ_SEED_MAX];
+	size_t len;
+};
+
+static void seed_put(struct fuzz_seed *seed, const void *data, size_t len)
+{
+	if (len > sizeof seed->b - seed->len)
+		abort();
+	memcpy(seed->b + seed->len, data, len);
+	seed->len += len;
+}
+
+static void seed_put16(struct fuzz_seed *seed, unsigned value)
+{
+	uint8_t b[2] = { (uint8_t)(value >> 8), (uint8_t)value };
+
+	seed_put(seed, b, sizeof b);
+}
+
+/* Header and question of a reply for FUZZ_NAME. */
+static void seed_start(struct fuzz_seed *seed, unsigned id, unsigned flags, unsigned ancount,
+		       unsigned qtype)
+{
+	seed->len = 0;
+	seed_put16(seed, id);
+	seed_put16(seed, 0x8180 | flags);	/* QR RD RA */
+	seed_put16(seed, 1);
+	seed_put16(seed, ancount);
+	seed_put(seed, "\0\0\0\0" "\7example\3com", 4 + 13);	/* NS, AR; name incl. its zero */
+	seed_put16(seed, qtype);
+	seed_put16(seed, 1);
+}
+
+/* A record of class IN: owner (raw octets), type, rdata. */
+static void seed_rr(struct fuzz_seed *seed, const void *owner, size_t owner_len, unsigned type,
+		    const void *rdata, size_t rdlen)
+{
+	seed_put(seed, owner, owner_len);
+	seed_put16(seed, type);
+	seed_put16(seed, 1);
+	seed_put(seed, "\0\0\1\0", 4);	/* TTL */
+	seed_put16(seed, (unsigned)rdlen);
+	seed_put(seed, rdata, rdlen);
+}
+
+static void seed_write(const char *dir, const char *name, const struct fuzz_seed *seed)
+{
+	char path[4096];
+	FILE *file;
+
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	file = fopen(path, "wb");
+	if (file == NULL || fwrite(seed->b, 1, seed->len, file) != seed->len || fclose(file) != 0)
+		abort();
+}
+
+/* Replies that parse: A, AAAA, several, compressed CNAME, unordered chain, many. */
+static void seeds_answers(const char *dir)
+{
+	static const uint8_t ptr[2] = { 0xc0, 0x0c };
+	static const uint8_t v6[16] = { 0x20, 0x01, 0x0d, 0xb8, [15] = 1 };
+	static struct fuzz_seed seed;
+	uint8_t v4[4] = { 192, 0, 2, 1 };
+	int i;
+
+	seed_start(&seed, 0x1234, 0, 1, DNS_TYPE_A);
+	seed_rr(&seed, ptr, 2, DNS_TYPE_A, v4, 4);
+	seed_write(dir, "a", &seed);
+	seed_start(&seed, 0x0001, 0, 1, DNS_TYPE_AAAA);
+	seed_rr(&seed, ptr, 2, DNS_TYPE_AAAA, v6, 16);
+	seed_write(dir, "aaaa", &seed);
+	/* example.com CNAME www.<ptr>; www.example.com (pointer to that rdata) A. */
+	seed_start(&seed, 0x4444, 0, 2, DNS_TYPE_A);
+	seed_rr(&seed, ptr, 2, DNS_TYPE_CNAME, "\3www\xc0\x0c", 6);
+	seed_rr(&seed, (const uint8_t[]){ 0xc0, (uint8_t)(seed.len - 6) }, 2, DNS_TYPE_A, v4, 4);
+	seed_write(dir, "cname_compressed", &seed);
+	seed_start(&seed, 0x5555, 0, 3, DNS_TYPE_A);
+	seed_rr(&seed, "\1b\3org\0", 7, DNS_TYPE_A, v4, 4);
+	seed_rr(&seed, ptr, 2, DNS_TYPE_CNAME, "\1a\3net\0", 7);
+	seed_rr(&seed, "\1a\3net\0", 7, DNS_TYPE_CNAME, "\1b\3org\0", 7);
+	seed_write(dir, "cname_chain", &seed);
+	seed_start(&seed, 0x2222, 0, 300, DNS_TYPE_A);
+	for (i = 0; i < 300; i++) {
+		v4[3] = (uint8_t)i;
+		seed_rr(&seed, ptr, 2, DNS_TYPE_A, v4, 4);
+	}
+	seed_write(dir, "many_a", &seed);
+}
+
+/* Replies that do not: TC, NXDOMAIN, SERVFAIL, other classes and types. */
+static void seeds_errors(const char *dir)
+{
+	static const uint8_t ptr[2] = { 0xc0, 0x0c };
+	static struct fuzz_seed seed;
+
+	seed_start(&seed, 0x6666, 0x0200, 0, DNS_TYPE_A);
+	seed_write(dir, "tc", &seed);
+	seed_start(&seed, 0x7777, 3, 0, DNS_TYPE_A);
+	seed_write(dir, "nxdomain", &seed);
+	seed_start(&seed, 0x8888, 2, 0, DNS_TYPE_A);
+	seed_write(dir, "servfail", &seed);
+	seed_start(&seed, 0x9999, 0, 2, DNS_TYPE_A);
+	seed_rr(&seed, ptr, 2, 16, "\5hello", 6);
+	seed_rr(&seed, ptr, 2, 15, "\0\12\4mail\xc0\x0c", 9);
+	seed_write(dir, "txt_mx", &seed);
+}
+
+/* FUZZ_WRITE_SEEDS=DIR: write the seeds into DIR and exit (fuzz/run.sh does this first). */
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	const char *dir = getenv("FUZZ_WRITE_SEEDS");
+
+	(void)argc;
+	(void)argv;
+	if (dir == NULL)
+		return 0;
+	seeds_answers(dir);
+	seeds_errors(dir);
+	exit(0);
+}
 
 /* The contract of dns_parse_reply(), whatever the input. */
 static void fuzz_check_result(int status, uint16_t qtype, const struct dns_result *out)

@@ -1230,6 +1230,17 @@ static const struct server_case server_cases[] = {
 };
 #define NSERVER (int)(sizeof server_cases / sizeof server_cases[0])
 
+START_TEST(test_server_parse_null)
+{
+	struct dns_server server;
+
+	ck_assert_int_eq(dns_server_parse(NULL, &server), -1);
+	ck_assert_int_eq(dns_server_parse("1.2.3.4", &server), 0);
+	ck_assert_int_eq(dns_server_parse("nope", &server), -1);
+	ck_assert_int_eq(server.addr.ss_family, AF_UNSPEC);	/* a failure leaves nothing usable */
+}
+END_TEST
+
 START_TEST(test_server_parse_table)
 {
 	const struct server_case *c = &server_cases[_i];
@@ -1272,6 +1283,7 @@ START_TEST(test_strerror)
 			ck_assert_str_ne(dns_strerror(a), dns_strerror(b));
 	}
 	ck_assert_ptr_nonnull(dns_strerror(42));
+	ck_assert_str_eq(dns_strerror(DNS_ETIMEOUT), "no answer from any server");
 	ck_assert_ptr_nonnull(dns_strerror(-42));
 }
 END_TEST
@@ -1732,6 +1744,15 @@ static void s_tc_then_eof(struct fake_io *io)
 	s_silent(io);
 }
 
+/* TC over UDP, then a TCP connection that reads the query and never answers. */
+static void s_tc_then_hang(struct fake_io *io)
+{
+	struct query q;
+
+	tc_then_accept(io, &q);
+	s_silent(io);
+}
+
 /* TC over UDP, and no TCP listener: the retry is refused. */
 static void s_tc_no_tcp(struct fake_io *io)
 {
@@ -1843,6 +1864,7 @@ static const struct pair_case pair_cases[] = {
 	{ "REFUSED first", s_refused, s_answer, 4000, 2, DNS_OK, "192.0.2.1", 0, 400, 1 },
 	{ "bad reply first", s_badreply, s_answer, 4000, 2, DNS_OK, "192.0.2.1", 0, 400, 1 },
 	{ "TCP cut short first", s_tc_then_eof, s_answer, 4000, 2, DNS_OK, "192.0.2.1", 0, 800, 1 },
+	{ "TCP silent first", s_tc_then_hang, s_answer, 2000, 1, DNS_OK, "192.0.2.1", 950, 1400, 1 },
 	{ "TCP refused first", s_tc_no_tcp, s_answer, 4000, 2, DNS_OK, "192.0.2.1", 0, 400, 1 },
 	{ "TC over TCP first", s_tc_twice, s_answer, 4000, 2, DNS_OK, "192.0.2.1", 0, 800, 1 },
 	{ "NXDOMAIN is final", s_nxdomain, s_answer, 4000, 2, DNS_ENXDOMAIN, NULL, 0, 400, 0 },
@@ -2147,6 +2169,7 @@ static Suite *resolve_suite(void)
 	tc = tcase_create("server");
 	tcase_set_timeout(tc, 5);
 	tcase_add_loop_test(tc, test_server_parse_table, 0, NSERVER);
+	tcase_add_test(tc, test_server_parse_null);
 	tcase_add_test(tc, test_strerror);
 	tcase_add_test(tc, test_query_invalid);
 	suite_add_tcase(suite, tc);

@@ -33,7 +33,7 @@ whitelist: $(PROXY_OBJS)
 healthcheck: $(HEALTH_OBJS)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(HEALTH_OBJS) $(CURL_LIBS)
 
-healthcheck.o: healthcheck.c
+healthcheck.o: healthcheck.c $(wildcard *.h)
 	$(CC) $(CFLAGS) $(CURL_CFLAGS) -c -o $@ $<
 
 %.o: %.c $(wildcard *.h)

@@ -185,6 +185,23 @@ static int conf_url(conf_getter get, const char *name, const char *fallback,
 	return 0;
 }
 
+/* RUN_AS: "uid" or "uid:gid" (gid defaults to uid); numbers, as no user database is needed. */
+static int conf_parse_run_as(struct conf *conf, const char *text, char *err, size_t size)
+{
+	char uid[32];
+	const char *colon = strchr(text, ':');
+	size_t uid_len = colon ? (size_t)(colon - text) : strlen(text);
+
+	if (uid_len >= sizeof uid)
+		return conf_fail(err, size, "RUN_AS: \"%s\" is not uid or uid:gid", text);
+	memcpy(uid, text, uid_len);
+	uid[uid_len] = '\0';
+	if (conf_parse_number(uid, 0, UINT32_MAX - 1, &conf->run_uid) < 0 ||
+	    conf_parse_number(colon ? colon + 1 : uid, 0, UINT32_MAX - 1, &conf->run_gid) < 0)
+		return conf_fail(err, size, "RUN_AS: \"%s\" is not uid or uid:gid", text);
+	return 0;
+}
+
 static int conf_load_healthchecks(struct conf *conf, conf_getter get, char *err, size_t size)
 {
 	if (conf_flag(get, "HTTP_HEALTHCHECK", "0", &conf->http_healthcheck, err, size) < 0 ||
@@ -219,6 +236,7 @@ int conf_load(struct conf *conf, conf_getter get, char *err, size_t size)
 	    conf_number(get, "UDP_TIMEOUT", "30", 0, INT_MAX / 1000, &conf->udp_timeout, err,
 			size) < 0 ||
 	    conf_number(get, "VERBOSE", "0", 0, 2, &verbose, err, size) < 0 ||
+	    conf_parse_run_as(conf, conf_get(get, "RUN_AS", "65534:65534"), err, size) < 0 ||
 	    conf_load_healthchecks(conf, get, err, size) < 0)
 		return -1;
 	conf->verbose = (int)verbose;

@@ -29,6 +29,7 @@ struct conf {
 	int udp_answers;
 	long udp_timeout;		/* seconds without traffic that end a session; 0 = never */
 	int verbose;			/* 0, 1 (connections), 2 (data dumps) */
+	long run_uid, run_gid;		/* RUN_AS: who the proxy becomes after binding, as root */
 	int http_healthcheck;
 	char http_url[CONF_URL_SIZE];	/* $TARGET already replaced */
 	long http_timeout_ms;

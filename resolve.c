@@ -313,7 +313,8 @@ static int dns_collect(const uint8_t *pkt, size_t len, size_t off, uint16_t anco
 		off = dns_read_rr(pkt, len, off, &rr);
 		if (off == 0)
 			return DNS_EBADREPLY;
-		if (rr.type != qtype || rr.rclass != DNS_CLASS_IN || !dns_name_equal(&rr.owner, name))
+		if (rr.type != qtype || rr.rclass != DNS_CLASS_IN ||
+		    !dns_name_equal(&rr.owner, name))
 			continue;
 		if (out->count == DNS_MAX_ADDRS)
 			break;	/* enough to pick from; the rest are ignored */
@@ -476,7 +477,8 @@ static int dns_udp_wait_reply(int fd, struct dns_ask *ask, const struct dns_serv
 
 		if (status != 0)
 			return status;
-		n = recvfrom(fd, ask->reply, sizeof ask->reply, 0, (struct sockaddr *)&from, &fromlen);
+		n = recvfrom(fd, ask->reply, sizeof ask->reply, 0, (struct sockaddr *)&from,
+			     &fromlen);
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
 				continue;
@@ -602,7 +604,7 @@ static int dns_tcp_transact(int fd, struct dns_ask *ask, long long deadline)
 	if (status != 0)
 		return status;
 	status = dns_parse_reply(ask->reply, len, ask->id, ask->name, ask->qtype, ask->out);
-	/* The stream is ours alone: another question or a second truncation means a broken server. */
+	/* The stream is ours alone: another question or a second TC means a broken server. */
 	if (status == DNS_EMISMATCH || status == DNS_ETRUNCATED)
 		return DNS_EBADREPLY;
 	return status;
@@ -716,7 +718,7 @@ static int dns_query_until(const char *name, uint16_t qtype, const struct dns_se
 
 		if (now >= deadline)
 			break;
-		/* Each remaining try gets an equal share of the time left: a dead server cannot eat it all. */
+		/* Each try left gets an equal share of the time: no dead server eats it all. */
 		status = dns_ask_server(&ask, &servers[try % (long long)nservers],
 					now + (deadline - now) / (tries - try));
 		/* An address, or a name that has none: final whichever server said it. */

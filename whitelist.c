@@ -13,6 +13,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <stdio.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -195,6 +196,29 @@ static void remove_target_file(void)
 		unlink(path);
 }
 
+/*
+ * As root, after binding: become RUN_AS, so no connection is ever handled
+ * with root's rights; no_new_privs in every case. Without CAP_SETUID
+ * (cap_drop: ALL) uid 0 has no capabilities left to lose: say so, go on.
+ */
+static void drop_privileges(const struct conf *conf)
+{
+	if (geteuid() == 0 && conf->run_uid != 0) {
+		gid_t gid = (gid_t)conf->run_gid;
+
+		if (setgroups(1, &gid) < 0 || setgid(gid) < 0 || setuid((uid_t)conf->run_uid) < 0) {
+			if (errno != EPERM)
+				die_errno("RUN_AS: unable to become %ld:%ld", conf->run_uid,
+					  conf->run_gid);
+			log_msg("RUN_AS: no CAP_SETUID/CAP_SETGID, staying uid 0 without them");
+		} else if (setuid(0) == 0) {
+			die("RUN_AS: uid 0 could be regained after dropping it");
+		}
+	}
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		die_errno("unable to set no_new_privs");
+}
+
 static void bind_all(const struct conf *conf, struct listener *listeners)
 {
 	for (size_t i = 0; i < conf->nports; i++) {
@@ -345,14 +369,14 @@ int main(void)
 		die_config("%s", err);
 	raise_fd_limit();
 	proxy_signals_block(&wait_mask);
-	if (conf.pre_resolve) {
+	if (conf.pre_resolve)
 		pre_resolve(&proxy);
-		write_target_file(&proxy);
-	} else {
-		/* An IP literal resolves to itself: no lookup in every connection. */
-		use_literal_target(&proxy);
-	}
+	else
+		use_literal_target(&proxy);	/* no lookup in every connection */
 	bind_all(&conf, listeners);
+	drop_privileges(&conf);
+	if (conf.pre_resolve)
+		write_target_file(&proxy);	/* as RUN_AS, so it can be rewritten later */
 	/* Relays whose listener died are re-parented to us, not lost as zombies. */
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	for (size_t i = 0; i < conf.nports; i++)

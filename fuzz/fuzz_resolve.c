@@ -55,7 +55,7 @@ static void seed_start(struct fuzz_seed *seed, unsigned id, unsigned flags, unsi
 	seed_put16(seed, 0x8180 | flags);	/* QR RD RA */
 	seed_put16(seed, 1);
 	seed_put16(seed, ancount);
-	seed_put(seed, "\0\0\0\0" "\7example\3com", 4 + 13);	/* NS, AR; name incl. its zero */
+	seed_put(seed, "\0\0\0\0" "\7example\3com\0", 4 + 13);	/* NSCOUNT, ARCOUNT, name */
 	seed_put16(seed, qtype);
 	seed_put16(seed, 1);
 }

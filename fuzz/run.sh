@@ -1,10 +1,12 @@
 #!/bin/sh
 # fuzz/run.sh: builds every fuzz/fuzz_NAME.c target with libFuzzer, ASan and
-# UBSan, and runs each for FUZZ_SECONDS (default 60) seconds, starting from
-# the seeds in fuzz/corpus_NAME/ when that directory exists. A target lists
+# UBSan, and runs each for FUZZ_SECONDS (default 60) seconds. A target lists
 # the sources it needs on a line "// fuzz-sources: a.c b.c" at its top.
-# New inputs go to a scratch directory that is removed afterwards, so nothing
-# generated lands in the tree; after a crash it is kept and its path printed.
+# Seeds: a target may write its own when run with FUZZ_WRITE_SEEDS=DIR (from
+# LLVMFuzzerInitialize, then exit); a local fuzz/corpus_NAME/ (git-ignored)
+# is read too when it exists. New inputs go to a scratch directory that is
+# removed afterwards, so nothing generated lands in the tree; after a crash
+# it is kept and its path printed.
 # Prints libFuzzer's final figures per target; exits non-zero when a target
 # fails to build or crashes.
 #
@@ -39,7 +41,10 @@ run_target() {
 		return 1
 	fi
 	work=$(mktemp -d "${TMPDIR:-/tmp}/fuzz_$name.XXXXXX")
-	mkdir "$work/corpus" "$work/artifacts"
+	mkdir "$work/corpus" "$work/artifacts" "$work/seeds"
+	# A target without the seed hook just runs zero inputs here.
+	FUZZ_WRITE_SEEDS="$work/seeds" "./$bin" -runs=0 >"$work/seeds.log" 2>&1 || true
+	echo "fuzz_$name: $(find "$work/seeds" -type f | wc -l) generated seeds"
 	if [ ! -d "$seeds" ]; then
 		seeds=
 	fi
@@ -47,14 +52,14 @@ run_target() {
 	# shellcheck disable=SC2086 # $seeds is empty or one directory
 	"./$bin" -max_total_time="$seconds" -max_len="$max_len" -timeout=10 \
 		-rss_limit_mb=2048 -print_final_stats=1 \
-		-artifact_prefix="$work/artifacts/" "$work/corpus" $seeds \
+		-artifact_prefix="$work/artifacts/" "$work/corpus" "$work/seeds" $seeds \
 		>"$work/log" 2>&1 || status=$?
 	# The last status line (execs, cov, ft, corpus) and the final stats.
 	grep -E '^#[0-9]+' "$work/log" | tail -n 1
 	grep -E '^(stat::|Done )' "$work/log" || true
 	if [ "$status" -ne 0 ]; then
 		tail -n 60 "$work/log"
-		echo "fuzz_$name: failed (exit $status); log, inputs and artifacts kept in $work" >&2
+		echo "fuzz_$name: failed (exit $status); log and crash inputs kept in $work" >&2
 		ls "$work/artifacts" >&2
 		return 1
 	fi

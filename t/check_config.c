@@ -55,6 +55,8 @@ START_TEST(test_defaults)
 	ck_assert_str_eq(conf.smtp_url, "smtp://example.com/");
 	ck_assert_str_eq(conf.smtp_command, "HELP");
 	ck_assert_int_eq(conf.smtp_timeout_ms, 2000);
+	ck_assert_int_eq(conf.run_uid, 65534);
+	ck_assert_int_eq(conf.run_gid, 65534);
 }
 END_TEST
 
@@ -66,7 +68,7 @@ START_TEST(test_every_variable_set)
 		"UDP_TIMEOUT=0", "VERBOSE=2", "HTTP_HEALTHCHECK=1",
 		"HTTP_HEALTHCHECK_URL=https://$TARGET:8443/$TARGET", "HTTP_HEALTHCHECK_TIMEOUT_MS=200",
 		"SMTP_HEALTHCHECK=1", "SMTP_HEALTHCHECK_COMMAND=QUIT", "SMTP_HEALTHCHECK_TIMEOUT_MS=1",
-		NULL
+		"RUN_AS=1000:2000", NULL
 	};
 	static struct conf conf;
 	char err[CONF_ERR_SIZE];
@@ -86,7 +88,24 @@ START_TEST(test_every_variable_set)
 	ck_assert_int_eq(conf.http_timeout_ms, 200);
 	ck_assert_str_eq(conf.smtp_command, "QUIT");
 	ck_assert_int_eq(conf.smtp_timeout_ms, 1);
+	ck_assert_int_eq(conf.run_uid, 1000);
+	ck_assert_int_eq(conf.run_gid, 2000);
 }
+
+START_TEST(test_run_as_forms)
+{
+	static const char *const uid_only[] = { "TARGET=x", "RUN_AS=101", NULL };
+	static const char *const root[] = { "TARGET=x", "RUN_AS=0", NULL };
+	static struct conf conf;
+	char err[CONF_ERR_SIZE];
+
+	ck_assert_int_eq(load(&conf, err, uid_only), 0);
+	ck_assert_int_eq(conf.run_uid, 101);
+	ck_assert_int_eq(conf.run_gid, 101);
+	ck_assert_int_eq(load(&conf, err, root), 0);
+	ck_assert_int_eq(conf.run_uid, 0);
+}
+END_TEST
 END_TEST
 
 START_TEST(test_empty_means_default)
@@ -155,6 +174,10 @@ static const struct bad_case {
 	{ { "TARGET=x", "SMTP_HEALTHCHECK=on", NULL }, "SMTP_HEALTHCHECK: \"on\" is not 0 or 1" },
 	{ { "TARGET=x", "SMTP_HEALTHCHECK_TIMEOUT_MS=2s", NULL },
 	  "SMTP_HEALTHCHECK_TIMEOUT_MS: \"2s\" is not a number" },
+	{ { "TARGET=x", "RUN_AS=nobody", NULL }, "RUN_AS: \"nobody\" is not uid or uid:gid" },
+	{ { "TARGET=x", "RUN_AS=1:", NULL }, "RUN_AS: \"1:\" is not uid or uid:gid" },
+	{ { "TARGET=x", "RUN_AS=-1", NULL }, "RUN_AS: \"-1\" is not uid or uid:gid" },
+	{ { "TARGET=x", "RUN_AS=4294967295", NULL }, "RUN_AS: \"4294967295\" is not uid" },
 };
 
 START_TEST(test_bad_values)
@@ -221,6 +244,7 @@ Suite *config_suite(void)
 	tcase_add_test(tc, test_every_variable_set);
 	tcase_add_test(tc, test_empty_means_default);
 	tcase_add_test(tc, test_port_range);
+	tcase_add_test(tc, test_run_as_forms);
 	tcase_add_loop_test(tc, test_bad_values, 0, sizeof bad_cases / sizeof bad_cases[0]);
 	tcase_add_test(tc, test_expand_target);
 	tcase_add_test(tc, test_target_file);

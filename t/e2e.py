@@ -19,9 +19,10 @@ def main():
     else:
         suite = loader.discover(HERE, pattern="test_*.py", top_level_dir=HERE)
     result = unittest.TextTestRunner(verbosity=2, stream=sys.stdout).run(suite)
-    failed = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
+    failing = {id(test) for test, _ in result.failures + result.errors}
+    failed = len(failing) + len(result.unexpectedSuccesses)
     skipped = len(result.skipped)
-    passed = result.testsRun - failed - skipped
+    passed = max(result.testsRun - failed - skipped, 0)
     if skipped:
         print("skipped (%d): %s" % (skipped, "; ".join(sorted({r for _, r in result.skipped}))))
     print("e2e: %d passed, %d failed, %d skipped" % (passed, failed, skipped))

@@ -90,6 +90,7 @@ class Topology:
         tag = "%d%s" % (os.getpid() % 100000, os.urandom(2).hex())
         self.inside, self.proxy, self.outside = ("wl%si" % tag, "wl%sp" % tag, "wl%so" % tag)
         self.tmp = tempfile.mkdtemp(prefix="wl-e2e-")
+        os.chmod(self.tmp, 0o1777)  # like /tmp: the proxy writes here after RUN_AS
         self.procs = []
         _live_topologies.append(self)
         try:
@@ -274,7 +275,7 @@ def start_nginx(topo, port=80, addr=OUT_V4, addr6=OUT_V6, files=None):
     tmp = tempfile.mkdtemp(prefix="nginx-", dir=topo.tmp)
     root = os.path.join(tmp, "root")
     os.makedirs(root)
-    for path in (topo.tmp, tmp, root):
+    for path in (tmp, root):
         os.chmod(path, 0o755)  # nginx's workers run as nobody
     for name, data in (files or {}).items():
         with open(os.path.join(root, name), "wb") as f:

@@ -265,6 +265,7 @@ http {{
         {listen6}
         root {root};
         location /hello {{ return 200 "hello from {addr}\\n"; }}
+        location /slow/ {{ limit_rate 1m; rewrite ^/slow/(.*)$ /$1 break; }}
     }}
 }}
 """

@@ -1,0 +1,161 @@
+"""Faults and drain: the proxy survives what goes wrong around it."""
+
+import hashlib
+import os
+import signal
+import socket
+import struct
+import subprocess
+import threading
+import time
+import unittest
+
+import wl
+
+BODY = os.urandom(3 << 20)  # 3 MiB at nginx's 1 MB/s: a transfer of about 3 s
+
+
+def established(topo, ns, port):
+    out = wl.run("ip", "netns", "exec", ns, "ss", "-tnH", "state", "established",
+                 "( sport = :%d )" % port).stdout
+    return len(out.strip().splitlines())
+
+
+def listener_of(topo, proxy, port=80):
+    return [pid for pid in topo.children(proxy.pid)
+            if wl.read("/proc/%d/comm" % pid).strip() == "whitelist:%d" % port][0]
+
+
+def background_get(topo, path):
+    """Starts a GET in a thread; returns (thread, result dict with body or error)."""
+    result = {}
+
+    def fetch():
+        try:
+            result["status"], result["body"] = wl.http_get(topo, path, timeout=20)
+        except OSError as error:
+            result["error"] = error
+
+    thread = threading.Thread(target=fetch, daemon=True)
+    thread.start()
+    return thread, result
+
+
+@wl.need_root
+class TestDrain(unittest.TestCase):
+    def setUp(self):
+        self.topo = wl.Topology()
+        wl.start_nginx(self.topo, files={"big": BODY})
+
+    def tearDown(self):
+        self.topo.close()
+
+    def test_sigterm_lets_a_long_transfer_finish_and_refuses_new_clients(self):
+        proxy = self.topo.start_proxy(PORT="80")
+        thread, result = background_get(self.topo, "/slow/big")
+        wl.wait_until(lambda: established(self.topo, self.topo.outside, 80) == 1,
+                      what="the transfer started")
+        time.sleep(0.5)
+        started = time.monotonic()
+        proxy.send_signal(signal.SIGTERM)
+        wl.wait_until(lambda: not self.topo.listening(self.topo.proxy, 80), timeout=1,
+                      what="the port closed at once")
+        with self.assertRaises(ConnectionRefusedError):
+            self.topo.connect(80)
+        thread.join(10)
+        self.assertEqual(result.get("status"), "HTTP/1.1 200 OK", result)
+        self.assertEqual(hashlib.sha256(result["body"]).digest(), hashlib.sha256(BODY).digest())
+        self.assertEqual(proxy.wait(10), 0)
+        self.assertLess(time.monotonic() - started, 5.5, "within the grace period")
+
+
+@wl.need_root
+class TestFaults(unittest.TestCase):
+    def setUp(self):
+        self.topo = wl.Topology()
+        self.nginx = wl.start_nginx(self.topo, files={"big": BODY})
+
+    def tearDown(self):
+        self.topo.close()
+
+    def test_target_going_away_mid_transfer(self):
+        proxy = self.topo.start_proxy(PORT="80")
+        listener = listener_of(self.topo, proxy)
+        thread, result = background_get(self.topo, "/slow/big")
+        wl.wait_until(lambda: established(self.topo, self.topo.outside, 80) == 1,
+                      what="the transfer started")
+        time.sleep(0.3)
+        for pid in wl.run("ip", "netns", "pids", self.topo.outside).stdout.split():
+            os.kill(int(pid), signal.SIGKILL)  # nginx and its workers, all at once
+        thread.join(5)
+        self.assertFalse(thread.is_alive(), "the client saw the end")
+        self.assertLess(len(result.get("body", b"")), len(BODY))
+        wl.wait_until(lambda: not self.topo.children(listener), what="the relay ended")
+        self.nginx = wl.start_nginx(self.topo, files={"big": BODY})
+        self.assertEqual(wl.http_get(self.topo)[0], "HTTP/1.1 200 OK", "serving on")
+
+    def test_client_reset_mid_transfer(self):
+        proxy = self.topo.start_proxy(PORT="80")
+        listener = listener_of(self.topo, proxy)
+        sock = self.topo.connect(80)
+        sock.sendall(b"GET /slow/big HTTP/1.0\r\n\r\n")
+        sock.recv(1000)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.close()  # an RST, not a FIN
+        wl.wait_until(lambda: not self.topo.children(listener), timeout=3,
+                      what="the relay ended")
+        wl.wait_until(lambda: established(self.topo, self.topo.outside, 80) == 0, timeout=3,
+                      what="the upstream connection closed")
+        self.assertEqual(wl.http_get(self.topo)[0], "HTTP/1.1 200 OK")
+        self.assertIsNone(proxy.poll())
+
+    def start_limited(self, limit, **env):
+        proc = self.topo.start(self.topo.proxy, ["prlimit", limit, wl.WHITELIST],
+                               env=self.topo.proxy_env(PORT="80", **env))
+        wl.wait_until(lambda: self.topo.listening(self.topo.proxy, 80), what="port 80")
+        return proc
+
+    def test_fork_failing_is_logged_once_and_recovers(self):
+        # uid 64123 has main + listener; RLIMIT_NPROC 3 leaves room for one relay,
+        # and the process count is the resource that comes back when it ends.
+        proxy = self.start_limited("--nproc=3:3", RUN_AS="64123")
+        first = self.topo.connect(80)
+        wl.wait_until(lambda: established(self.topo, self.topo.outside, 80) == 1,
+                      what="the first relay")
+        for _ in range(3):
+            sock = self.topo.connect(80)
+            self.assertEqual(sock.recv(10), b"", "closed, not left hanging")
+            sock.close()
+        first.sendall(b"GET /hello HTTP/1.0\r\n\r\n")
+        self.assertIn(b"hello from", wl.recv_all(first), "the open one served on")
+        first.close()
+        log = wl.read(proxy.log)
+        self.assertEqual(log.count("fork failed"), 1, log)
+        listener = listener_of(self.topo, proxy)
+        wl.wait_until(lambda: not self.topo.children(listener), what="the relay reaped")
+        self.assertEqual(wl.http_get(self.topo)[0], "HTTP/1.1 200 OK")
+        self.assertEqual(wl.http_get(self.topo)[0], "HTTP/1.1 200 OK")
+        wl.wait_until(lambda: "fork works again" in wl.read(proxy.log), what="recovery logged")
+
+    def test_descriptors_running_out_then_coming_back(self):
+        # RUN_AS=0: this sandbox's root lacks CAP_SYS_RESOURCE, so only a process of
+        # the same uid may have its limit changed. The listener holds 0, 1, 2, the
+        # socket and the signalfd: with 5, nothing is left to accept with.
+        proxy = self.topo.start_proxy(PORT="80", RUN_AS=0)
+        listener = listener_of(self.topo, proxy)
+        wl.run("prlimit", "--pid", str(listener), "--nofile=5:")
+        waiting = self.topo.connect(80)
+        waiting.sendall(b"GET /hello HTTP/1.0\r\n\r\n")
+        wl.wait_until(lambda: "accept failed: Too many open files" in wl.read(proxy.log),
+                      what="EMFILE logged")
+        time.sleep(0.5)
+        self.assertEqual(wl.read(proxy.log).count("accept failed"), 1, "logged once")
+        self.assertIsNone(proxy.poll())
+        wl.run("prlimit", "--pid", str(listener), "--nofile=1024:")
+        self.assertIn(b"hello from", wl.recv_all(waiting), "the waiting client is served")
+        waiting.close()
+        self.assertIn("accept works again", wl.read(proxy.log))
+
+
+if __name__ == "__main__":
+    unittest.main()

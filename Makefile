@@ -77,9 +77,20 @@ e2e: all
 
 check: deps all unit e2e
 
+# The whole suite under ASan and UBSan (dynamic: the sanitizers need it).
+# Reports from every process, proxies and their children included, go to
+# ASAN_LOGS; any report fails the target.
+SANITIZE = -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+ASAN_LOGS = /tmp/whitelist-asan
 asan:
 	$(MAKE) clean
-	$(MAKE) CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" check
+	rm -rf $(ASAN_LOGS) && mkdir -p $(ASAN_LOGS) && chmod 1777 $(ASAN_LOGS)
+	ASAN_OPTIONS=log_path=$(ASAN_LOGS)/asan:detect_leaks=1 \
+	UBSAN_OPTIONS=log_path=$(ASAN_LOGS)/ubsan:print_stacktrace=1 \
+		$(MAKE) STATIC= CFLAGS="$(SANITIZE)" check
+	@if ls $(ASAN_LOGS)/* >/dev/null 2>&1; then cat $(ASAN_LOGS)/*; exit 1; fi
+	@echo "asan: no sanitizer report"
+	$(MAKE) clean
 
 fuzz:
 	@fuzz/run.sh
@@ -89,7 +100,7 @@ bench: all
 	@python3 bench/bench.py
 
 soak: all
-	@t/soak.sh
+	@python3 t/soak.py
 
 clean:
 	rm -f whitelist healthcheck *.o $(UNIT_TESTS) fuzz/*.bin

@@ -163,6 +163,9 @@ class Topology:
     def proxy_env(self, **variables):
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "TARGET": OUT_V4,
                "TMPDIR": self.tmp}
+        for name in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):  # make asan
+            if name in os.environ:
+                env[name] = os.environ[name]
         env.update({k: str(v) for k, v in variables.items()})
         return env
 

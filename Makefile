@@ -3,7 +3,8 @@
 
 CC ?= cc
 CFLAGS ?= -O2 -g
-CFLAGS += -std=c11 -Wall -Wextra -Wshadow -D_GNU_SOURCE
+# `override`: these stay even when CFLAGS is given on the command line (make asan).
+override CFLAGS += -std=c11 -Wall -Wextra -Wshadow -D_GNU_SOURCE
 LDFLAGS ?=
 # The proxy is linked statically: each forked relay then shares no library
 # text with other programs (a third of the memory of an idle connection,

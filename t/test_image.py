@@ -527,9 +527,13 @@ def musl_make(*args):
     Returns the warnings of the musl build that the host build does not have.
     """
     warnings = {}
+    # As the Dockerfile builds: nothing inherited from an outer make (make asan's CFLAGS).
+    env = {name: value for name, value in os.environ.items()
+           if name not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")}
+    env.update(CFLAGS="-O2", LDFLAGS="-s")
     for tree, compiler in (("dir", "musl-gcc"), ("host", "cc")):
         result = subprocess.run(["make", "-j2", "CC=" + compiler] + list(args),
-                                cwd=_musl[tree], env=dict(os.environ, CFLAGS="-O2", LDFLAGS="-s"),
+                                cwd=_musl[tree], env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                 timeout=300)
         if result.returncode != 0:

@@ -43,6 +43,9 @@ static int listener_socket(int family, int type, uint16_t port)
 	if (fd < 0)
 		return -1;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+	/* UDP: sessions join the port with sockets of their own (udp.c, the fast path). */
+	if (type == SOCK_DGRAM)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on);
 	if (family == AF_INET6) {
 		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&addr;
 

@@ -13,11 +13,21 @@
  * listener keeps the child's end of the socketpair, so datagrams the child
  * never read are taken back when it is reaped and passed on, in order.
  *
+ * The fast path: a session also opens its own socket on the port, connected
+ * to its client, so the kernel delivers that client's datagrams to it
+ * directly (a connected socket outranks the listener's). Order is kept by a
+ * handover: the child tells the listener its socket is connected; the
+ * listener sends a marker datagram through its own socket's queue from
+ * loopback; when it reads the marker, every datagram of that client queued
+ * before the connect has been passed on, and it tells the child, in the
+ * socketpair after them, to switch. Only then does the child read its socket.
+ *
  * UDP_ANSWERS=0: one process, no children: every datagram goes to TARGET
  * from one socket; answers are read and dropped (socat exited on them).
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +43,10 @@
 #define UDP_READ_BURST 64		/* datagrams per wake-up before signals are looked at */
 #define UDP_BATCH 16			/* datagrams per recvmmsg/sendmmsg in a session */
 #define UDP_SLOT (UDP_MAX_DATAGRAM + 1)
-#define UDP_PAIR_TAG 'D'		/* first byte of each message on the socketpair */
+#define UDP_PAIR_TAG 'D'		/* first byte of a datagram on the socketpair */
+#define UDP_SWITCH_TAG 'S'		/* on the socketpair: read your own socket from now on */
+#define UDP_SWITCH_LATE_MS 2000		/* no switch by then (no loopback?): take it anyway */
+#define UDP_MARKER_MAGIC 0x776c6d6b	/* "wlmk", then the session's pid */
 
 struct udp_batch;
 
@@ -46,12 +59,21 @@ struct udp_state {
 	struct pending_queue pending;
 	int fork_failing;
 	struct udp_batch *batch;	/* the listener's reads */
+	int notify_rd, notify_wr;	/* sessions -> listener: pids whose socket is connected */
+	int marker_fd;			/* -1: no fast path */
+	struct sockaddr_storage marker_to, marker_from;	/* from: as our socket sees it */
+	socklen_t marker_to_len;
 	uint8_t buf[UDP_MAX_DATAGRAM + 2];	/* a datagram, with the tag byte */
 };
 
 struct udp_counts {
 	unsigned long datagrams;
 	unsigned long long bytes;
+};
+
+struct udp_marker {
+	uint32_t magic;
+	int32_t pid;
 };
 
 /* --- the session child --- */
@@ -115,9 +137,8 @@ static int udp_batch_recv(struct udp_batch *batch, int fd, int tagged)
  * net.unix.max_dgram_qlen (10) messages and would drop bursts. Each message
  * carries a tag byte first, so an empty UDP datagram is not read as EOF.
  */
-static int udp_pair_send(int fd, const uint8_t *data, size_t len)
+static int udp_pair_send(int fd, uint8_t tag, const uint8_t *data, size_t len)
 {
-	static uint8_t tag = UDP_PAIR_TAG;
 	struct iovec iov[2] = { { &tag, 1 }, { (void *)data, len } };
 	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = 2 };
 
@@ -161,43 +182,157 @@ static void udp_count(struct udp_batch *batch, int count, char direction,
 	}
 }
 
-static void udp_session_loop(struct udp_state *state, const struct session *session,
-			     int upstream_fd, struct udp_counts *up, struct udp_counts *down)
+/* Drops the switch messages from a batch read from the socketpair; 1 when one was there. */
+static int udp_take_switch(struct udp_batch *batch, int *count)
 {
-	struct pollfd pfds[2] = { { .fd = session->child_fd, .events = POLLIN },
-				  { .fd = upstream_fd, .events = POLLIN } };
-	long timeout_s = state->proxy->conf->udp_timeout;
-	int verbose = state->proxy->conf->verbose;
-	struct udp_batch *batch = udp_batch_new();
+	int kept = 0, seen = 0;
 
-	/* Without traffic either way for UDP_TIMEOUT, the session ends. */
-	while (poll(pfds, 2, timeout_s > 0 ? (int)(timeout_s * 1000) : -1) > 0) {
-		int count;
-
-		if (pfds[0].revents && (count = udp_batch_recv(batch, session->child_fd, 1)) > 0) {
-			udp_count(batch, count, '>', up, verbose);
-			udp_batch_send(batch, count, upstream_fd, NULL, 0);
+	for (int i = 0; i < *count; i++) {
+		if (batch->tags[i] == UDP_SWITCH_TAG) {
+			seen = 1;
+			continue;
 		}
-		/* Recv errors here (ECONNREFUSED: the target's port is closed) are dropped. */
-		if (pfds[1].revents && (count = udp_batch_recv(batch, upstream_fd, 0)) > 0) {
-			udp_count(batch, count, '<', down, verbose);
-			udp_batch_send(batch, count, state->fd, &session->client,
-				       session->client_len);
-		}
+		batch->iov[kept][1] = batch->iov[i][1];
+		kept++;
 	}
+	*count = kept;
+	return seen;
+}
+
+/* The session's own socket: the listener's address and port, connected to the client. */
+static int udp_direct_socket(const struct udp_state *state, const struct session *session)
+{
+	struct sockaddr_storage local;
+	socklen_t len = sizeof local;
+	int fd, on = 1, off = 0;
+
+	if (state->marker_fd < 0 || getsockname(state->fd, (struct sockaddr *)&local, &len) < 0 ||
+	    (fd = socket(local.ss_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) < 0)
+		return -1;
+	/*
+	 * SO_REUSEPORT alone: the bind succeeds only by joining the listener's
+	 * group, whose program sends every datagram that no connected socket
+	 * claims to the listener, so nothing of another client lands here in the
+	 * moment between bind and connect.
+	 */
+	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on);
+	if (local.ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
+	if (bind(fd, (struct sockaddr *)&local, len) < 0 ||
+	    connect(fd, (const struct sockaddr *)&session->client, session->client_len) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+struct udp_flow {
+	struct udp_state *state;
+	const struct session *session;
+	int upstream_fd;
+	int direct_fd;		/* -1 without the fast path */
+	int switched;		/* reading direct_fd, and answering through it */
+	long long direct_since;
+	struct udp_batch *batch;
+	struct udp_counts up, down;
+};
+
+static void udp_flow_up(struct udp_flow *flow, int from_fd, int tagged)
+{
+	int count = udp_batch_recv(flow->batch, from_fd, tagged);
+
+	if (tagged && udp_take_switch(flow->batch, &count))
+		flow->switched = flow->direct_fd >= 0;
+	udp_count(flow->batch, count, '>', &flow->up, flow->state->proxy->conf->verbose);
+	udp_batch_send(flow->batch, count, flow->upstream_fd, NULL, 0);
+}
+
+/* Recv errors (ECONNREFUSED: the target's port is closed for now) drop nothing of ours. */
+static void udp_flow_down(struct udp_flow *flow)
+{
+	int count = udp_batch_recv(flow->batch, flow->upstream_fd, 0);
+
+	udp_count(flow->batch, count, '<', &flow->down, flow->state->proxy->conf->verbose);
+	if (flow->switched)
+		udp_batch_send(flow->batch, count, flow->direct_fd, NULL, 0);
+	else
+		udp_batch_send(flow->batch, count, flow->state->fd, &flow->session->client,
+			       flow->session->client_len);
+}
+
+/* How long poll may wait (-1: forever): the idle timeout, and the late-switch deadline. */
+static int udp_flow_timeout(const struct udp_flow *flow, long long last_traffic)
+{
+	long timeout_s = flow->state->proxy->conf->udp_timeout;
+	long long now = proxy_now_ms(), wait = -1;
+
+	if (timeout_s > 0)
+		wait = last_traffic + timeout_s * 1000 - now;
+	if (flow->direct_fd >= 0 && !flow->switched) {
+		long long late = flow->direct_since + UDP_SWITCH_LATE_MS - now;
+
+		if (wait < 0 || late < wait)
+			wait = late;
+	}
+	return wait < 0 && (timeout_s > 0 || (flow->direct_fd >= 0 && !flow->switched))
+		       ? 0
+		       : (int)wait;
+}
+
+static void udp_session_loop(struct udp_flow *flow)
+{
+	long timeout_s = flow->state->proxy->conf->udp_timeout;
+	long long last_traffic = proxy_now_ms();
+
+	for (;;) {
+		struct pollfd pfds[3] = { { .fd = flow->session->child_fd, .events = POLLIN },
+					  { .fd = flow->upstream_fd, .events = POLLIN },
+					  { .fd = flow->switched ? flow->direct_fd : -1,
+					    .events = POLLIN } };
+		int ready = poll(pfds, 3, udp_flow_timeout(flow, last_traffic));
+
+		if (ready > 0) {
+			last_traffic = proxy_now_ms();
+			if (pfds[0].revents)
+				udp_flow_up(flow, flow->session->child_fd, 1);
+			if (pfds[2].revents)
+				udp_flow_up(flow, flow->direct_fd, 0);
+			if (pfds[1].revents)
+				udp_flow_down(flow);
+			continue;
+		}
+		if (flow->direct_fd >= 0 && !flow->switched &&
+		    proxy_now_ms() >= flow->direct_since + UDP_SWITCH_LATE_MS)
+			flow->switched = 1;	/* the marker never came: loopback is down */
+		if (ready < 0 ? errno != EINTR
+			      : timeout_s > 0 && proxy_now_ms() >= last_traffic + timeout_s * 1000)
+			return;
+	}
+}
+
+/* Ending: what already sits in our own socket still goes up, then it closes. */
+static void udp_flow_close(struct udp_flow *flow)
+{
+	if (flow->direct_fd < 0)
+		return;
+	udp_flow_up(flow, flow->direct_fd, 0);
+	close(flow->direct_fd);
 }
 
 static _Noreturn void udp_session_child(struct udp_state *state, const struct session *session)
 {
 	const struct conf *conf = state->proxy->conf;
 	char client[LOG_ADDR_SIZE], target_shown[LOG_ADDR_SIZE];
-	struct udp_counts up = { 0 }, down = { 0 };
+	struct udp_flow flow = { .state = state, .session = session };
 	long long started = proxy_now_ms();
 	struct endpoint target;
 	int upstream_fd;
+	pid_t self = getpid();
 
 	udp_close_others(state, session);
 	close(state->core.signal_fd);
+	close(state->notify_rd);
+	close(state->marker_fd);
 	proxy_signals_child();
 	log_addr((const struct sockaddr *)&session->client, client, sizeof client);
 	upstream_fd = target_connect(state->proxy, SOCK_DGRAM, state->port, &target);
@@ -206,12 +341,22 @@ static _Noreturn void udp_session_child(struct udp_state *state, const struct se
 	log_addr((const struct sockaddr *)&target.addr, target_shown, sizeof target_shown);
 	if (conf->verbose >= 1)
 		log_msg("session %s -> %u -> %s", client, state->port, target_shown);
-	udp_session_loop(state, session, upstream_fd, &up, &down);
+	flow.upstream_fd = upstream_fd;
+	flow.batch = udp_batch_new();
+	flow.direct_fd = udp_direct_socket(state, session);
+	flow.direct_since = proxy_now_ms();
+	if (flow.direct_fd >= 0 && write(state->notify_wr, &self, sizeof self) != sizeof self) {
+		close(flow.direct_fd);	/* the listener cannot hear us: stay on the slow path */
+		flow.direct_fd = -1;
+	}
+	udp_session_loop(&flow);
+	udp_flow_close(&flow);
 	if (conf->verbose >= 1)
 		log_msg("session end %s -> %u -> %s: %lu datagrams (%llu bytes) up, "
 			"%lu datagrams (%llu bytes) down, %.3f s",
-			client, state->port, target_shown, up.datagrams, up.bytes, down.datagrams,
-			down.bytes, (double)(proxy_now_ms() - started) / 1000.0);
+			client, state->port, target_shown, flow.up.datagrams, flow.up.bytes,
+			flow.down.datagrams, flow.down.bytes,
+			(double)(proxy_now_ms() - started) / 1000.0);
 	_exit(0);
 }
 
@@ -257,7 +402,7 @@ static int udp_spawn(struct udp_state *state, const struct sockaddr_storage *cli
 		slots_cancel(&state->core.slots);
 		return -1;
 	}
-	if (udp_pair(session) < 0 || udp_pair_send(session->parent_fd, data, len) < 0 ||
+	if (udp_pair(session) < 0 || udp_pair_send(session->parent_fd, UDP_PAIR_TAG, data, len) < 0 ||
 	    (pid = proxy_fork()) < 0) {
 		udp_fork_failed(state, session);
 		return -1;
@@ -282,7 +427,7 @@ static void udp_dispatch(struct udp_state *state, const struct sockaddr_storage 
 
 	if (session) {
 		/* Full: the child cannot keep up, and UDP may drop, as a socket buffer would. */
-		udp_pair_send(session->parent_fd, data, len);
+		udp_pair_send(session->parent_fd, UDP_PAIR_TAG, data, len);
 		return;
 	}
 	if (pending_has_client(&state->pending, client) ||
@@ -312,13 +457,60 @@ static void udp_flush_to_sessions(struct udp_batch *batch, int count, int *fds)
 	}
 }
 
+/* The handover's last step: the session may read its own socket now. */
+static void udp_switch_session(struct udp_state *state, pid_t pid)
+{
+	struct session *session = session_find_pid(&state->sessions, pid);
+
+	if (session)
+		udp_pair_send(session->parent_fd, UDP_SWITCH_TAG, NULL, 0);
+}
+
+/* 1 (and the pid) when datagram i is our own marker, come back through the queue. */
+static int udp_is_marker(const struct udp_state *state, const struct udp_batch *batch, int i,
+			 pid_t *pid)
+{
+	struct udp_marker marker;
+
+	if (state->marker_fd < 0 || batch->iov[i][1].iov_len != sizeof marker ||
+	    !session_same_client(&batch->from[i], &state->marker_from))
+		return 0;
+	memcpy(&marker, batch->iov[i][1].iov_base, sizeof marker);
+	*pid = marker.pid;
+	return marker.magic == UDP_MARKER_MAGIC;
+}
+
+/* Sessions whose socket is now connected: a marker each, through our own queue. */
+static void udp_read_notify(struct udp_state *state)
+{
+	pid_t pids[64];
+	ssize_t got = read(state->notify_rd, pids, sizeof pids);
+
+	for (ssize_t i = 0; i < got / (ssize_t)sizeof pids[0]; i++) {
+		struct udp_marker marker = { UDP_MARKER_MAGIC, pids[i] };
+
+		if (sendto(state->marker_fd, &marker, sizeof marker, 0,
+			   (struct sockaddr *)&state->marker_to, state->marker_to_len) < 0)
+			udp_switch_session(state, pids[i]);	/* no loopback: switch now */
+	}
+}
+
 /* A batch from the socket: known clients' datagrams go out per session, in order. */
 static void udp_dispatch_batch(struct udp_state *state, struct udp_batch *batch, int count)
 {
 	int fds[UDP_BATCH];
+	pid_t pid;
 
 	for (int i = 0; i < count; i++) {
-		struct session *session = session_find_client(&state->sessions, &batch->from[i]);
+		struct session *session;
+
+		fds[i] = -1;
+		if (udp_is_marker(state, batch, i, &pid)) {
+			udp_flush_to_sessions(batch, i, fds);	/* what came before it, first */
+			udp_switch_session(state, pid);
+			continue;
+		}
+		session = session_find_client(&state->sessions, &batch->from[i]);
 
 		fds[i] = session ? session->parent_fd : -1;
 		if (!session)	/* starts a session (then found by later ones) or waits */
@@ -382,19 +574,90 @@ static void udp_read_burst(struct udp_state *state)
 	}
 }
 
+/* Where markers go (127.0.0.1:PORT) and how their source looks on our socket. */
+static void udp_marker_addresses(struct udp_state *state, const struct sockaddr_in *from,
+				 sa_family_t listen_family)
+{
+	struct sockaddr_in *to = (struct sockaddr_in *)&state->marker_to;
+
+	memset(&state->marker_to, 0, sizeof state->marker_to);
+	memset(&state->marker_from, 0, sizeof state->marker_from);
+	to->sin_family = AF_INET;
+	to->sin_port = htons(state->port);
+	to->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	state->marker_to_len = sizeof *to;
+	if (listen_family == AF_INET6) {	/* dual-stack: v4 shows as ::ffff:a.b.c.d */
+		struct sockaddr_in6 *mapped = (struct sockaddr_in6 *)&state->marker_from;
+
+		mapped->sin6_family = AF_INET6;
+		mapped->sin6_port = from->sin_port;
+		mapped->sin6_addr.s6_addr[10] = mapped->sin6_addr.s6_addr[11] = 0xff;
+		memcpy(&mapped->sin6_addr.s6_addr[12], &from->sin_addr, 4);
+	} else {
+		memcpy(&state->marker_from, from, sizeof *from);
+	}
+}
+
 static void udp_answers_serve(struct udp_state *state)
 {
 	while (!state->core.stopping) {
-		struct pollfd pfd = { .fd = state->fd, .events = POLLIN };
 		/* With a full queue the socket is left alone: the kernel holds the rest. */
-		nfds_t nfds =
-			pending_has_room(&state->pending, (size_t)UDP_BATCH * UDP_MAX_DATAGRAM);
+		int room = pending_has_room(&state->pending, (size_t)UDP_BATCH * UDP_MAX_DATAGRAM);
+		struct pollfd pfds[2] = { { .fd = room ? state->fd : -1, .events = POLLIN },
+					  { .fd = state->notify_rd, .events = POLLIN } };
 
-		if (listener_poll(&state->core, &pfd, nfds, -1) > 0 && (pfd.revents & POLLIN))
-			udp_read_burst(state);
+		if (listener_poll(&state->core, pfds, 2, -1) > 0) {
+			if (pfds[1].revents & POLLIN)
+				udp_read_notify(state);
+			if (pfds[0].revents & POLLIN)
+				udp_read_burst(state);
+		}
 		if (state->core.child_exited)
 			udp_reap(state);
 	}
+}
+
+/*
+ * The reuseport group's program: always socket 0, the listener (it bound
+ * first and never leaves). Sessions' sockets get only what their connection
+ * claims, which the kernel decides before the group's program runs.
+ */
+static int udp_steer_to_listener(int fd)
+{
+	/* Classic BPF, the kernel's stable ABI (linux/filter.h, which libcs do not ship). */
+	struct { uint16_t code; uint8_t jt, jf; uint32_t k; } code[] = { { 0x06, 0, 0, 0 } };
+	struct { unsigned short len; void *filter; } program = { 1, code };	/* "ret #0" */
+
+	return setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &program, sizeof program);
+}
+
+/*
+ * The fast path's plumbing: a pipe on which sessions report, and a loopback
+ * socket for the markers. Without them sessions stay on the socketpair.
+ */
+static void udp_fast_path_init(struct udp_state *state)
+{
+	struct sockaddr_in local = { .sin_family = AF_INET,
+				     .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_storage listen_addr;
+	socklen_t len = sizeof local, listen_len = sizeof listen_addr;
+	int fds[2];
+
+	state->marker_fd = state->notify_rd = state->notify_wr = -1;
+	if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) < 0)
+		return;
+	state->notify_rd = fds[0];
+	state->notify_wr = fds[1];
+	state->marker_fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (state->marker_fd < 0 || udp_steer_to_listener(state->fd) < 0 ||
+	    bind(state->marker_fd, (struct sockaddr *)&local, len) < 0 ||
+	    getsockname(state->marker_fd, (struct sockaddr *)&local, &len) < 0 ||
+	    getsockname(state->fd, (struct sockaddr *)&listen_addr, &listen_len) < 0) {
+		close(state->marker_fd);
+		state->marker_fd = -1;
+		return;
+	}
+	udp_marker_addresses(state, &local, listen_addr.ss_family);
 }
 
 /* --- UDP_ANSWERS=0 --- */
@@ -454,8 +717,10 @@ void udp_serve(const struct proxy *proxy, int listen_fd, uint16_t port)
 	session_table_init(&state->sessions);
 	pending_init(&state->pending);
 	state->batch = udp_batch_new();
-	if (proxy->conf->udp_answers)
+	if (proxy->conf->udp_answers) {
+		udp_fast_path_init(state);
 		udp_answers_serve(state);
+	}
 	else
 		udp_oneway_serve(state);
 	close(state->fd);

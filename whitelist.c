@@ -18,6 +18,7 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/fsuid.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/resource.h>
@@ -221,6 +222,13 @@ static void drop_privileges(const struct conf *conf)
 
 static void bind_all(const struct conf *conf, struct listener *listeners)
 {
+	/*
+	 * Sockets owned by RUN_AS (a socket's owner is the fsuid that made it):
+	 * UDP sessions, running as RUN_AS, may only join a port's reuseport group
+	 * when its owner is theirs. Binding below 1024 still uses root's rights.
+	 */
+	if (geteuid() == 0)
+		setfsuid((uid_t)conf->run_uid);
 	for (size_t i = 0; i < conf->nports; i++) {
 		listeners[i].port = conf->ports[i];
 		listeners[i].pid = 0;
@@ -229,6 +237,8 @@ static void bind_all(const struct conf *conf, struct listener *listeners)
 			die_errno("unable to bind %s port %u", conf->mode == CONF_MODE_TCP ? "tcp" : "udp",
 				  conf->ports[i]);
 	}
+	if (geteuid() == 0)
+		setfsuid(0);
 }
 
 static void start_listener(const struct proxy *proxy, struct listener *listener)

@@ -93,6 +93,25 @@ class TestUdpSessions(unittest.TestCase):
         self.assertEqual(hashlib.sha256(answer).digest(), hashlib.sha256(data).digest())
         sock.close()
 
+    def test_a_session_gets_its_clients_datagrams_directly_in_order(self):
+        """The fast path: a socket connected to the client, taken over without reordering."""
+        sock = client(self.topo)
+        # Windows of 150: a socket buffer (rmem_max) holds about 270 small datagrams.
+        for window in range(4):
+            sent = [b"burst %d.%d" % (window, i) for i in range(150)]
+            for data in sent:
+                sock.send(data)
+            self.assertEqual([sock.recv(100) for _ in sent], sent, "in order, handover or not")
+        name = "%s]:%d" % sock.getsockname()  # [::ffff:198.18.1.2]:port in ss
+        out = wl.run("ip", "netns", "exec", self.topo.proxy, "ss", "-unH", "state",
+                     "established").stdout
+        self.assertIn(name, out, "the session's own socket, connected to the client")
+        for i in range(100):
+            sock.send(b"after %d" % i)
+        self.assertEqual([sock.recv(100) for _ in range(100)],
+                         [b"after %d" % i for i in range(100)])
+        sock.close()
+
     def test_verbose_session_lines(self):
         sock = client(self.topo)
         sock.send(b"hello")

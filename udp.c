@@ -15,6 +15,9 @@
  *
  * UDP_ANSWERS=0: one process, no children: every datagram goes to TARGET
  * from one socket; answers are read and dropped (socat exited on them).
+ *
+ * ALLOW_FROM: a datagram from a client without a session is checked before
+ * a session is made for it (one-way: every datagram); others are dropped.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -46,6 +49,7 @@ struct udp_state {
 	struct pending_queue pending;
 	int fork_failing;
 	struct udp_batch *batch;	/* the listener's reads */
+	uint32_t target_version;	/* one-way: the shared address its socket was made for */
 	uint8_t buf[UDP_MAX_DATAGRAM + 2];	/* a datagram, with the tag byte */
 };
 
@@ -150,15 +154,19 @@ static void udp_batch_send(struct udp_batch *batch, int count, int fd,
 }
 
 static void udp_count(struct udp_batch *batch, int count, char direction,
-		      struct udp_counts *counts, int verbose)
+		      struct udp_counts *counts, _Atomic uint64_t *total, int verbose)
 {
+	uint64_t bytes = 0;
+
 	for (int i = 0; i < count; i++) {
 		if (verbose >= 2)
 			log_dump(direction, counts->bytes, batch->iov[i][1].iov_base,
 				 batch->iov[i][1].iov_len);
 		counts->datagrams++;
 		counts->bytes += batch->iov[i][1].iov_len;
+		bytes += batch->iov[i][1].iov_len;
 	}
+	shared_add(total, bytes);
 }
 
 static void udp_session_loop(struct udp_state *state, const struct session *session,
@@ -168,6 +176,7 @@ static void udp_session_loop(struct udp_state *state, const struct session *sess
 				  { .fd = upstream_fd, .events = POLLIN } };
 	long timeout_s = state->proxy->conf->udp_timeout;
 	int verbose = state->proxy->conf->verbose;
+	struct shared_counters *counters = state->core.counters;
 	struct udp_batch *batch = udp_batch_new();
 
 	/* Without traffic either way for UDP_TIMEOUT, the session ends. */
@@ -175,12 +184,12 @@ static void udp_session_loop(struct udp_state *state, const struct session *sess
 		int count;
 
 		if (pfds[0].revents && (count = udp_batch_recv(batch, session->child_fd, 1)) > 0) {
-			udp_count(batch, count, '>', up, verbose);
+			udp_count(batch, count, '>', up, &counters->bytes_up, verbose);
 			udp_batch_send(batch, count, upstream_fd, NULL, 0);
 		}
 		/* Recv errors here (ECONNREFUSED: the target's port is closed) are dropped. */
 		if (pfds[1].revents && (count = udp_batch_recv(batch, upstream_fd, 0)) > 0) {
-			udp_count(batch, count, '<', down, verbose);
+			udp_count(batch, count, '<', down, &counters->bytes_down, verbose);
 			udp_batch_send(batch, count, state->fd, &session->client,
 				       session->client_len);
 		}
@@ -200,7 +209,7 @@ static _Noreturn void udp_session_child(struct udp_state *state, const struct se
 	close(state->core.signal_fd);
 	proxy_signals_child();
 	log_addr((const struct sockaddr *)&session->client, client, sizeof client);
-	upstream_fd = target_connect(state->proxy, SOCK_DGRAM, state->port, &target);
+	upstream_fd = target_connect(state->proxy, state->core.counters, SOCK_DGRAM, &target);
 	if (upstream_fd < 0)
 		_exit(1);	/* logged; the datagrams of this client are dropped as UDP allows */
 	log_addr((const struct sockaddr *)&target.addr, target_shown, sizeof target_shown);
@@ -265,7 +274,8 @@ static int udp_spawn(struct udp_state *state, const struct sockaddr_storage *cli
 	if (pid == 0)
 		udp_session_child(state, session);
 	session->pid = pid;
-	slots_bind(&state->core.slots, pid);
+	listener_slot_bind(&state->core, pid);
+	shared_add(&state->core.counters->connections_total, 1);
 	state->fork_failing = 0;
 	if (state->proxy->conf->verbose >= 1)
 		log_msg("accept %s -> %u (session %d, %s)",
@@ -321,7 +331,8 @@ static void udp_dispatch_batch(struct udp_state *state, struct udp_batch *batch,
 		struct session *session = session_find_client(&state->sessions, &batch->from[i]);
 
 		fds[i] = session ? session->parent_fd : -1;
-		if (!session)	/* starts a session (then found by later ones) or waits */
+		/* A new client: starts a session (then found by later ones) or waits. */
+		if (!session && listener_allowed(&state->core, (struct sockaddr *)&batch->from[i]))
 			udp_dispatch(state, &batch->from[i], batch->msgs[i].msg_hdr.msg_namelen,
 				     batch->iov[i][1].iov_base, batch->iov[i][1].iov_len);
 	}
@@ -365,7 +376,7 @@ static void udp_reap(struct udp_state *state)
 
 		if (session)
 			udp_end_session(state, session);
-		freed |= slots_give(&state->core.slots, pid);
+		freed |= listener_slot_give(&state->core, pid);
 	}
 	if (freed && state->pending.head)
 		udp_drain_pending(state);
@@ -399,14 +410,24 @@ static void udp_answers_serve(struct udp_state *state)
 
 /* --- UDP_ANSWERS=0 --- */
 
-/* The upstream socket; on failure retried at the next datagram (DNS may come later). */
+/*
+ * The upstream socket; on failure retried at the next datagram (DNS may come
+ * later). It outlives any connection, so when RESOLVE_INTERVAL moves TARGET
+ * it is made again for the new address.
+ */
 static int udp_oneway_upstream(struct udp_state *state, int upstream_fd)
 {
+	uint32_t version = shared_target_version(state->proxy->shared);
 	struct endpoint target;
 
+	if (upstream_fd >= 0 && version != state->target_version) {
+		close(upstream_fd);
+		upstream_fd = -1;
+	}
 	if (upstream_fd >= 0)
 		return upstream_fd;
-	upstream_fd = target_connect(state->proxy, SOCK_DGRAM, state->port, &target);
+	state->target_version = version;
+	upstream_fd = target_connect(state->proxy, state->core.counters, SOCK_DGRAM, &target);
 	if (upstream_fd >= 0)
 		fcntl(upstream_fd, F_SETFL, O_NONBLOCK);
 	return upstream_fd;
@@ -420,6 +441,8 @@ static void udp_oneway_serve(struct udp_state *state)
 	while (!state->core.stopping) {
 		struct pollfd pfds[2] = { { .fd = state->fd, .events = POLLIN },
 					  { .fd = upstream_fd, .events = POLLIN } };
+		struct sockaddr_storage from;
+		socklen_t from_len = sizeof from;
 		ssize_t got;
 
 		if (listener_poll(&state->core, pfds, upstream_fd >= 0 ? 2 : 1, -1) <= 0)
@@ -430,14 +453,16 @@ static void udp_oneway_serve(struct udp_state *state)
 			       errno == ECONNREFUSED)
 				;
 		if (!(pfds[0].revents & POLLIN) ||
-		    (got = recv(state->fd, state->buf, UDP_MAX_DATAGRAM, MSG_DONTWAIT)) < 0)
+		    (got = recvfrom(state->fd, state->buf, UDP_MAX_DATAGRAM, MSG_DONTWAIT,
+				    (struct sockaddr *)&from, &from_len)) < 0 ||
+		    !listener_allowed(&state->core, (struct sockaddr *)&from))
 			continue;
 		if (state->proxy->conf->verbose >= 2)
 			log_dump('>', offset, state->buf, (size_t)got);
 		offset += (unsigned long long)got;
 		upstream_fd = udp_oneway_upstream(state, upstream_fd);
-		if (upstream_fd >= 0)
-			send(upstream_fd, state->buf, (size_t)got, 0);
+		if (upstream_fd >= 0 && send(upstream_fd, state->buf, (size_t)got, 0) == got)
+			shared_add(&state->core.counters->bytes_up, (uint64_t)got);
 	}
 }
 
@@ -447,7 +472,7 @@ void udp_serve(const struct proxy *proxy, int listen_fd, uint16_t port)
 
 	if (!state)
 		die("port %u: out of memory", port);
-	listener_become(&state->core, port, proxy->conf);
+	listener_become(&state->core, port, proxy);
 	state->proxy = proxy;
 	state->port = port;
 	state->fd = listen_fd;

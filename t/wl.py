@@ -166,10 +166,11 @@ class Topology:
         env.update({k: str(v) for k, v in variables.items()})
         return env
 
-    def start_proxy(self, wait_ports=True, **variables):
-        """Starts whitelist in the proxy namespace and waits until it listens."""
+    def start_proxy(self, wait_ports=True, wrapper=(), **variables):
+        """Starts whitelist in the proxy namespace and waits until it listens.
+        wrapper: a command that runs it (e.g. t/noipv6)."""
         env = self.proxy_env(**variables)
-        proc = self.start(self.proxy, [WHITELIST], env=env,
+        proc = self.start(self.proxy, list(wrapper) + [WHITELIST], env=env,
                           log=os.path.join(self.tmp, "whitelist-%d.log" % len(self.procs)))
         proc.env = env
         if wait_ports:

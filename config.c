@@ -281,16 +281,17 @@ static int conf_is_host_name(const char *word)
 
 	if (len == 0 || len > DNS_MAX_NAME || word[0] == '-' || word[0] == '.')
 		return 0;
-	for (const char *c = word; *c; c++) {
-		if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || *c == '-' || *c == '_')
+	for (const char *at = word; *at; at++) {
+		if ((*at >= 'a' && *at <= 'z') || (*at >= 'A' && *at <= 'Z') || *at == '-' ||
+		    *at == '_')
 			has_letter = 1;
-		else if (!(*c >= '0' && *c <= '9') && *c != '.')
+		else if (!(*at >= '0' && *at <= '9') && *at != '.')
 			return 0;
 	}
 	return has_letter;
 }
 
-static int conf_prefix_equal(const uint8_t *a, const uint8_t *b, unsigned prefix);
+static int conf_prefix_equal(const uint8_t *net, const uint8_t *addr, unsigned prefix);
 
 /* 1 when the address (a /32 or /128 net) is inside one of allow's networks. */
 static int conf_allow_match_net(const struct conf_allow *allow, const struct conf_net *client)
@@ -396,14 +397,14 @@ int conf_allow_resolve(struct conf *conf, char *err, size_t size)
 	return conf_allow_words(conf, err, size, conf_allow_resolve_word);
 }
 
-/* 1 when the first prefix bits of a and b are equal. */
-static int conf_prefix_equal(const uint8_t *a, const uint8_t *b, unsigned prefix)
+/* 1 when the first prefix bits of net and addr are equal. */
+static int conf_prefix_equal(const uint8_t *net, const uint8_t *addr, unsigned prefix)
 {
 	unsigned whole = prefix / 8, rest = prefix % 8;
 
-	if (memcmp(a, b, whole) != 0)
+	if (memcmp(net, addr, whole) != 0)
 		return 0;
-	return rest == 0 || ((a[whole] ^ b[whole]) & (uint8_t)(0xff << (8 - rest))) == 0;
+	return rest == 0 || ((net[whole] ^ addr[whole]) & (uint8_t)(0xff << (8 - rest))) == 0;
 }
 
 static int conf_is_loopback(int family, const uint8_t *addr)

@@ -231,9 +231,11 @@ int listener_poll(struct listener_core *core, struct pollfd *fds, nfds_t nfds, i
 		if (timeout_ms < 0 || left < timeout_ms)
 			timeout_ms = (int)left;
 	}
-	memcpy(all + 1, fds, nfds * sizeof *fds);
+	if (nfds > 0)	/* fds may be NULL: memcpy must not see it even for 0 bytes */
+		memcpy(all + 1, fds, nfds * sizeof *fds);
 	ready = poll(all, nfds + 1, timeout_ms);
-	memcpy(fds, all + 1, nfds * sizeof *fds);
+	if (nfds > 0)
+		memcpy(fds, all + 1, nfds * sizeof *fds);
 	if (core->refused_unlogged > 0)
 		listener_refused_summary(core, proxy_now_ms());
 	if (ready > 0 && (all[0].revents & POLLIN)) {

@@ -334,7 +334,7 @@ int main(void)
 	/* Before the first fork: every process must map the same pages. */
 	if (!(proxy.shared = shared_create(&conf)))
 		die_errno("unable to map the shared counters");
-	/* An IP literal resolves to itself: no lookup in every connection. */
+	/* TARGET's one address, when it has one: an IP literal, or PRE_RESOLVE=1. */
 	target_setup(&proxy);
 	count = bind_all(&conf, listeners);
 	/* Relays whose listener died are re-parented to us, not lost as zombies. */

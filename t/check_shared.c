@@ -75,7 +75,7 @@ START_TEST(test_counters_exact_across_processes)
 		pids[i] = fork();
 		ck_assert_int_ge(pids[i], 0);
 		if (pids[i] == 0) {
-			for (int n = 0; n < ADDS_EACH; n++) {
+			for (int add = 0; add < ADDS_EACH; add++) {
 				shared_add(&counters->bytes_up, 3);
 				shared_add(&counters->connections_total, 1);
 			}
@@ -125,12 +125,12 @@ START_TEST(test_target_store_and_load)
 }
 END_TEST
 
-/* 1 when out is exactly a or b. */
-static int one_of(const struct sockaddr_storage *out, const struct sockaddr_storage *a,
-		  const struct sockaddr_storage *b)
+/* 1 when out is exactly first or second. */
+static int one_of(const struct sockaddr_storage *out, const struct sockaddr_storage *first,
+		  const struct sockaddr_storage *second)
 {
 	for (int i = 0; i < 2; i++) {
-		const struct sockaddr_storage *want = i ? b : a;
+		const struct sockaddr_storage *want = i ? second : first;
 		size_t len = want->ss_family == AF_INET ? sizeof(struct sockaddr_in)
 							: sizeof(struct sockaddr_in6);
 
@@ -144,22 +144,22 @@ static int one_of(const struct sockaddr_storage *out, const struct sockaddr_stor
 START_TEST(test_target_never_torn)
 {
 	struct shared *shared = make();
-	struct sockaddr_storage a = addr_of("198.18.2.2"), b = addr_of("2001:db8:ffff:eeee::dddd"),
+	struct sockaddr_storage v4 = addr_of("198.18.2.2"), v6 = addr_of("2001:db8:ffff:eeee::dddd"),
 				out;
 	socklen_t len;
 	long mixes = 0;
 	pid_t writer;
 
-	shared_target_store(shared, (struct sockaddr *)&a);
+	shared_target_store(shared, (struct sockaddr *)&v4);
 	writer = fork();
 	ck_assert_int_ge(writer, 0);
 	if (writer == 0)
 		for (unsigned long i = 0;; i++)
-			shared_target_store(shared, (struct sockaddr *)(i % 2 ? &a : &b));
+			shared_target_store(shared, (struct sockaddr *)(i % 2 ? &v4 : &v6));
 	for (int i = 0; i < 2000000; i++) {
 		memset(&out, 0xa5, sizeof out);
 		ck_assert_int_eq(shared_target_load(shared, &out, &len), 0);
-		if (!one_of(&out, &a, &b))
+		if (!one_of(&out, &v4, &v6))
 			mixes++;
 	}
 	kill(writer, SIGKILL);

@@ -347,6 +347,9 @@ int main(void)
 		log_msg("metrics at http://*:%u/metrics", conf.metrics_port);
 	if (target_refreshes(&proxy))
 		log_msg("resolving %s again every %ld s", conf.target, conf.resolve_interval);
+	else if (conf.resolve_interval > 0 && !conf.pre_resolve)
+		log_msg("RESOLVE_INTERVAL: no effect without PRE_RESOLVE=1 (each connection "
+			"resolves TARGET already)");
 	status = supervise(&proxy, listeners, count, &wait_mask);
 	if (conf.pre_resolve)
 		target_file_remove();

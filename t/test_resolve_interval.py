@@ -112,6 +112,11 @@ class TestResolveInterval(unittest.TestCase):
         for _ in range(5):
             self.assertEqual(wl.http_get(self.topo)[1], hello(first[0]))
 
+    def test_without_pre_resolve_it_says_it_has_no_effect(self):
+        proxy = self.topo.start_proxy(TARGET="target.test", PORT="80", RESOLVE_INTERVAL=5)
+        self.assertIn("RESOLVE_INTERVAL: no effect without PRE_RESOLVE=1", wl.read(proxy.log))
+        self.assertNotIn("resolving target.test again", wl.read(proxy.log))
+
     def test_udp_one_way_socket_follows(self):
         logs = {}
         for addr in (OUT_V4, OUT2_V4):

@@ -29,7 +29,9 @@ COPY --chmod=0755 entrypoint.sh /usr/local/bin/entrypoint.sh
 
 # Every default of tecnativa/whitelist; TARGET has none (required).
 # `\$TARGET` stays literal here: the healthcheck replaces it at run time.
-# UDP_TIMEOUT is ours; the timeouts were the old healthcheck's built-in ones.
+# UDP_TIMEOUT, ALLOW_FROM, METRICS_PORT and RESOLVE_INTERVAL are ours (empty
+# ALLOW_FROM: everyone; empty METRICS_PORT: no metrics); the timeouts were the
+# old healthcheck's built-in ones.
 ENV NAMESERVERS="208.67.222.222 8.8.8.8 208.67.220.220 8.8.4.4" \
     PORT="80 443" \
     PRE_RESOLVE=0 \
@@ -44,7 +46,10 @@ ENV NAMESERVERS="208.67.222.222 8.8.8.8 208.67.220.220 8.8.4.4" \
     SMTP_HEALTHCHECK=0 \
     SMTP_HEALTHCHECK_URL="smtp://\$TARGET/" \
     SMTP_HEALTHCHECK_COMMAND="HELP" \
-    SMTP_HEALTHCHECK_TIMEOUT_MS=2000
+    SMTP_HEALTHCHECK_TIMEOUT_MS=2000 \
+    ALLOW_FROM="" \
+    METRICS_PORT="" \
+    RESOLVE_INTERVAL=0
 
 HEALTHCHECK CMD ["healthcheck"]
 # The proxy stops accepting at once and gives open connections 5 s: inside

@@ -20,9 +20,11 @@ CURL_LIBS = $(shell $(PKG_CONFIG) --libs libcurl)
 CHECK_CFLAGS = $(shell $(PKG_CONFIG) --cflags check)
 CHECK_LIBS = $(shell $(PKG_CONFIG) --libs check)
 
-PROXY_OBJS = whitelist.o config.o log.o slots.o session.o relay.o listener.o udp.o resolve.o
+PROXY_OBJS = whitelist.o config.o log.o slots.o session.o relay.o listener.o udp.o resolve.o \
+	shared.o target.o metrics.o
 HEALTH_OBJS = healthcheck.o config.o log.o resolve.o
-UNIT_TESTS = t/check_config t/check_slots t/check_session t/check_log t/check_resolve t/check_healthcheck
+UNIT_TESTS = t/check_config t/check_slots t/check_session t/check_log t/check_resolve t/check_healthcheck \
+	t/check_shared t/check_metrics
 
 .PHONY: all run check unit e2e asan fuzz bench soak clean deps
 
@@ -50,6 +52,13 @@ t/check_healthcheck: t/check_healthcheck.c healthcheck.c config.o log.o resolve.
 
 t/check_config: t/check_config.c config.o log.o resolve.o
 	$(CC) $(CFLAGS) $(CHECK_CFLAGS) -I. -o $@ $< config.o log.o resolve.o $(CHECK_LIBS)
+
+t/check_shared: t/check_shared.c shared.o
+	$(CC) $(CFLAGS) $(CHECK_CFLAGS) -I. -o $@ $< shared.o $(CHECK_LIBS)
+
+t/check_metrics: t/check_metrics.c metrics.o shared.o config.o log.o resolve.o
+	$(CC) $(CFLAGS) $(CHECK_CFLAGS) -I. -o $@ $< metrics.o shared.o config.o log.o resolve.o \
+		$(CHECK_LIBS)
 
 t/check_slots: t/check_slots.c slots.o
 	$(CC) $(CFLAGS) $(CHECK_CFLAGS) -I. -o $@ $< slots.o $(CHECK_LIBS)

@@ -7,8 +7,11 @@
  */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -219,6 +222,270 @@ static int conf_load_healthchecks(struct conf *conf, conf_getter get, char *err,
 	return 0;
 }
 
+/* --- ALLOW_FROM --- */
+
+static const uint8_t conf_v4_mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
+/* Clears the bits past prefix, so matching compares whole bytes as they are. */
+static void conf_net_mask(struct conf_net *net)
+{
+	size_t len = net->family == AF_INET ? 4 : 16;
+
+	for (size_t i = 0; i < len; i++) {
+		unsigned first_bit = (unsigned)i * 8;
+
+		if (net->prefix <= first_bit)
+			net->addr[i] = 0;
+		else if (net->prefix < first_bit + 8)
+			net->addr[i] &= (uint8_t)(0xff << (first_bit + 8 - net->prefix));
+	}
+}
+
+/* The prefix after '/', 0 to max; -1 on anything else ("", "+8", "08" is fine). */
+static int conf_parse_prefix(const char *text, unsigned max)
+{
+	long value;
+
+	if (!*text || *text < '0' || *text > '9' || conf_parse_number(text, 0, max, &value) < 0)
+		return -1;
+	return (int)value;
+}
+
+int conf_parse_net(const char *text, struct conf_net *out)
+{
+	char addr[INET6_ADDRSTRLEN];
+	const char *slash = strchr(text, '/');
+	size_t len = slash ? (size_t)(slash - text) : strlen(text);
+	int prefix;
+
+	if (len == 0 || len >= sizeof addr)
+		return CONF_NET_NOT_IP;
+	memcpy(addr, text, len);
+	addr[len] = '\0';
+	memset(out, 0, sizeof *out);
+	if (inet_pton(AF_INET, addr, out->addr) == 1)
+		out->family = AF_INET;
+	else if (inet_pton(AF_INET6, addr, out->addr) == 1)
+		out->family = AF_INET6;
+	else
+		return CONF_NET_NOT_IP;
+	out->prefix = out->family == AF_INET ? 32 : 128;
+	if (slash && (prefix = conf_parse_prefix(slash + 1, out->prefix)) < 0)
+		return CONF_NET_BAD_PREFIX;
+	if (slash)
+		out->prefix = (unsigned)prefix;
+	/* Clients arrive unmapped (conf_allow_match), so a mapped network must be v4 too. */
+	if (out->family == AF_INET6 && out->prefix >= 96 &&
+	    memcmp(out->addr, conf_v4_mapped, sizeof conf_v4_mapped) == 0) {
+		memmove(out->addr, out->addr + 12, 4);
+		memset(out->addr + 4, 0, 12);
+		out->family = AF_INET;
+		out->prefix -= 96;
+	}
+	conf_net_mask(out);
+	return CONF_NET_OK;
+}
+
+/*
+ * A word that can be a host name (container names included: letters,
+ * digits, '-', '_', '.'). Digits and dots only is refused: getaddrinfo
+ * would read "10.1" as 10.0.0.1, a network the user did not write.
+ */
+static int conf_is_host_name(const char *word)
+{
+	size_t len = strlen(word);
+	int has_letter = 0;
+
+	if (len == 0 || len > DNS_MAX_NAME || word[0] == '-' || word[0] == '.')
+		return 0;
+	for (const char *at = word; *at; at++) {
+		if ((*at >= 'a' && *at <= 'z') || (*at >= 'A' && *at <= 'Z') || *at == '-' ||
+		    *at == '_')
+			has_letter = 1;
+		else if (!(*at >= '0' && *at <= '9') && *at != '.')
+			return 0;
+	}
+	return has_letter;
+}
+
+static int conf_prefix_equal(const uint8_t *net, const uint8_t *addr, unsigned prefix);
+
+/* 1 when the address (a /32 or /128 net) is inside one of allow's networks. */
+static int conf_allow_match_net(const struct conf_allow *allow, const struct conf_net *client)
+{
+	for (size_t i = 0; i < allow->count; i++) {
+		const struct conf_net *net = &allow->nets[i];
+
+		if (net->family == client->family &&
+		    conf_prefix_equal(net->addr, client->addr, net->prefix))
+			return 1;
+	}
+	return 0;
+}
+
+static int conf_allow_add(struct conf_allow *allow, const struct conf_net *net, char *err,
+			  size_t size)
+{
+	if (allow->count == CONF_MAX_ALLOW)
+		return conf_fail(err, size, "ALLOW_FROM: more than %d addresses and networks",
+				 CONF_MAX_ALLOW);
+	allow->nets[allow->count++] = *net;
+	return 0;
+}
+
+/* Calls each(word) for each word of ALLOW_FROM; stops at the first -1. */
+static int conf_allow_words(struct conf *conf, char *err, size_t size,
+			    int (*each)(struct conf *, const char *, char *, size_t))
+{
+	char copy[8192], *save = NULL;
+
+	if (strlen(conf->allow.text) >= sizeof copy)
+		return conf_fail(err, size, "ALLOW_FROM: the list is too long");
+	strcpy(copy, conf->allow.text);
+	for (char *word = strtok_r(copy, CONF_SEPARATORS, &save); word;
+	     word = strtok_r(NULL, CONF_SEPARATORS, &save))
+		if (each(conf, word, err, size) < 0)
+			return -1;
+	return 0;
+}
+
+/* IPs and CIDRs are stored now; host names are only checked, for conf_allow_resolve. */
+static int conf_allow_parse_word(struct conf *conf, const char *word, char *err, size_t size)
+{
+	struct conf_net net;
+	int status = conf_parse_net(word, &net);
+
+	if (status == CONF_NET_OK)
+		return conf_allow_add(&conf->allow, &net, err, size);
+	if (status == CONF_NET_BAD_PREFIX)
+		return conf_fail(err, size, "ALLOW_FROM: \"%s\" has a bad prefix length (0-%u)",
+				 word, strchr(word, ':') ? 128 : 32);
+	if (!conf_is_host_name(word))
+		return conf_fail(err, size, "ALLOW_FROM: \"%s\" is not an IP address, CIDR or "
+				 "host name", word);
+	conf->allow.has_names = 1;
+	return 0;
+}
+
+static int conf_parse_allow(struct conf *conf, const char *text, char *err, size_t size)
+{
+	if (!text || !text[strspn(text, CONF_SEPARATORS)])
+		return 0;	/* empty or blank: everyone, as the old image */
+	conf->allow.text = text;
+	return conf_allow_words(conf, err, size, conf_allow_parse_word);
+}
+
+/* Adds every address of one host name (getaddrinfo's list, duplicates skipped). */
+static int conf_allow_resolve_word(struct conf *conf, const char *word, char *err, size_t size)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *list;
+	struct conf_net net;
+	int status;
+
+	if (conf_parse_net(word, &net) != CONF_NET_NOT_IP)
+		return 0;	/* stored by conf_load */
+	status = getaddrinfo(word, NULL, &hints, &list);
+	if (status != 0)
+		return conf_fail(err, size, "ALLOW_FROM: \"%s\" does not resolve (%s)", word,
+				 status == EAI_SYSTEM ? strerror(errno) : gai_strerror(status));
+	for (struct addrinfo *ai = list; ai && status == 0; ai = ai->ai_next) {
+		memset(&net, 0, sizeof net);
+		net.family = ai->ai_family;
+		if (ai->ai_family == AF_INET) {
+			memcpy(net.addr, &((struct sockaddr_in *)ai->ai_addr)->sin_addr, 4);
+			net.prefix = 32;
+		} else if (ai->ai_family == AF_INET6) {
+			memcpy(net.addr, &((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr, 16);
+			net.prefix = 128;
+		} else {
+			continue;
+		}
+		if (!conf_allow_match_net(&conf->allow, &net))
+			status = conf_allow_add(&conf->allow, &net, err, size);
+	}
+	freeaddrinfo(list);
+	return status;
+}
+
+int conf_allow_resolve(struct conf *conf, char *err, size_t size)
+{
+	if (!conf->allow.has_names)
+		return 0;
+	return conf_allow_words(conf, err, size, conf_allow_resolve_word);
+}
+
+/* 1 when the first prefix bits of net and addr are equal. */
+static int conf_prefix_equal(const uint8_t *net, const uint8_t *addr, unsigned prefix)
+{
+	unsigned whole = prefix / 8, rest = prefix % 8;
+
+	if (memcmp(net, addr, whole) != 0)
+		return 0;
+	return rest == 0 || ((net[whole] ^ addr[whole]) & (uint8_t)(0xff << (8 - rest))) == 0;
+}
+
+static int conf_is_loopback(int family, const uint8_t *addr)
+{
+	static const uint8_t v6_loopback[16] = { [15] = 1 };
+
+	return family == AF_INET ? addr[0] == 127 : memcmp(addr, v6_loopback, 16) == 0;
+}
+
+int conf_allow_match(const struct conf_allow *allow, const struct sockaddr *addr)
+{
+	struct conf_net client = { .family = addr->sa_family };
+
+	if (!allow->text)
+		return 1;
+	if (addr->sa_family == AF_INET) {
+		memcpy(client.addr, &((const struct sockaddr_in *)addr)->sin_addr, 4);
+	} else if (addr->sa_family == AF_INET6) {
+		const uint8_t *bytes = ((const struct sockaddr_in6 *)addr)->sin6_addr.s6_addr;
+
+		if (memcmp(bytes, conf_v4_mapped, sizeof conf_v4_mapped) == 0) {
+			client.family = AF_INET;
+			memcpy(client.addr, bytes + 12, 4);
+		} else {
+			memcpy(client.addr, bytes, 16);
+		}
+	} else {
+		return 0;
+	}
+	if (conf_is_loopback(client.family, client.addr))
+		return 1;
+	return conf_allow_match_net(allow, &client);
+}
+
+/* --- loading --- */
+
+/* METRICS_PORT: empty for none; it must not be one of the forwarded ports. */
+static int conf_parse_metrics_port(struct conf *conf, conf_getter get, char *err, size_t size)
+{
+	const char *text = conf_get(get, "METRICS_PORT", NULL);
+	long port;
+
+	if (!text)
+		return 0;
+	if (conf_parse_number(text, 1, 65535, &port) < 0)
+		return conf_fail(err, size, "METRICS_PORT: \"%s\" is not a port number (1-65535)",
+				 text);
+	if (conf_has_port(conf, (uint16_t)port))
+		return conf_fail(err, size, "METRICS_PORT: %ld is also in PORT", port);
+	conf->metrics_port = (uint16_t)port;
+	return 0;
+}
+
+/* The variables this image adds to the old one's. */
+static int conf_load_additions(struct conf *conf, conf_getter get, char *err, size_t size)
+{
+	if (conf_parse_allow(conf, conf_get(get, "ALLOW_FROM", NULL), err, size) < 0 ||
+	    conf_parse_metrics_port(conf, get, err, size) < 0 ||
+	    conf_number(get, "RESOLVE_INTERVAL", "0", 0, INT_MAX / 1000, &conf->resolve_interval,
+			err, size) < 0)
+		return -1;
+	return 0;
+}
+
 int conf_load(struct conf *conf, conf_getter get, char *err, size_t size)
 {
 	long verbose;
@@ -237,7 +504,8 @@ int conf_load(struct conf *conf, conf_getter get, char *err, size_t size)
 			size) < 0 ||
 	    conf_number(get, "VERBOSE", "0", 0, 2, &verbose, err, size) < 0 ||
 	    conf_parse_run_as(conf, conf_get(get, "RUN_AS", "65534:65534"), err, size) < 0 ||
-	    conf_load_healthchecks(conf, get, err, size) < 0)
+	    conf_load_healthchecks(conf, get, err, size) < 0 ||
+	    conf_load_additions(conf, get, err, size) < 0)
 		return -1;
 	conf->verbose = (int)verbose;
 	return 0;

@@ -8,14 +8,30 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "resolve.h"
 
 #define CONF_MAX_PORTS 1024	/* one process each; a range like 8000-9000 fits */
 #define CONF_ERR_SIZE 256
 #define CONF_URL_SIZE 2048
+#define CONF_MAX_ALLOW 256	/* ALLOW_FROM networks, host names' addresses included */
 
 enum conf_mode { CONF_MODE_TCP, CONF_MODE_UDP };
+
+/* One ALLOW_FROM network: an address and how many leading bits must match. */
+struct conf_net {
+	int family;		/* AF_INET (4 bytes of addr used) or AF_INET6 */
+	unsigned prefix;	/* 0-32 or 0-128 */
+	uint8_t addr[16];	/* host bits cleared */
+};
+
+struct conf_allow {
+	const char *text;	/* ALLOW_FROM as given; NULL when empty (everyone) */
+	int has_names;		/* some words are host names: conf_allow_resolve adds them */
+	size_t count;
+	struct conf_net nets[CONF_MAX_ALLOW];
+};
 
 struct conf {
 	const char *target;		/* host name or IP literal, never empty */
@@ -37,6 +53,9 @@ struct conf {
 	char smtp_url[CONF_URL_SIZE];
 	const char *smtp_command;
 	long smtp_timeout_ms;
+	struct conf_allow allow;	/* ALLOW_FROM */
+	uint16_t metrics_port;		/* 0 = no metrics */
+	long resolve_interval;		/* seconds between PRE_RESOLVE lookups; 0 = once */
 };
 
 /* Where the variables come from: getenv in the programs, a table in the tests. */
@@ -60,5 +79,29 @@ int conf_target_file(char *out, size_t size, long pid);
 
 /* 1 when port is one of conf's ports. */
 int conf_has_port(const struct conf *conf, uint16_t port);
+
+enum conf_net_status { CONF_NET_OK = 0, CONF_NET_NOT_IP = -1, CONF_NET_BAD_PREFIX = -2 };
+
+/*
+ * Parses "198.18.1.0/24", "2001:db8::/32" or a lone address (a /32 or /128).
+ * A v4-mapped v6 network of /96 or longer becomes the v4 network it maps,
+ * so it matches v4 clients. Host bits are cleared.
+ */
+int conf_parse_net(const char *text, struct conf_net *out);
+
+/*
+ * ALLOW_FROM's host names, resolved with the system resolver (getaddrinfo:
+ * /etc/hosts, then Docker's DNS, so container names work); every address of
+ * each is added. The proxy calls it once at start; -1 with err as conf_load.
+ */
+int conf_allow_resolve(struct conf *conf, char *err, size_t errsize);
+
+/*
+ * 1 when a client may connect: ALLOW_FROM is empty, the client is on
+ * loopback (the healthcheck, from inside the container), or it is in one of
+ * the networks. A v4 client on the dual-stack socket (::ffff:a.b.c.d) is
+ * matched as the v4 address it is. Runs once per accept or new UDP client.
+ */
+int conf_allow_match(const struct conf_allow *allow, const struct sockaddr *addr);
 
 #endif

@@ -9,6 +9,10 @@
  * and no handler writes to memory that every fork would then copy.
  * On SIGTERM it closes the socket at once (new clients are refused), gives
  * the open connections PROXY_GRACE_MS to finish, ends the rest, exits 0.
+ * A client not in ALLOW_FROM is closed right after accept(), before any fork
+ * or upstream connect. The port's counters (shared.h) are kept here where
+ * they can be exact: a connection is active from its fork until its child
+ * is reaped, however the child ends.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -84,13 +88,59 @@ int listener_bind(enum conf_mode mode, uint16_t port)
 	return listener_socket(AF_INET, type, port);
 }
 
+void listener_slot_bind(struct listener_core *core, pid_t pid)
+{
+	slots_bind(&core->slots, pid);
+	atomic_fetch_add_explicit(&core->counters->connections_active, 1, memory_order_relaxed);
+}
+
+int listener_slot_give(struct listener_core *core, pid_t pid)
+{
+	if (!slots_give(&core->slots, pid))
+		return 0;	/* not one of ours: an orphan handed to us */
+	atomic_fetch_sub_explicit(&core->counters->connections_active, 1, memory_order_relaxed);
+	return 1;
+}
+
 static void listener_reap(struct listener_core *core)
 {
 	pid_t pid;
 
 	core->child_exited = 0;
 	while ((pid = waitpid(-1, NULL, WNOHANG)) > 0)
-		slots_give(&core->slots, pid);
+		listener_slot_give(core, pid);
+}
+
+/* The refusals not logged one by one, once their second is over. */
+static void listener_refused_summary(struct listener_core *core, long long now)
+{
+	if (core->refused_unlogged == 0 || now < core->refused_window_end)
+		return;
+	log_msg("refused %lu more -> %u: not in ALLOW_FROM (logged once a second)",
+		core->refused_unlogged, core->port);
+	core->refused_unlogged = 0;
+	core->refused_window_end = now + PROXY_REFUSED_LOG_MS;
+}
+
+int listener_allowed(struct listener_core *core, const struct sockaddr *client)
+{
+	char shown[LOG_ADDR_SIZE];
+	long long now;
+
+	if (conf_allow_match(core->allow, client))
+		return 1;
+	shared_add(&core->counters->refused_allow_from, 1);
+	/* A flood must not flood the log too: one line, then a count per second. */
+	now = proxy_now_ms();
+	listener_refused_summary(core, now);
+	if (now < core->refused_window_end) {
+		core->refused_unlogged++;
+		return 0;
+	}
+	log_msg("refused %s -> %u: not in ALLOW_FROM", log_addr(client, shown, sizeof shown),
+		core->port);
+	core->refused_window_end = now + PROXY_REFUSED_LOG_MS;
+	return 0;
 }
 
 static void listener_log_accept(const struct listener_state *state, const struct endpoint *client,
@@ -127,7 +177,7 @@ static void listener_spawn(struct listener_state *state, int client_fd,
 		close(state->fd);
 		close(state->core.signal_fd);
 		proxy_signals_child();
-		relay_tcp_child(state->proxy, state->core.port, client_fd, client);
+		relay_tcp_child(state->proxy, state->core.counters, client_fd, client);
 	}
 	close(client_fd);
 	if (pid < 0) {
@@ -141,7 +191,7 @@ static void listener_spawn(struct listener_state *state, int client_fd,
 	if (state->fork_failing)
 		log_msg("port %u: fork works again", state->core.port);
 	state->fork_failing = 0;
-	slots_bind(&state->core.slots, pid);
+	listener_slot_bind(&state->core, pid);
 	listener_log_accept(state, client, pid);
 }
 
@@ -162,6 +212,11 @@ static int listener_accept_one(struct listener_state *state)
 	if (state->accept_failing)
 		log_msg("port %u: accept works again", state->core.port);
 	state->accept_failing = 0;
+	if (!listener_allowed(&state->core, (struct sockaddr *)&client.addr)) {
+		close(fd);
+		return 0;
+	}
+	shared_add(&state->core.counters->connections_total, 1);
 	listener_spawn(state, fd, &client);
 	return state->fork_failing;
 }
@@ -172,9 +227,20 @@ int listener_poll(struct listener_core *core, struct pollfd *fds, nfds_t nfds, i
 	struct signalfd_siginfo info;
 	int ready;
 
-	memcpy(all + 1, fds, nfds * sizeof *fds);
+	if (core->refused_unlogged > 0) {
+		long long left = core->refused_window_end - proxy_now_ms();
+
+		left = left < 0 ? 0 : left;
+		if (timeout_ms < 0 || left < timeout_ms)
+			timeout_ms = (int)left;
+	}
+	if (nfds > 0)	/* fds may be NULL: memcpy must not see it even for 0 bytes */
+		memcpy(all + 1, fds, nfds * sizeof *fds);
 	ready = poll(all, nfds + 1, timeout_ms);
-	memcpy(fds, all + 1, nfds * sizeof *fds);
+	if (nfds > 0)
+		memcpy(fds, all + 1, nfds * sizeof *fds);
+	if (core->refused_unlogged > 0)
+		listener_refused_summary(core, proxy_now_ms());
 	if (ready > 0 && (all[0].revents & POLLIN)) {
 		while (read(core->signal_fd, &info, sizeof info) == sizeof info) {
 			if (info.ssi_signo == SIGCHLD)
@@ -198,6 +264,8 @@ void listener_finish(struct listener_core *core)
 {
 	long long deadline = proxy_now_ms() + PROXY_GRACE_MS;
 
+	core->refused_window_end = 0;	/* the socket is closed: no refusal comes after */
+	listener_refused_summary(core, deadline);
 	listener_reap(core);
 	if (core->slots.used > 0 && core->verbose >= 1)
 		log_msg("port %u: stopping, %zu open", core->port, core->slots.used);
@@ -210,19 +278,22 @@ void listener_finish(struct listener_core *core)
 			core->slots.used);
 		listener_kill_children(&core->slots, SIGKILL);
 		for (pid_t pid; core->slots.used > 0 && (pid = waitpid(-1, NULL, 0)) > 0;)
-			slots_give(&core->slots, pid);
+			listener_slot_give(core, pid);
 	}
 	_exit(0);
 }
 
-void listener_become(struct listener_core *core, uint16_t port, const struct conf *conf)
+void listener_become(struct listener_core *core, uint16_t port, const struct proxy *proxy)
 {
+	const struct conf *conf = proxy->conf;
 	sigset_t handled;
 	char name[16];
 
 	memset(core, 0, sizeof *core);
 	core->port = port;
 	core->verbose = conf->verbose;
+	core->counters = shared_counters_of(proxy->shared, port);
+	core->allow = &conf->allow;
 	/* The healthcheck finds each port's listener by this name. */
 	snprintf(name, sizeof name, "whitelist:%u", port);
 	prctl(PR_SET_NAME, name);
@@ -244,7 +315,7 @@ void listener_tcp_serve(const struct proxy *proxy, int listen_fd, uint16_t port)
 {
 	struct listener_state state = { .proxy = proxy, .fd = listen_fd };
 
-	listener_become(&state.core, port, proxy->conf);
+	listener_become(&state.core, port, proxy);
 	while (!state.core.stopping) {
 		struct pollfd pfd = { .fd = state.fd, .events = POLLIN };
 		/* At the limit the socket is not polled: clients wait in the backlog. */

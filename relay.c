@@ -7,6 +7,8 @@
  * dumped as socat -v did. Half-close follows socat: EOF from one side is
  * passed on with shutdown(SHUT_WR), and the other direction goes on until
  * its own EOF or PROXY_LINGER_MS without any transfer.
+ * Bytes are added to the port's shared counters as they are written, so the
+ * totals are live during long connections and exact once each one ends.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -37,6 +39,7 @@ struct relay_dir {
 	int stalled;		/* the pipe took nothing though `from` was readable */
 	int broken;		/* writing to `to` failed: that peer is gone */
 	uint64_t bytes;		/* written to `to` */
+	_Atomic uint64_t *total;	/* the port's shared counter of this direction */
 	char tag;		/* '>' up, '<' down, for the dumps */
 };
 
@@ -103,15 +106,17 @@ static int relay_connect_resolved(const struct proxy *proxy, int socktype, uint1
 	return fd;
 }
 
-int target_connect(const struct proxy *proxy, int socktype, uint16_t port, struct endpoint *used)
+/* The address main keeps in shared memory: read now, so a refresh reaches this connection. */
+static int relay_connect_fixed(const struct proxy *proxy, int socktype, uint16_t port,
+			       struct endpoint *used)
 {
 	char shown[LOG_ADDR_SIZE];
 	int fd;
 
-	if (!proxy->has_fixed_target)
-		return relay_connect_resolved(proxy, socktype, port, used);
-	used->addr = proxy->fixed_target;
-	used->len = proxy->fixed_target_len;
+	if (shared_target_load(proxy->shared, &used->addr, &used->len) < 0) {
+		log_msg("port %u: no address for TARGET %s", port, proxy->conf->target);
+		return -1;
+	}
 	relay_set_port(&used->addr, port);
 	fd = relay_connect_addr(socktype, (struct sockaddr *)&used->addr, used->len);
 	if (fd < 0)
@@ -120,13 +125,27 @@ int target_connect(const struct proxy *proxy, int socktype, uint16_t port, struc
 	return fd;
 }
 
-static int relay_dir_init(struct relay_dir *dir, int from, int to, char tag, int copy)
+int target_connect(const struct proxy *proxy, struct shared_counters *counters, int socktype,
+		   struct endpoint *used)
+{
+	int fd = proxy->has_fixed_target
+			 ? relay_connect_fixed(proxy, socktype, counters->port, used)
+			 : relay_connect_resolved(proxy, socktype, counters->port, used);
+
+	if (fd < 0)
+		shared_add(&counters->upstream_errors, 1);
+	return fd;
+}
+
+static int relay_dir_init(struct relay_dir *dir, int from, int to, _Atomic uint64_t *total,
+			  char tag, int copy)
 {
 	int fds[2];
 
 	memset(dir, 0, sizeof *dir);
 	dir->from = from;
 	dir->to = to;
+	dir->total = total;
 	dir->tag = tag;
 	dir->pipe_rd = dir->pipe_wr = -1;
 	if (copy) {
@@ -190,6 +209,7 @@ static int relay_flush(struct relay_dir *dir)
 		dir->pending -= (size_t)put;
 		dir->start += (size_t)put;
 		dir->bytes += (size_t)put;
+		shared_add(dir->total, (uint64_t)put);
 		dir->stalled = 0;
 		moved = 1;
 	}
@@ -272,7 +292,7 @@ static _Noreturn void relay_refuse(int client_fd)
 	_exit(1);
 }
 
-void relay_tcp_child(const struct proxy *proxy, uint16_t port, int client_fd,
+void relay_tcp_child(const struct proxy *proxy, struct shared_counters *counters, int client_fd,
 		     const struct endpoint *client)
 {
 	const struct conf *conf = proxy->conf;
@@ -280,7 +300,8 @@ void relay_tcp_child(const struct proxy *proxy, uint16_t port, int client_fd,
 	struct endpoint target;
 	struct relay_dir dirs[2];
 	long long started = proxy_now_ms();
-	int target_fd = target_connect(proxy, SOCK_STREAM, port, &target);
+	uint16_t port = counters->port;
+	int target_fd = target_connect(proxy, counters, SOCK_STREAM, &target);
 
 	if (target_fd < 0)
 		relay_refuse(client_fd);
@@ -290,8 +311,10 @@ void relay_tcp_child(const struct proxy *proxy, uint16_t port, int client_fd,
 		log_msg("connect %s -> %u -> %s", client_shown, port, target_shown);
 	relay_set_nonblocking(client_fd);
 	relay_set_nonblocking(target_fd);
-	if (relay_dir_init(&dirs[RELAY_UP], client_fd, target_fd, '>', conf->verbose >= 2) < 0 ||
-	    relay_dir_init(&dirs[RELAY_DOWN], target_fd, client_fd, '<', conf->verbose >= 2) < 0) {
+	if (relay_dir_init(&dirs[RELAY_UP], client_fd, target_fd, &counters->bytes_up, '>',
+			   conf->verbose >= 2) < 0 ||
+	    relay_dir_init(&dirs[RELAY_DOWN], target_fd, client_fd, &counters->bytes_down, '<',
+			   conf->verbose >= 2) < 0) {
 		log_errno("port %u: no pipe for %s", port, client_shown);
 		_exit(1);
 	}

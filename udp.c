@@ -24,6 +24,9 @@
  *
  * UDP_ANSWERS=0: one process, no children: every datagram goes to TARGET
  * from one socket; answers are read and dropped (socat exited on them).
+ *
+ * ALLOW_FROM: a datagram from a client without a session is checked before
+ * a session is made for it (one-way: every datagram); others are dropped.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -63,6 +66,7 @@ struct udp_state {
 	int marker_fd;			/* -1: no fast path */
 	struct sockaddr_storage marker_to, marker_from;	/* from: as our socket sees it */
 	socklen_t marker_to_len;
+	uint32_t target_version;	/* one-way: the shared address its socket was made for */
 	uint8_t buf[UDP_MAX_DATAGRAM + 2];	/* a datagram, with the tag byte */
 };
 
@@ -171,15 +175,19 @@ static void udp_batch_send(struct udp_batch *batch, int count, int fd,
 }
 
 static void udp_count(struct udp_batch *batch, int count, char direction,
-		      struct udp_counts *counts, int verbose)
+		      struct udp_counts *counts, _Atomic uint64_t *total, int verbose)
 {
+	uint64_t bytes = 0;
+
 	for (int i = 0; i < count; i++) {
 		if (verbose >= 2)
 			log_dump(direction, counts->bytes, batch->iov[i][1].iov_base,
 				 batch->iov[i][1].iov_len);
 		counts->datagrams++;
 		counts->bytes += batch->iov[i][1].iov_len;
+		bytes += batch->iov[i][1].iov_len;
 	}
+	shared_add(total, bytes);
 }
 
 /* Drops the switch messages from a batch read from the socketpair; 1 when one was there. */
@@ -243,7 +251,8 @@ static void udp_flow_up(struct udp_flow *flow, int from_fd, int tagged)
 
 	if (tagged && udp_take_switch(flow->batch, &count))
 		flow->switched = flow->direct_fd >= 0;
-	udp_count(flow->batch, count, '>', &flow->up, flow->state->proxy->conf->verbose);
+	udp_count(flow->batch, count, '>', &flow->up, &flow->state->core.counters->bytes_up,
+		  flow->state->proxy->conf->verbose);
 	udp_batch_send(flow->batch, count, flow->upstream_fd, NULL, 0);
 }
 
@@ -252,7 +261,8 @@ static void udp_flow_down(struct udp_flow *flow)
 {
 	int count = udp_batch_recv(flow->batch, flow->upstream_fd, 0);
 
-	udp_count(flow->batch, count, '<', &flow->down, flow->state->proxy->conf->verbose);
+	udp_count(flow->batch, count, '<', &flow->down, &flow->state->core.counters->bytes_down,
+		  flow->state->proxy->conf->verbose);
 	if (flow->switched)
 		udp_batch_send(flow->batch, count, flow->direct_fd, NULL, 0);
 	else
@@ -335,7 +345,7 @@ static _Noreturn void udp_session_child(struct udp_state *state, const struct se
 	close(state->marker_fd);
 	proxy_signals_child();
 	log_addr((const struct sockaddr *)&session->client, client, sizeof client);
-	upstream_fd = target_connect(state->proxy, SOCK_DGRAM, state->port, &target);
+	upstream_fd = target_connect(state->proxy, state->core.counters, SOCK_DGRAM, &target);
 	if (upstream_fd < 0)
 		_exit(1);	/* logged; the datagrams of this client are dropped as UDP allows */
 	log_addr((const struct sockaddr *)&target.addr, target_shown, sizeof target_shown);
@@ -410,7 +420,8 @@ static int udp_spawn(struct udp_state *state, const struct sockaddr_storage *cli
 	if (pid == 0)
 		udp_session_child(state, session);
 	session->pid = pid;
-	slots_bind(&state->core.slots, pid);
+	listener_slot_bind(&state->core, pid);
+	shared_add(&state->core.counters->connections_total, 1);
 	state->fork_failing = 0;
 	if (state->proxy->conf->verbose >= 1)
 		log_msg("accept %s -> %u (session %d, %s)",
@@ -513,7 +524,8 @@ static void udp_dispatch_batch(struct udp_state *state, struct udp_batch *batch,
 		session = session_find_client(&state->sessions, &batch->from[i]);
 
 		fds[i] = session ? session->parent_fd : -1;
-		if (!session)	/* starts a session (then found by later ones) or waits */
+		/* A new client: starts a session (then found by later ones) or waits. */
+		if (!session && listener_allowed(&state->core, (struct sockaddr *)&batch->from[i]))
 			udp_dispatch(state, &batch->from[i], batch->msgs[i].msg_hdr.msg_namelen,
 				     batch->iov[i][1].iov_base, batch->iov[i][1].iov_len);
 	}
@@ -557,7 +569,7 @@ static void udp_reap(struct udp_state *state)
 
 		if (session)
 			udp_end_session(state, session);
-		freed |= slots_give(&state->core.slots, pid);
+		freed |= listener_slot_give(&state->core, pid);
 	}
 	if (freed && state->pending.head)
 		udp_drain_pending(state);
@@ -662,14 +674,24 @@ static void udp_fast_path_init(struct udp_state *state)
 
 /* --- UDP_ANSWERS=0 --- */
 
-/* The upstream socket; on failure retried at the next datagram (DNS may come later). */
+/*
+ * The upstream socket; on failure retried at the next datagram (DNS may come
+ * later). It outlives any connection, so when RESOLVE_INTERVAL moves TARGET
+ * it is made again for the new address.
+ */
 static int udp_oneway_upstream(struct udp_state *state, int upstream_fd)
 {
+	uint32_t version = shared_target_version(state->proxy->shared);
 	struct endpoint target;
 
+	if (upstream_fd >= 0 && version != state->target_version) {
+		close(upstream_fd);
+		upstream_fd = -1;
+	}
 	if (upstream_fd >= 0)
 		return upstream_fd;
-	upstream_fd = target_connect(state->proxy, SOCK_DGRAM, state->port, &target);
+	state->target_version = version;
+	upstream_fd = target_connect(state->proxy, state->core.counters, SOCK_DGRAM, &target);
 	if (upstream_fd >= 0)
 		fcntl(upstream_fd, F_SETFL, O_NONBLOCK);
 	return upstream_fd;
@@ -683,6 +705,8 @@ static void udp_oneway_serve(struct udp_state *state)
 	while (!state->core.stopping) {
 		struct pollfd pfds[2] = { { .fd = state->fd, .events = POLLIN },
 					  { .fd = upstream_fd, .events = POLLIN } };
+		struct sockaddr_storage from;
+		socklen_t from_len = sizeof from;
 		ssize_t got;
 
 		if (listener_poll(&state->core, pfds, upstream_fd >= 0 ? 2 : 1, -1) <= 0)
@@ -693,14 +717,16 @@ static void udp_oneway_serve(struct udp_state *state)
 			       errno == ECONNREFUSED)
 				;
 		if (!(pfds[0].revents & POLLIN) ||
-		    (got = recv(state->fd, state->buf, UDP_MAX_DATAGRAM, MSG_DONTWAIT)) < 0)
+		    (got = recvfrom(state->fd, state->buf, UDP_MAX_DATAGRAM, MSG_DONTWAIT,
+				    (struct sockaddr *)&from, &from_len)) < 0 ||
+		    !listener_allowed(&state->core, (struct sockaddr *)&from))
 			continue;
 		if (state->proxy->conf->verbose >= 2)
 			log_dump('>', offset, state->buf, (size_t)got);
 		offset += (unsigned long long)got;
 		upstream_fd = udp_oneway_upstream(state, upstream_fd);
-		if (upstream_fd >= 0)
-			send(upstream_fd, state->buf, (size_t)got, 0);
+		if (upstream_fd >= 0 && send(upstream_fd, state->buf, (size_t)got, 0) == got)
+			shared_add(&state->core.counters->bytes_up, (uint64_t)got);
 	}
 }
 
@@ -710,7 +736,7 @@ void udp_serve(const struct proxy *proxy, int listen_fd, uint16_t port)
 
 	if (!state)
 		die("port %u: out of memory", port);
-	listener_become(&state->core, port, proxy->conf);
+	listener_become(&state->core, port, proxy);
 	state->proxy = proxy;
 	state->port = port;
 	state->fd = listen_fd;

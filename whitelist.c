@@ -2,25 +2,24 @@
  * whitelist: forwards the PORTs to TARGET, as the tecnativa/whitelist image
  * did with one socat per port, configured by the same environment variables.
  *
- * The main process reads the configuration, resolves TARGET when
- * PRE_RESOLVE=1, binds every port (so any error stops it before it serves),
- * then forks one listener process per port and supervises them: it may be
- * PID 1 of a container, so it reaps every process handed to it, forwards
- * SIGTERM/SIGINT to the listeners for a graceful stop, and exits non-zero
- * when a listener dies on its own so that the restart policy acts.
+ * The main process reads the configuration, resolves ALLOW_FROM's names and
+ * TARGET (PRE_RESOLVE=1), makes the shared memory (shared.h), binds every
+ * port and METRICS_PORT (so any error stops it before it serves), then forks
+ * one listener process per port, and the metrics server, and supervises
+ * them: it may be PID 1 of a container, so it reaps every process handed to
+ * it, forwards SIGTERM/SIGINT for a graceful stop, and exits non-zero when
+ * one of them dies on its own so that the restart policy acts. Between
+ * signals it resolves TARGET again every RESOLVE_INTERVAL (target.c).
  */
-#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <grp.h>
+#include <poll.h>
 #include <stdio.h>
-#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/fsuid.h>
 #include <sys/prctl.h>
-#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -29,7 +28,6 @@
 #include "config.h"
 #include "log.h"
 #include "proxy.h"
-#include "resolve.h"
 
 /* Set by the signal handlers of the main process; read outside them. */
 static volatile sig_atomic_t proxy_stopping;
@@ -39,6 +37,7 @@ struct listener {
 	uint16_t port;
 	int fd;
 	pid_t pid;	/* 0 once reaped */
+	int is_metrics;	/* the METRICS_PORT server, not a forwarded port */
 };
 
 static void on_stop(int signo)
@@ -109,94 +108,6 @@ static void raise_fd_limit(void)
 	}
 }
 
-/* Stores a resolved address (4 or 16 bytes) as the fixed target of every connection. */
-static void set_fixed_target(struct proxy *proxy, int family, const unsigned char *addr)
-{
-	memset(&proxy->fixed_target, 0, sizeof proxy->fixed_target);
-	if (family == AF_INET) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)&proxy->fixed_target;
-
-		sin->sin_family = AF_INET;
-		memcpy(&sin->sin_addr, addr, 4);
-		proxy->fixed_target_len = sizeof *sin;
-	} else {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&proxy->fixed_target;
-
-		sin6->sin6_family = AF_INET6;
-		memcpy(&sin6->sin6_addr, addr, 16);
-		proxy->fixed_target_len = sizeof *sin6;
-	}
-	proxy->has_fixed_target = 1;
-}
-
-/* 1 and the address set when TARGET is an IP literal (v4 or v6). */
-static int use_literal_target(struct proxy *proxy)
-{
-	unsigned char addr[16];
-
-	if (inet_pton(AF_INET, proxy->conf->target, addr) == 1)
-		set_fixed_target(proxy, AF_INET, addr);
-	else if (inet_pton(AF_INET6, proxy->conf->target, addr) == 1)
-		set_fixed_target(proxy, AF_INET6, addr);
-	else
-		return 0;
-	return 1;
-}
-
-/* PRE_RESOLVE=1: one of TARGET's addresses from NAMESERVERS, chosen at random. */
-static void pre_resolve(struct proxy *proxy)
-{
-	const struct conf *conf = proxy->conf;
-	struct dns_result result;
-	char shown[LOG_ADDR_SIZE];
-	uint32_t pick = 0;
-	int status;
-
-	if (use_literal_target(proxy)) {
-		/* An IP literal needs no lookup (and would get NXDOMAIN). */
-		log_msg("resolved %s to itself: an IP address", conf->target);
-		return;
-	}
-	status = dns_resolve(conf->target, conf->nameservers, conf->nnameservers, NULL, &result);
-	if (status != DNS_OK)
-		die("TARGET: unable to resolve \"%s\" through NAMESERVERS: %s", conf->target,
-		    dns_strerror(status));
-	if (getrandom(&pick, sizeof pick, 0) != sizeof pick)
-		pick = (uint32_t)getpid();
-	set_fixed_target(proxy, result.family, result.addrs[pick % (uint32_t)result.count]);
-	log_msg("resolved %s to %s", conf->target,
-		log_host((struct sockaddr *)&proxy->fixed_target, shown, sizeof shown));
-}
-
-/* Records the address in use for the healthcheck (written whole, then renamed). */
-static void write_target_file(const struct proxy *proxy)
-{
-	char path[512], partial[520], shown[LOG_ADDR_SIZE];
-	int fd;
-
-	if (conf_target_file(path, sizeof path, (long)getpid()) < 0)
-		return;
-	snprintf(partial, sizeof partial, "%s.new", path);
-	fd = open(partial, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		log_errno("unable to write %s (the healthcheck reads it)", partial);
-		return;
-	}
-	dprintf(fd, "%s\n", log_host((const struct sockaddr *)&proxy->fixed_target, shown,
-				     sizeof shown));
-	close(fd);
-	if (rename(partial, path) < 0)
-		log_errno("unable to write %s (the healthcheck reads it)", path);
-}
-
-static void remove_target_file(void)
-{
-	char path[512];
-
-	if (conf_target_file(path, sizeof path, (long)getpid()) == 0)
-		unlink(path);
-}
-
 /*
  * As root, after binding: become RUN_AS, so no connection is ever handled
  * with root's rights; no_new_privs in every case. Without CAP_SETUID
@@ -220,34 +131,57 @@ static void drop_privileges(const struct conf *conf)
 		die_errno("unable to set no_new_privs");
 }
 
-static void bind_all(const struct conf *conf, struct listener *listeners)
+/*
+ * Every port, then METRICS_PORT (tcp, dual-stack too); returns how many
+ * processes to start. The sockets are owned by RUN_AS (a socket's owner is
+ * the fsuid that made it): UDP sessions, running as RUN_AS, may only join a
+ * port's reuseport group when its owner is theirs. Binding below 1024 still
+ * uses root's rights.
+ */
+static size_t bind_all(const struct conf *conf, struct listener *listeners)
 {
-	/*
-	 * Sockets owned by RUN_AS (a socket's owner is the fsuid that made it):
-	 * UDP sessions, running as RUN_AS, may only join a port's reuseport group
-	 * when its owner is theirs. Binding below 1024 still uses root's rights.
-	 */
+	size_t count = conf->nports;
+
 	if (geteuid() == 0)
 		setfsuid((uid_t)conf->run_uid);
+
 	for (size_t i = 0; i < conf->nports; i++) {
-		listeners[i].port = conf->ports[i];
-		listeners[i].pid = 0;
+		listeners[i] = (struct listener){ .port = conf->ports[i] };
 		listeners[i].fd = listener_bind(conf->mode, conf->ports[i]);
 		if (listeners[i].fd < 0)
 			die_errno("unable to bind %s port %u", conf->mode == CONF_MODE_TCP ? "tcp" : "udp",
 				  conf->ports[i]);
 	}
+	if (conf->metrics_port) {
+		listeners[count] = (struct listener){ .port = conf->metrics_port, .is_metrics = 1 };
+		listeners[count].fd = listener_bind(CONF_MODE_TCP, conf->metrics_port);
+		if (listeners[count].fd < 0)
+			die_errno("unable to bind METRICS_PORT %u", conf->metrics_port);
+		count++;
+	}
 	if (geteuid() == 0)
 		setfsuid(0);
+	return count;
 }
 
-static void start_listener(const struct proxy *proxy, struct listener *listener)
+/* Starts the process of listeners[index]; the others' sockets stay out of it. */
+static void start_listener(const struct proxy *proxy, struct listener *listeners, size_t count,
+			   size_t index)
 {
+	struct listener *listener = &listeners[index];
 	pid_t pid = fork();
 
 	if (pid < 0)
 		die_errno("unable to start the listener of port %u", listener->port);
 	if (pid == 0) {
+		/* Else a port would stay open in its neighbours after its own listener ended. */
+		for (size_t i = 0; i < count; i++)
+			if (i != index && listeners[i].fd >= 0)
+				close(listeners[i].fd);
+		if (listener->is_metrics) {
+			proxy_signals_child();
+			metrics_serve(proxy, listener->fd);
+		}
 		if (proxy->conf->mode == CONF_MODE_TCP)
 			listener_tcp_serve(proxy, listener->fd, listener->port);
 		udp_serve(proxy, listener->fd, listener->port);
@@ -271,8 +205,9 @@ static int reap(struct listener *listeners, size_t count, size_t *alive)
 			listeners[i].pid = 0;
 			(*alive)--;
 			if (!proxy_stopping) {
-				log_msg("fatal: the listener of port %u ended (%s %d)", listeners[i].port,
-					WIFSIGNALED(status) ? "signal" : "status",
+				log_msg("fatal: the %s of port %u ended (%s %d)",
+					listeners[i].is_metrics ? "metrics server" : "listener",
+					listeners[i].port, WIFSIGNALED(status) ? "signal" : "status",
 					WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
 				lost++;
 			}
@@ -342,10 +277,46 @@ static void reap_orphans(long long deadline)
 		;
 }
 
-/* Until every listener has ended. 0 after a requested stop, 1 when one died by itself. */
-static int supervise(struct listener *listeners, size_t count, const sigset_t *wait_mask)
+/*
+ * Sleeps until a signal comes or the time is `until` (0: no time limit).
+ * ppoll unblocks the signals only while it waits, as sigsuspend does.
+ */
+static void wait_signal(const sigset_t *wait_mask, long long until)
 {
-	long long deadline = 0;
+	struct timespec timeout;
+	long long left;
+
+	if (!until) {
+		ppoll(NULL, 0, NULL, wait_mask);
+		return;
+	}
+	left = until - proxy_now_ms();
+	left = left < 0 ? 0 : left;
+	timeout.tv_sec = left / 1000;
+	timeout.tv_nsec = left % 1000 * 1000000L;
+	ppoll(NULL, 0, &timeout, wait_mask);
+}
+
+/* RESOLVE_INTERVAL: when due, resolves TARGET again; returns when it is due next (0: never). */
+static long long refresh_target(struct proxy *proxy, long long due)
+{
+	long long interval_ms = proxy->conf->resolve_interval * 1000LL;
+
+	if (!target_refreshes(proxy) || proxy_stopping)
+		return 0;
+	if (!due)
+		return proxy_now_ms() + interval_ms;
+	if (proxy_now_ms() < due)
+		return due;
+	target_refresh(proxy);
+	return proxy_now_ms() + interval_ms;
+}
+
+/* Until every listener has ended. 0 after a requested stop, 1 when one died by itself. */
+static int supervise(struct proxy *proxy, struct listener *listeners, size_t count,
+		     const sigset_t *wait_mask)
+{
+	long long deadline = 0, refresh_due = 0;
 	size_t alive = count;
 	int failed = 0;
 
@@ -358,43 +329,68 @@ static int supervise(struct listener *listeners, size_t count, const sigset_t *w
 			signal_listeners(listeners, count, SIGTERM);
 			deadline = proxy_now_ms() + PROXY_GRACE_MS;
 		}
+		refresh_due = refresh_target(proxy, refresh_due);
 		if (alive > 0)
-			sigsuspend(wait_mask);
+			wait_signal(wait_mask, refresh_due);
 	}
 	reap_orphans(deadline);
 	return failed;
 }
 
+/* ALLOW_FROM's host names, resolved once, and what it allows, for the log. */
+static void resolve_allow_from(struct conf *conf)
+{
+	char err[CONF_ERR_SIZE];
+
+	if (!conf->allow.text)
+		return;
+	if (conf_allow_resolve(conf, err, sizeof err) < 0)
+		die_config("%s", err);
+	log_msg("ALLOW_FROM: %zu address%s or network%s (%s), and loopback", conf->allow.count,
+		conf->allow.count == 1 ? "" : "es", conf->allow.count == 1 ? "" : "s",
+		conf->allow.text);
+}
+
 int main(void)
 {
 	static struct conf conf;
-	static struct listener listeners[CONF_MAX_PORTS];
+	static struct listener listeners[CONF_MAX_PORTS + 1];
 	struct proxy proxy = { .conf = &conf };
 	char err[CONF_ERR_SIZE];
 	sigset_t wait_mask;
+	size_t count;
 	int status;
 
 	log_init("whitelist");
 	if (conf_load(&conf, env_get, err, sizeof err) < 0)
 		die_config("%s", err);
+	resolve_allow_from(&conf);
 	raise_fd_limit();
 	proxy_signals_block(&wait_mask);
-	if (conf.pre_resolve)
-		pre_resolve(&proxy);
-	else
-		use_literal_target(&proxy);	/* no lookup in every connection */
-	bind_all(&conf, listeners);
+	/* Before the first fork: every process must map the same pages. */
+	if (!(proxy.shared = shared_create(&conf)))
+		die_errno("unable to map the shared counters");
+	/* TARGET's one address, when it has one: an IP literal, or PRE_RESOLVE=1. */
+	target_setup(&proxy);
+	count = bind_all(&conf, listeners);
 	drop_privileges(&conf);
 	if (conf.pre_resolve)
-		write_target_file(&proxy);	/* as RUN_AS, so it can be rewritten later */
+		target_file_write(&proxy);	/* as RUN_AS, so a refresh can replace it */
 	/* Relays whose listener died are re-parented to us, not lost as zombies. */
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
-	for (size_t i = 0; i < conf.nports; i++)
-		start_listener(&proxy, &listeners[i]);
+	for (size_t i = 0; i < count; i++)
+		start_listener(&proxy, listeners, count, i);
 	log_msg("forwarding %zu %s port%s to %s", conf.nports,
 		conf.mode == CONF_MODE_TCP ? "tcp" : "udp", conf.nports > 1 ? "s" : "", conf.target);
-	status = supervise(listeners, conf.nports, &wait_mask);
+	if (conf.metrics_port)
+		log_msg("metrics at http://*:%u/metrics", conf.metrics_port);
+	if (target_refreshes(&proxy))
+		log_msg("resolving %s again every %ld s", conf.target, conf.resolve_interval);
+	else if (conf.resolve_interval > 0 && !conf.pre_resolve)
+		log_msg("RESOLVE_INTERVAL: no effect without PRE_RESOLVE=1 (each connection "
+			"resolves TARGET already)");
+	status = supervise(&proxy, listeners, count, &wait_mask);
 	if (conf.pre_resolve)
-		remove_target_file();
+		target_file_remove();
 	return status;
 }

@@ -2,7 +2,10 @@
  * check_config: every variable's default, every accepted form and every bad
  * value of config.c, and the exit status of the die paths (log.c).
  */
+#include <arpa/inet.h>
 #include <check.h>
+#include <stdio.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -57,6 +60,10 @@ START_TEST(test_defaults)
 	ck_assert_int_eq(conf.smtp_timeout_ms, 2000);
 	ck_assert_int_eq(conf.run_uid, 65534);
 	ck_assert_int_eq(conf.run_gid, 65534);
+	ck_assert_ptr_null(conf.allow.text);
+	ck_assert_uint_eq(conf.allow.count, 0);
+	ck_assert_int_eq(conf.metrics_port, 0);
+	ck_assert_int_eq(conf.resolve_interval, 0);
 }
 END_TEST
 
@@ -68,7 +75,8 @@ START_TEST(test_every_variable_set)
 		"UDP_TIMEOUT=0", "VERBOSE=2", "HTTP_HEALTHCHECK=1",
 		"HTTP_HEALTHCHECK_URL=https://$TARGET:8443/$TARGET", "HTTP_HEALTHCHECK_TIMEOUT_MS=200",
 		"SMTP_HEALTHCHECK=1", "SMTP_HEALTHCHECK_COMMAND=QUIT", "SMTP_HEALTHCHECK_TIMEOUT_MS=1",
-		"RUN_AS=1000:2000", NULL
+		"RUN_AS=1000:2000", "ALLOW_FROM=198.18.1.0/24\t2001:db8::/32 app_1",
+		"METRICS_PORT=9100", "RESOLVE_INTERVAL=30", NULL
 	};
 	static struct conf conf;
 	char err[CONF_ERR_SIZE];
@@ -90,6 +98,11 @@ START_TEST(test_every_variable_set)
 	ck_assert_int_eq(conf.smtp_timeout_ms, 1);
 	ck_assert_int_eq(conf.run_uid, 1000);
 	ck_assert_int_eq(conf.run_gid, 2000);
+	ck_assert_str_eq(conf.allow.text, "198.18.1.0/24\t2001:db8::/32 app_1");
+	ck_assert_uint_eq(conf.allow.count, 2);	/* the name waits for conf_allow_resolve */
+	ck_assert_int_eq(conf.allow.has_names, 1);
+	ck_assert_int_eq(conf.metrics_port, 9100);
+	ck_assert_int_eq(conf.resolve_interval, 30);
 }
 
 START_TEST(test_run_as_forms)
@@ -178,6 +191,32 @@ static const struct bad_case {
 	{ { "TARGET=x", "RUN_AS=1:", NULL }, "RUN_AS: \"1:\" is not uid or uid:gid" },
 	{ { "TARGET=x", "RUN_AS=-1", NULL }, "RUN_AS: \"-1\" is not uid or uid:gid" },
 	{ { "TARGET=x", "RUN_AS=4294967295", NULL }, "RUN_AS: \"4294967295\" is not uid" },
+	{ { "TARGET=x", "ALLOW_FROM=10.0.0.0/33", NULL },
+	  "ALLOW_FROM: \"10.0.0.0/33\" has a bad prefix length (0-32)" },
+	{ { "TARGET=x", "ALLOW_FROM=2001:db8::/129", NULL },
+	  "ALLOW_FROM: \"2001:db8::/129\" has a bad prefix length (0-128)" },
+	{ { "TARGET=x", "ALLOW_FROM=10.0.0.0/", NULL }, "\"10.0.0.0/\" has a bad prefix" },
+	{ { "TARGET=x", "ALLOW_FROM=10.0.0.0/-1", NULL }, "\"10.0.0.0/-1\" has a bad prefix" },
+	{ { "TARGET=x", "ALLOW_FROM=10.0.0.0/+8", NULL }, "\"10.0.0.0/+8\" has a bad prefix" },
+	{ { "TARGET=x", "ALLOW_FROM=10.0.0.0/8x", NULL }, "\"10.0.0.0/8x\" has a bad prefix" },
+	{ { "TARGET=x", "ALLOW_FROM=10.0.0.1 app/24", NULL },
+	  "ALLOW_FROM: \"app/24\" is not an IP address, CIDR or host name" },
+	{ { "TARGET=x", "ALLOW_FROM=10.1", NULL },
+	  "ALLOW_FROM: \"10.1\" is not an IP address, CIDR or host name" },
+	{ { "TARGET=x", "ALLOW_FROM=256.1.1.1", NULL }, "\"256.1.1.1\" is not an IP address" },
+	{ { "TARGET=x", "ALLOW_FROM=fe80::1%eth0", NULL }, "\"fe80::1%eth0\" is not an IP" },
+	{ { "TARGET=x", "ALLOW_FROM=-app", NULL }, "\"-app\" is not an IP address" },
+	{ { "TARGET=x", "ALLOW_FROM=a,b", NULL }, "ALLOW_FROM: \"a,b\" is not an IP address" },
+	{ { "TARGET=x", "METRICS_PORT=0", NULL },
+	  "METRICS_PORT: \"0\" is not a port number (1-65535)" },
+	{ { "TARGET=x", "METRICS_PORT=65536", NULL }, "METRICS_PORT: \"65536\" is not a port" },
+	{ { "TARGET=x", "METRICS_PORT=metrics", NULL }, "METRICS_PORT: \"metrics\" is not a" },
+	{ { "TARGET=x", "PORT=80 9100", "METRICS_PORT=9100", NULL },
+	  "METRICS_PORT: 9100 is also in PORT" },
+	{ { "TARGET=x", "RESOLVE_INTERVAL=-1", NULL },
+	  "RESOLVE_INTERVAL: \"-1\" is not a number" },
+	{ { "TARGET=x", "RESOLVE_INTERVAL=30s", NULL },
+	  "RESOLVE_INTERVAL: \"30s\" is not a number" },
 };
 
 START_TEST(test_bad_values)
@@ -190,6 +229,164 @@ START_TEST(test_bad_values)
 	ck_assert_msg(strstr(err, bad->message) != NULL, "case %d: got \"%s\", want \"%s\"", _i,
 		      err, bad->message);
 	ck_assert_ptr_null(strchr(err, '\n'));
+}
+END_TEST
+
+/* ALLOW_FROM words: the network each one becomes. */
+static const struct net_case {
+	const char *text;
+	int family;
+	unsigned prefix;
+	const char *addr;	/* the stored address, host bits cleared */
+} net_cases[] = {
+	{ "198.18.1.9", AF_INET, 32, "198.18.1.9" },
+	{ "198.18.1.9/32", AF_INET, 32, "198.18.1.9" },
+	{ "198.18.1.9/24", AF_INET, 24, "198.18.1.0" },
+	{ "198.18.1.9/23", AF_INET, 23, "198.18.0.0" },
+	{ "198.18.255.255/15", AF_INET, 15, "198.18.0.0" },
+	{ "0.0.0.0/0", AF_INET, 0, "0.0.0.0" },
+	{ "10.1.2.3/0", AF_INET, 0, "0.0.0.0" },
+	{ "2001:db8::1", AF_INET6, 128, "2001:db8::1" },
+	{ "2001:db8::1/128", AF_INET6, 128, "2001:db8::1" },
+	{ "2001:db8:ffff::1/33", AF_INET6, 33, "2001:db8:8000::" },
+	{ "::/0", AF_INET6, 0, "::" },
+	{ "::ffff:198.18.1.0/120", AF_INET, 24, "198.18.1.0" },
+	{ "::ffff:198.18.1.7", AF_INET, 32, "198.18.1.7" },
+	{ "::ffff:0:0/95", AF_INET6, 95, "::fffe:0:0" },
+};
+
+START_TEST(test_parse_net)
+{
+	const struct net_case *want = &net_cases[_i];
+	struct conf_net net;
+	char shown[INET6_ADDRSTRLEN];
+
+	ck_assert_int_eq(conf_parse_net(want->text, &net), CONF_NET_OK);
+	ck_assert_int_eq(net.family, want->family);
+	ck_assert_uint_eq(net.prefix, want->prefix);
+	inet_ntop(net.family, net.addr, shown, sizeof shown);
+	ck_assert_str_eq(shown, want->addr);
+}
+END_TEST
+
+START_TEST(test_parse_net_refused)
+{
+	struct conf_net net;
+
+	ck_assert_int_eq(conf_parse_net("app", &net), CONF_NET_NOT_IP);
+	ck_assert_int_eq(conf_parse_net("/24", &net), CONF_NET_NOT_IP);
+	ck_assert_int_eq(conf_parse_net("1.2.3/24", &net), CONF_NET_NOT_IP);
+	ck_assert_int_eq(conf_parse_net("1.2.3.4/33", &net), CONF_NET_BAD_PREFIX);
+	ck_assert_int_eq(conf_parse_net("1.2.3.4/ 8", &net), CONF_NET_BAD_PREFIX);
+	ck_assert_int_eq(conf_parse_net("::1/129", &net), CONF_NET_BAD_PREFIX);
+	ck_assert_int_eq(conf_parse_net("::1/64/64", &net), CONF_NET_BAD_PREFIX);
+}
+END_TEST
+
+static struct sockaddr_storage client_addr(const char *text)
+{
+	struct sockaddr_storage addr = { 0 };
+	struct sockaddr_in *sin = (struct sockaddr_in *)&addr;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&addr;
+
+	if (inet_pton(AF_INET, text, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+	} else {
+		ck_assert_int_eq(inet_pton(AF_INET6, text, &sin6->sin6_addr), 1);
+		sin6->sin6_family = AF_INET6;
+	}
+	return addr;
+}
+
+/* Loads ALLOW_FROM=text and tells whether client may connect. */
+static int allowed(const char *text, const char *client)
+{
+	static struct conf conf;
+	char env_allow[256], err[CONF_ERR_SIZE];
+	const char *env[] = { "TARGET=x", env_allow, NULL };
+	struct sockaddr_storage addr = client_addr(client);
+
+	snprintf(env_allow, sizeof env_allow, "ALLOW_FROM=%s", text);
+	ck_assert_msg(load(&conf, err, env) == 0, "%s", err);
+	return conf_allow_match(&conf.allow, (struct sockaddr *)&addr);
+}
+
+START_TEST(test_allow_match)
+{
+	ck_assert_int_eq(allowed("", "203.0.113.5"), 1);	/* empty: everyone */
+	ck_assert_int_eq(allowed(" \t", "2001:db8::5"), 1);
+	ck_assert_int_eq(allowed("198.18.1.0/24", "198.18.1.200"), 1);
+	ck_assert_int_eq(allowed("198.18.1.0/24", "198.18.2.1"), 0);
+	ck_assert_int_eq(allowed("198.18.1.0/23", "198.18.0.1"), 1);
+	ck_assert_int_eq(allowed("198.18.1.0/25", "198.18.1.128"), 0);
+	ck_assert_int_eq(allowed("198.18.1.9/32", "198.18.1.9"), 1);
+	ck_assert_int_eq(allowed("198.18.1.9", "198.18.1.8"), 0);
+	ck_assert_int_eq(allowed("0.0.0.0/0", "203.0.113.5"), 1);
+	ck_assert_int_eq(allowed("0.0.0.0/0", "2001:db8::5"), 0);
+	ck_assert_int_eq(allowed("2001:db8:1::/48", "2001:db8:1:ff::9"), 1);
+	ck_assert_int_eq(allowed("2001:db8:1::/48", "2001:db8:2::9"), 0);
+	ck_assert_int_eq(allowed("2001:db8::9/128", "2001:db8::9"), 1);
+	ck_assert_int_eq(allowed("2001:db8::9/128", "2001:db8::8"), 0);
+	ck_assert_int_eq(allowed("::/0", "2001:db8::9"), 1);
+	ck_assert_int_eq(allowed("::/0", "203.0.113.5"), 0);
+	ck_assert_int_eq(allowed("10.0.0.1 2001:db8::/32", "2001:db8::1"), 1);
+}
+END_TEST
+
+/* The dual-stack listener sees v4 clients as ::ffff:a.b.c.d. */
+START_TEST(test_allow_match_v4_mapped_client)
+{
+	ck_assert_int_eq(allowed("198.18.1.0/24", "::ffff:198.18.1.2"), 1);
+	ck_assert_int_eq(allowed("198.18.1.0/24", "::ffff:198.18.2.2"), 0);
+	ck_assert_int_eq(allowed("::ffff:198.18.1.0/120", "198.18.1.2"), 1);
+	ck_assert_int_eq(allowed("::ffff:198.18.1.0/120", "::ffff:198.18.1.3"), 1);
+	ck_assert_int_eq(allowed("2001:db8::/32", "::ffff:198.18.1.2"), 0);
+}
+END_TEST
+
+/* The healthcheck probes through 127.0.0.1: loopback is never refused. */
+START_TEST(test_allow_match_loopback)
+{
+	ck_assert_int_eq(allowed("198.18.1.0/24", "127.0.0.1"), 1);
+	ck_assert_int_eq(allowed("198.18.1.0/24", "::ffff:127.0.0.1"), 1);
+	ck_assert_int_eq(allowed("198.18.1.0/24", "127.3.2.1"), 1);
+	ck_assert_int_eq(allowed("198.18.1.0/24", "::1"), 1);
+	ck_assert_int_eq(allowed("198.18.1.0/24", "::2"), 0);
+}
+END_TEST
+
+/* Names resolve through the system resolver (here /etc/hosts) and are then matched. */
+START_TEST(test_allow_resolve_names)
+{
+	static const char *const env[] = { "TARGET=x", "ALLOW_FROM=localhost 198.18.1.0/24", NULL };
+	static struct conf conf;
+	char err[CONF_ERR_SIZE];
+	struct sockaddr_storage addr = client_addr("127.0.0.1");
+
+	ck_assert_int_eq(load(&conf, err, env), 0);
+	ck_assert_uint_eq(conf.allow.count, 1);
+	ck_assert_msg(conf_allow_resolve(&conf, err, sizeof err) == 0, "%s", err);
+	ck_assert_uint_ge(conf.allow.count, 2);
+	ck_assert_int_eq(conf.allow.nets[1].family, AF_INET);
+	ck_assert_uint_eq(conf.allow.nets[1].prefix, 32);
+	ck_assert_int_eq(conf.allow.nets[1].addr[0], 127);
+	ck_assert_int_eq(conf_allow_match(&conf.allow, (struct sockaddr *)&addr), 1);
+}
+END_TEST
+
+START_TEST(test_allow_too_many)
+{
+	static char text[CONF_MAX_ALLOW * 16 + 16];
+	static const char *env[] = { "TARGET=x", text, NULL };
+	static struct conf conf;
+	char err[CONF_ERR_SIZE];
+	size_t used = (size_t)snprintf(text, sizeof text, "ALLOW_FROM=");
+
+	for (int i = 0; i <= CONF_MAX_ALLOW; i++)
+		used += (size_t)snprintf(text + used, sizeof text - used, "10.0.%d.%d ", i / 256,
+					 i % 256);
+	ck_assert_int_eq(load(&conf, err, env), -1);
+	ck_assert_str_eq(err, "ALLOW_FROM: more than 256 addresses and networks");
 }
 END_TEST
 
@@ -246,6 +443,13 @@ Suite *config_suite(void)
 	tcase_add_test(tc, test_port_range);
 	tcase_add_test(tc, test_run_as_forms);
 	tcase_add_loop_test(tc, test_bad_values, 0, sizeof bad_cases / sizeof bad_cases[0]);
+	tcase_add_loop_test(tc, test_parse_net, 0, sizeof net_cases / sizeof net_cases[0]);
+	tcase_add_test(tc, test_parse_net_refused);
+	tcase_add_test(tc, test_allow_match);
+	tcase_add_test(tc, test_allow_match_v4_mapped_client);
+	tcase_add_test(tc, test_allow_match_loopback);
+	tcase_add_test(tc, test_allow_resolve_names);
+	tcase_add_test(tc, test_allow_too_many);
 	tcase_add_test(tc, test_expand_target);
 	tcase_add_test(tc, test_target_file);
 	tcase_add_exit_test(tc, test_die_config_exits_2, EXIT_CONFIG);

@@ -36,8 +36,9 @@ IMAGE_ENTRYPOINT = "/usr/local/bin/entrypoint.sh"
 ALPINE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DOCKER_STOP_TIMEOUT = 10
 
-# tecnativa/whitelist's ENV, plus what we add: UDP_TIMEOUT (new variable) and
-# the healthcheck timeouts the old healthcheck had built in.
+# tecnativa/whitelist's ENV, plus what we add: UDP_TIMEOUT, ALLOW_FROM,
+# METRICS_PORT, RESOLVE_INTERVAL (new variables; empty = off) and the
+# healthcheck timeouts the old healthcheck had built in.
 EXPECTED_ENV = {
     "NAMESERVERS": "208.67.222.222 8.8.8.8 208.67.220.220 8.8.4.4",
     "PORT": "80 443",
@@ -54,6 +55,9 @@ EXPECTED_ENV = {
     "SMTP_HEALTHCHECK_URL": "smtp://$TARGET/",
     "SMTP_HEALTHCHECK_COMMAND": "HELP",
     "SMTP_HEALTHCHECK_TIMEOUT_MS": "2000",
+    "ALLOW_FROM": "",
+    "METRICS_PORT": "",
+    "RESOLVE_INTERVAL": "0",
 }
 
 

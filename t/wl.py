@@ -14,6 +14,7 @@ and ended by PID; every namespace is deleted, on every path (atexit too).
 import atexit
 import ctypes
 import os
+import re
 import shutil
 import signal
 import socket
@@ -169,10 +170,11 @@ class Topology:
         env.update({k: str(v) for k, v in variables.items()})
         return env
 
-    def start_proxy(self, wait_ports=True, **variables):
-        """Starts whitelist in the proxy namespace and waits until it listens."""
+    def start_proxy(self, wait_ports=True, wrapper=(), **variables):
+        """Starts whitelist in the proxy namespace and waits until it listens.
+        wrapper: a command that runs it (e.g. t/noipv6)."""
         env = self.proxy_env(**variables)
-        proc = self.start(self.proxy, [WHITELIST], env=env,
+        proc = self.start(self.proxy, list(wrapper) + [WHITELIST], env=env,
                           log=os.path.join(self.tmp, "whitelist-%d.log" % len(self.procs)))
         proc.env = env
         if wait_ports:
@@ -380,3 +382,49 @@ def silent_listener(topo, port, addr=OUT_V4):
     sock.bind((addr, port))
     sock.listen(64)
     return sock
+
+
+def scrape(topo, port, path="/metrics", host=PX_IN_V4, timeout=5.0):
+    """GET path from the proxy's METRICS_PORT, from the inside namespace.
+    Returns (status line, headers dict with lower-case names, body text)."""
+    sock = topo.connect(port, host, timeout)
+    try:
+        sock.sendall(("GET %s HTTP/1.1\r\nHost: x\r\nAccept: */*\r\n\r\n" % path).encode())
+        data = recv_all(sock)
+    finally:
+        sock.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    headers = dict((name.strip().lower(), value.strip()) for name, _, value in
+                   (line.partition(":") for line in lines[1:]))
+    return lines[0], headers, body.decode()
+
+
+def parse_metrics(text):
+    """Prometheus text format into {(name, ((label, value), ...)): number}."""
+    samples = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        match = re.fullmatch(r'([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)', line)
+        if not match:
+            raise AssertionError("not a sample line: %r" % line)
+        labels = tuple(sorted(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', match.group(2) or "")))
+        samples[(match.group(1), labels)] = float(match.group(3))
+    return samples
+
+
+def metrics(topo, port, host=PX_IN_V4):
+    """The proxy's samples; metric(samples, name, **labels) picks one."""
+    status, _, body = scrape(topo, port, host=host)
+    if status != "HTTP/1.0 200 OK":
+        raise AssertionError("scrape: %s" % status)
+    return parse_metrics(body)
+
+
+def metric(samples, name, **labels):
+    key = (name, tuple(sorted((k, str(v)) for k, v in labels.items())))
+    if key not in samples:
+        raise AssertionError("no sample %s%r among %r" % (name, labels, sorted(samples)))
+    return samples[key]
+

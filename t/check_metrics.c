@@ -1,0 +1,189 @@
+/*
+ * check_metrics: the METRICS_PORT page (Prometheus text format, every
+ * counter of every port, the target) and the routing of requests.
+ */
+#include <arpa/inet.h>
+#include <check.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "metrics.h"
+
+static struct conf conf;
+static struct proxy proxy;
+static struct metrics_buf page;
+
+static void setup_ports(size_t count)
+{
+	memset(&conf, 0, sizeof conf);
+	conf.target = "target.test";
+	conf.nports = count;
+	for (size_t i = 0; i < count; i++)
+		conf.ports[i] = (uint16_t)(i == 0 ? 80 : 1000 + i);
+	proxy = (struct proxy){ .conf = &conf, .shared = shared_create(&conf) };
+	ck_assert_ptr_nonnull(proxy.shared);
+}
+
+static void render(void)
+{
+	ck_assert_int_eq(metrics_render(&page, &proxy), 0);
+	ck_assert_int_eq(metrics_printf(&page, "%c", '\0'), 0);	/* a C string to search */
+}
+
+static void assert_line(const char *line)
+{
+	char wanted[512];
+
+	snprintf(wanted, sizeof wanted, "\n%s\n", line);
+	ck_assert_msg(strstr(page.data, wanted) != NULL, "no line \"%s\" in:\n%s", line, page.data);
+}
+
+static size_t count_of(const char *text)
+{
+	size_t count = 0;
+
+	for (const char *at = page.data; (at = strstr(at, text)); at++)
+		count++;
+	return count;
+}
+
+START_TEST(test_every_counter_of_every_port)
+{
+	struct shared_counters *web;
+
+	setup_ports(2);
+	web = shared_counters_of(proxy.shared, 80);
+	shared_add(&web->connections_total, 500);
+	atomic_store(&web->connections_active, 3);
+	shared_add(&web->refused_allow_from, 7);
+	shared_add(&web->upstream_errors, 2);
+	shared_add(&web->bytes_up, 11500);
+	shared_add(&web->bytes_down, 123456789012ULL);
+	render();
+	assert_line("# TYPE whitelist_connections_total counter");
+	assert_line("whitelist_connections_total{port=\"80\"} 500");
+	assert_line("whitelist_connections_total{port=\"1001\"} 0");
+	assert_line("# TYPE whitelist_connections_active gauge");
+	assert_line("whitelist_connections_active{port=\"80\"} 3");
+	assert_line("whitelist_connections_refused_total{port=\"80\",reason=\"allow_from\"} 7");
+	assert_line("whitelist_upstream_errors_total{port=\"80\"} 2");
+	assert_line("whitelist_bytes_total{port=\"80\",direction=\"up\"} 11500");
+	assert_line("whitelist_bytes_total{port=\"80\",direction=\"down\"} 123456789012");
+	assert_line("whitelist_bytes_total{port=\"1001\",direction=\"down\"} 0");
+	assert_line("whitelist_resolve_failures_total 0");
+	/* One HELP and TYPE per metric, however many label sets it has. */
+	ck_assert_uint_eq(count_of("# TYPE whitelist_bytes_total "), 1);
+	ck_assert_uint_eq(count_of("# HELP whitelist_bytes_total "), 1);
+	ck_assert_uint_eq(count_of("# TYPE "), 7);
+	ck_assert_int_eq(page.data[page.len - 2], '\n');
+}
+END_TEST
+
+START_TEST(test_target_address)
+{
+	struct sockaddr_in6 addr = { .sin6_family = AF_INET6 };
+
+	setup_ports(1);
+	render();
+	assert_line("whitelist_target_info{target=\"target.test\",address=\"\"} 1");
+	inet_pton(AF_INET6, "2001:db8:2::2", &addr.sin6_addr);
+	shared_target_store(proxy.shared, (struct sockaddr *)&addr);
+	proxy.has_fixed_target = 1;
+	render();
+	assert_line("whitelist_target_info{target=\"target.test\",address=\"2001:db8:2::2\"} 1");
+}
+END_TEST
+
+START_TEST(test_label_values_escaped)
+{
+	setup_ports(1);
+	conf.target = "a\"b\\c";
+	render();
+	assert_line("whitelist_target_info{target=\"a\\\"b\\\\c\",address=\"\"} 1");
+}
+END_TEST
+
+/* 1024 ports: the page grows past any fixed buffer and keeps every line. */
+START_TEST(test_many_ports)
+{
+	setup_ports(CONF_MAX_PORTS);
+	render();
+	ck_assert_uint_eq(count_of("whitelist_bytes_total{"), 2 * CONF_MAX_PORTS);
+	assert_line("whitelist_upstream_errors_total{port=\"2023\"} 0");
+}
+END_TEST
+
+static const struct route_case {
+	const char *request;
+	enum metrics_route route;
+} route_cases[] = {
+	{ "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", METRICS_ROUTE_METRICS },
+	{ "GET /metrics HTTP/1.0\r\n\r\n", METRICS_ROUTE_METRICS },
+	{ "GET /metrics?name[]=up HTTP/1.1\r\n\r\n", METRICS_ROUTE_METRICS },
+	{ "GET /metrics\r\n", METRICS_ROUTE_METRICS },
+	{ "GET /metrics\n", METRICS_ROUTE_METRICS },
+	{ "GET /metricsx HTTP/1.1\r\n\r\n", METRICS_ROUTE_NOT_FOUND },
+	{ "GET /metrics/ HTTP/1.1\r\n\r\n", METRICS_ROUTE_NOT_FOUND },
+	{ "GET / HTTP/1.1\r\n\r\n", METRICS_ROUTE_NOT_FOUND },
+	{ "POST /metrics HTTP/1.1\r\n\r\n", METRICS_ROUTE_NOT_FOUND },
+	{ "get /metrics HTTP/1.1\r\n\r\n", METRICS_ROUTE_NOT_FOUND },
+	{ "GET /metrics", METRICS_ROUTE_NOT_FOUND },	/* cut short: no end of line */
+	{ "", METRICS_ROUTE_NOT_FOUND },
+	{ "\x16\x03\x01\x02\x00", METRICS_ROUTE_NOT_FOUND },	/* a TLS hello */
+};
+
+START_TEST(test_route)
+{
+	const struct route_case *item = &route_cases[_i];
+
+	ck_assert_int_eq(metrics_route(item->request, strlen(item->request)), item->route);
+}
+END_TEST
+
+START_TEST(test_route_nul_after_path)
+{
+	static const char request[] = "GET /metrics\0 HTTP/1.1\r\n\r\n";
+
+	ck_assert_int_eq(metrics_route(request, sizeof request - 1), METRICS_ROUTE_NOT_FOUND);
+}
+END_TEST
+
+START_TEST(test_request_end)
+{
+	ck_assert_uint_eq(metrics_request_end("GET / HTTP/1.0\r\n\r\nbody", 22), 18);
+	ck_assert_uint_eq(metrics_request_end("GET /\n\n", 7), 7);
+	ck_assert_uint_eq(metrics_request_end("GET / HTTP/1.0\r\nHost: x\r\n", 25), 0);
+	ck_assert_uint_eq(metrics_request_end("GET / HTTP/1.0\r\n\r", 17), 0);
+	ck_assert_uint_eq(metrics_request_end("", 0), 0);
+}
+END_TEST
+
+Suite *metrics_suite(void)
+{
+	Suite *suite = suite_create("metrics");
+	TCase *tc = tcase_create("metrics");
+
+	tcase_set_timeout(tc, 5);
+	tcase_add_test(tc, test_every_counter_of_every_port);
+	tcase_add_test(tc, test_target_address);
+	tcase_add_test(tc, test_label_values_escaped);
+	tcase_add_test(tc, test_many_ports);
+	tcase_add_loop_test(tc, test_route, 0, sizeof route_cases / sizeof route_cases[0]);
+	tcase_add_test(tc, test_route_nul_after_path);
+	tcase_add_test(tc, test_request_end);
+	suite_add_tcase(suite, tc);
+	return suite;
+}
+
+int main(void)
+{
+	SRunner *runner = srunner_create(metrics_suite());
+	int failed;
+
+	srunner_run_all(runner, CK_NORMAL);
+	failed = srunner_ntests_failed(runner);
+	srunner_free(runner);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -247,6 +247,15 @@ def _close_all():
         topo.close()
 
 
+def _exit_on_signal(signo, frame):
+    raise SystemExit(128 + signo)  # so atexit runs: a `timeout` or Ctrl-C leaves nothing
+
+
+for _signo in (signal.SIGTERM, signal.SIGHUP):
+    if signal.getsignal(_signo) is signal.SIG_DFL:
+        signal.signal(_signo, _exit_on_signal)
+
+
 def read(path):
     try:
         with open(path, errors="replace") as f:

@@ -147,10 +147,7 @@ class TestAllowFromTcp(unittest.TestCase):
         self.assertNotIn("not in ALLOW_FROM", wl.read(proxy.log))
 
     def listener(self, proxy):
-        for pid in self.topo.children(proxy.pid):
-            if wl.read("/proc/%d/comm" % pid).strip() == "whitelist:7000":
-                return pid
-        raise AssertionError("no listener")
+        return wl.listener_of(self.topo, proxy, 7000)
 
 
 @wl.need_root

@@ -19,17 +19,6 @@ SANITIZED = "ASAN_OPTIONS" in os.environ or "UBSAN_OPTIONS" in os.environ
 exact_limits = unittest.skipIf(SANITIZED, "exact resource limits: not under a sanitizer")  # 3 MiB at nginx's 1 MB/s: a transfer of about 3 s
 
 
-def established(topo, ns, port):
-    out = wl.run("ip", "netns", "exec", ns, "ss", "-tnH", "state", "established",
-                 "( sport = :%d )" % port).stdout
-    return len(out.strip().splitlines())
-
-
-def listener_of(topo, proxy, port=80):
-    return [pid for pid in topo.children(proxy.pid)
-            if wl.read("/proc/%d/comm" % pid).strip() == "whitelist:%d" % port][0]
-
-
 def processes_of_uid(uid):
     """Processes (zombies too: they count against RLIMIT_NPROC) whose real uid is uid."""
     count = 0
@@ -68,7 +57,7 @@ class TestDrain(unittest.TestCase):
     def test_sigterm_lets_a_long_transfer_finish_and_refuses_new_clients(self):
         proxy = self.topo.start_proxy(PORT="80")
         thread, result = background_get(self.topo, "/slow/big")
-        wl.wait_until(lambda: established(self.topo, self.topo.outside, 80) == 1,
+        wl.wait_until(lambda: wl.established(self.topo, self.topo.outside, 80) == 1,
                       what="the transfer started")
         time.sleep(0.5)
         started = time.monotonic()
@@ -95,9 +84,9 @@ class TestFaults(unittest.TestCase):
 
     def test_target_going_away_mid_transfer(self):
         proxy = self.topo.start_proxy(PORT="80")
-        listener = listener_of(self.topo, proxy)
+        listener = wl.listener_of(self.topo, proxy, 80)
         thread, result = background_get(self.topo, "/slow/big")
-        wl.wait_until(lambda: established(self.topo, self.topo.outside, 80) == 1,
+        wl.wait_until(lambda: wl.established(self.topo, self.topo.outside, 80) == 1,
                       what="the transfer started")
         time.sleep(0.3)
         for pid in wl.run("ip", "netns", "pids", self.topo.outside).stdout.split():
@@ -111,7 +100,7 @@ class TestFaults(unittest.TestCase):
 
     def test_client_reset_mid_transfer(self):
         proxy = self.topo.start_proxy(PORT="80")
-        listener = listener_of(self.topo, proxy)
+        listener = wl.listener_of(self.topo, proxy, 80)
         sock = self.topo.connect(80)
         sock.sendall(b"GET /slow/big HTTP/1.0\r\n\r\n")
         sock.recv(1000)
@@ -119,7 +108,7 @@ class TestFaults(unittest.TestCase):
         sock.close()  # an RST, not a FIN
         wl.wait_until(lambda: not self.topo.children(listener), timeout=3,
                       what="the relay ended")
-        wl.wait_until(lambda: established(self.topo, self.topo.outside, 80) == 0, timeout=3,
+        wl.wait_until(lambda: wl.established(self.topo, self.topo.outside, 80) == 0, timeout=3,
                       what="the upstream connection closed")
         self.assertEqual(wl.http_get(self.topo)[0], "HTTP/1.1 200 OK")
         self.assertIsNone(proxy.poll())
@@ -138,7 +127,7 @@ class TestFaults(unittest.TestCase):
         wl.wait_until(lambda: processes_of_uid(uid) == 0, what="uid %d unused" % uid)
         proxy = self.start_limited("--nproc=3:3", RUN_AS=str(uid))
         first = self.topo.connect(80)
-        wl.wait_until(lambda: established(self.topo, self.topo.outside, 80) == 1,
+        wl.wait_until(lambda: wl.established(self.topo, self.topo.outside, 80) == 1,
                       what="the first relay")
         for _ in range(3):
             sock = self.topo.connect(80)
@@ -149,7 +138,7 @@ class TestFaults(unittest.TestCase):
         first.close()
         log = wl.read(proxy.log)
         self.assertEqual(log.count("fork failed"), 1, log)
-        listener = listener_of(self.topo, proxy)
+        listener = wl.listener_of(self.topo, proxy, 80)
         for _ in range(2):  # room for one relay at a time: each waits for the last to go
             wl.wait_until(lambda: processes_of_uid(uid) == 2, what="the relay gone")
             self.assertEqual(wl.http_get(self.topo)[0], "HTTP/1.1 200 OK")
@@ -161,7 +150,7 @@ class TestFaults(unittest.TestCase):
         # the same uid may have its limit changed. The listener holds 0, 1, 2, the
         # socket and the signalfd: with 5, nothing is left to accept with.
         proxy = self.topo.start_proxy(PORT="80", RUN_AS=0)
-        listener = listener_of(self.topo, proxy)
+        listener = wl.listener_of(self.topo, proxy, 80)
         wl.run("prlimit", "--pid", str(listener), "--nofile=5:")
         waiting = self.topo.connect(80)
         waiting.sendall(b"GET /hello HTTP/1.0\r\n\r\n")

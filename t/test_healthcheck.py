@@ -39,13 +39,6 @@ def line_of(result, check):
     return lines[0]
 
 
-def listener_of(topo, proxy, port):
-    for pid in topo.children(proxy.pid):
-        if wl.read("/proc/%d/comm" % pid).strip() == "whitelist:%d" % port:
-            return pid
-    raise AssertionError("no listener for port %d" % port)
-
-
 def state_of(pid):
     return wl.read("/proc/%d/stat" % pid).rsplit(")", 1)[-1].split()[:1]
 
@@ -142,7 +135,7 @@ class TestHealthy(unittest.TestCase):
         self.assertRegex(line_of(result, "http"), r"/missing through 127\.0\.0\.1:80: 404 ")
 
     def test_counts_connections_and_flags_more_than_max(self):
-        listener = listener_of(self.topo, self.proxy, 80)
+        listener = wl.listener_of(self.topo, self.proxy, 80)
         clients = [self.topo.connect(80) for _ in range(2)]
         try:
             wl.wait_until(lambda: len(self.topo.children(listener)) == 2, what="2 relays")
@@ -371,7 +364,7 @@ class TestUdp(unittest.TestCase):
                          "listens on udp 9000 9001 (0 connections)" % proxy.pid)
         sock = self.send_datagram(9000)
         try:
-            listener = listener_of(self.topo, proxy, 9000)
+            listener = wl.listener_of(self.topo, proxy, 9000)
             wl.wait_until(lambda: self.topo.children(listener), what="the session")
             self.assertIn("(1 connection)", line_of(healthcheck(self.topo, proxy.env),
                                                     "processes"))
@@ -382,7 +375,7 @@ class TestUdp(unittest.TestCase):
         proxy = self.start_udp_proxy(UDP_ANSWERS=0)
         self.send_datagram(9001).close()
         self.assertEqual(healthcheck(self.topo, proxy.env).returncode, 0)
-        listener = listener_of(self.topo, proxy, 9001)
+        listener = wl.listener_of(self.topo, proxy, 9001)
         os.kill(proxy.pid, signal.SIGSTOP)
         try:
             os.kill(listener, signal.SIGKILL)
@@ -412,7 +405,7 @@ class TestProcesses(unittest.TestCase):
 
     def test_killed_listener_before_the_proxy_reacts(self):
         proxy = self.topo.start_proxy(PORT="80 443")
-        listener = listener_of(self.topo, proxy, 443)
+        listener = wl.listener_of(self.topo, proxy, 443)
         os.kill(proxy.pid, signal.SIGSTOP)  # the main process cannot reap or stop yet
         try:
             os.kill(listener, signal.SIGKILL)
@@ -432,7 +425,7 @@ class TestProcesses(unittest.TestCase):
         """A relay whose listener died is re-parented to the main process and still
         carries the name "whitelist:80": only the listening socket tells them apart."""
         proxy = self.topo.start_proxy(PORT="80 443")
-        listener = listener_of(self.topo, proxy, 80)
+        listener = wl.listener_of(self.topo, proxy, 80)
         client = self.topo.connect(80)
         try:
             relay = wl.wait_until(lambda: self.topo.children(listener), what="the relay")[0]
@@ -455,7 +448,7 @@ class TestProcesses(unittest.TestCase):
     def test_killed_listener_is_unhealthy_at_once(self):
         proxy = self.topo.start_proxy(PORT="80 443", HTTP_HEALTHCHECK=1)
         self.assertEqual(healthcheck(self.topo, proxy.env).returncode, 0)
-        os.kill(listener_of(self.topo, proxy, 443), signal.SIGKILL)
+        os.kill(wl.listener_of(self.topo, proxy, 443), signal.SIGKILL)
         result = healthcheck(self.topo, proxy.env)
         self.assertEqual(result.returncode, 1, result.stdout)
         self.assertRegex(line_of(result, "processes"), r"unhealthy: (proxy \d+: port 443|no "

@@ -23,8 +23,7 @@ class TestPrivileges(unittest.TestCase):
 
     def relay_pids(self, proxy):
         sock = self.topo.connect(80)
-        listener = [pid for pid in self.topo.children(proxy.pid)
-                    if wl.read("/proc/%d/comm" % pid).strip() == "whitelist:80"][0]
+        listener = wl.listener_of(self.topo, proxy, 80)
         relay = wl.wait_until(lambda: self.topo.children(listener), what="a relay")[0]
         return sock, [proxy.pid, listener, relay]
 

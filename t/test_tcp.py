@@ -101,7 +101,7 @@ class TestTcp(unittest.TestCase):
                          r"\d+ bytes down, \d+\.\d{3} s$" % (client, OUT_V4))
 
     def test_thousands_of_connections_leave_no_fd_or_zombie(self):
-        listener = self.listener_of(80)
+        listener = wl.listener_of(self.topo, self.proxy, 80)
         wl.http_get(self.topo)
         fds_before = wl.open_fds(listener)
         for _ in range(2000):
@@ -113,18 +113,6 @@ class TestTcp(unittest.TestCase):
         self.assertEqual(wl.open_fds(listener), fds_before)
         self.assertEqual(wl.zombies_of(self.proxy.pid, self.topo), 0)
         self.assertEqual(wl.zombies_of(listener, self.topo), 0)
-
-    def listener_of(self, port):
-        for pid in self.topo.children(self.proxy.pid):
-            if wl.read("/proc/%d/comm" % pid).strip() == "whitelist:%d" % port:
-                return pid
-        raise AssertionError("no listener for port %d" % port)
-
-
-def established(topo, ns, port):
-    out = wl.run("ip", "netns", "exec", ns, "ss", "-tnH", "state", "established",
-                 "( sport = :%d )" % port).stdout
-    return len(out.strip().splitlines())
 
 
 @wl.need_root
@@ -139,10 +127,10 @@ class TestLimit(unittest.TestCase):
 
     def test_waiting_clients_stay_in_backlog_and_are_served_later(self):
         clients = [self.topo.connect(80) for _ in range(6)]
-        wl.wait_until(lambda: established(self.topo, self.topo.outside, 80) == 3,
+        wl.wait_until(lambda: wl.established(self.topo, self.topo.outside, 80) == 3,
                       what="3 upstream connections")
         time.sleep(0.3)
-        self.assertEqual(established(self.topo, self.topo.outside, 80), 3,
+        self.assertEqual(wl.established(self.topo, self.topo.outside, 80), 3,
                          "the limit holds the upstream count")
         for sock in clients[3:]:
             sock.settimeout(0.05)
@@ -198,7 +186,7 @@ class TestLifetime(unittest.TestCase):
     def test_sigterm_refuses_new_clients_and_lets_open_ones_finish(self):
         proxy = self.topo.start_proxy(PORT="80 443")
         sock = self.topo.connect(80)
-        wl.wait_until(lambda: established(self.topo, self.topo.outside, 80) == 1,
+        wl.wait_until(lambda: wl.established(self.topo, self.topo.outside, 80) == 1,
                       what="the relay")
         started = time.monotonic()
         proxy.send_signal(signal.SIGTERM)
@@ -215,7 +203,7 @@ class TestLifetime(unittest.TestCase):
     def test_sigterm_ends_idle_connections_after_the_grace_period(self):
         proxy = self.topo.start_proxy(PORT="80")
         sock = self.topo.connect(80)
-        wl.wait_until(lambda: established(self.topo, self.topo.outside, 80) == 1,
+        wl.wait_until(lambda: wl.established(self.topo, self.topo.outside, 80) == 1,
                       what="the relay")
         started = time.monotonic()
         proxy.send_signal(signal.SIGTERM)
@@ -227,8 +215,7 @@ class TestLifetime(unittest.TestCase):
 
     def test_a_killed_listener_ends_the_program_non_zero(self):
         proxy = self.topo.start_proxy(PORT="80 443")
-        listener = [pid for pid in self.topo.children(proxy.pid)
-                    if wl.read("/proc/%d/comm" % pid).strip() == "whitelist:443"][0]
+        listener = wl.listener_of(self.topo, proxy, 443)
         os.kill(listener, signal.SIGKILL)
         self.assertEqual(proxy.wait(10), 1)
         self.assertIn("the listener of port 443 ended (signal 9)", wl.read(proxy.log))
@@ -237,10 +224,9 @@ class TestLifetime(unittest.TestCase):
     def test_orphaned_relays_are_reaped_not_left_as_zombies(self):
         proxy = self.topo.start_proxy(PORT="80 443")
         sock = self.topo.connect(80)
-        wl.wait_until(lambda: established(self.topo, self.topo.outside, 80) == 1,
+        wl.wait_until(lambda: wl.established(self.topo, self.topo.outside, 80) == 1,
                       what="the relay")
-        listener = [pid for pid in self.topo.children(proxy.pid)
-                    if wl.read("/proc/%d/comm" % pid).strip() == "whitelist:80"][0]
+        listener = wl.listener_of(self.topo, proxy, 80)
         relay = self.topo.children(listener)[0]
         os.kill(listener, signal.SIGKILL)
         sock.close()

@@ -29,13 +29,6 @@ def client(topo, timeout=3.0):
     return sock
 
 
-def listener_of(topo, proxy, port):
-    for pid in topo.children(proxy.pid):
-        if wl.read("/proc/%d/comm" % pid).strip() == "whitelist:%d" % port:
-            return pid
-    raise AssertionError("no listener for %d" % port)
-
-
 @wl.need_root
 class TestUdpSessions(unittest.TestCase):
     @classmethod
@@ -136,7 +129,7 @@ class TestUdpTimeoutAndLimit(unittest.TestCase):
     def test_sessions_end_after_udp_timeout(self):
         proxy = self.topo.start_proxy(MODE="udp", PORT="5353", UDP_TIMEOUT=1, VERBOSE=1)
         wl.wait_until(lambda: self.topo.listening(self.topo.proxy, 5353, "udp"), what="port")
-        listener = listener_of(self.topo, proxy, 5353)
+        listener = wl.listener_of(self.topo, proxy, 5353)
         sock = client(self.topo)
         sock.send(b"x")
         self.assertEqual(sock.recv(10), b"x")
@@ -156,7 +149,7 @@ class TestUdpTimeoutAndLimit(unittest.TestCase):
         proxy = self.topo.start_proxy(MODE="udp", PORT="5353", UDP_TIMEOUT=1,
                                       MAX_CONNECTIONS=2)
         wl.wait_until(lambda: self.topo.listening(self.topo.proxy, 5353, "udp"), what="port")
-        listener = listener_of(self.topo, proxy, 5353)
+        listener = wl.listener_of(self.topo, proxy, 5353)
         first, second, third = client(self.topo), client(self.topo), client(self.topo)
         for sock in (first, second):
             sock.send(b"busy")
@@ -199,7 +192,7 @@ class TestUdpOneWay(unittest.TestCase):
                                 what="300 datagrams at the sink")
         self.assertEqual(len(records), 300)
         self.assertEqual(len({port for _, port, _, _ in records}), 1, "one socket")
-        self.assertEqual(self.topo.children(listener_of(self.topo, proxy, 5353)), [])
+        self.assertEqual(self.topo.children(wl.listener_of(self.topo, proxy, 5353)), [])
 
     def test_answers_from_the_target_do_not_stop_it(self):
         sink = start_peer(self.topo, "answer", 5353)

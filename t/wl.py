@@ -341,6 +341,21 @@ def recv_all(sock):
         chunks.append(chunk)
 
 
+def listener_of(topo, proxy, port):
+    """The listener process of a port: the proxy's child named whitelist:PORT."""
+    for pid in topo.children(proxy.pid):
+        if read("/proc/%d/comm" % pid).strip() == "whitelist:%d" % port:
+            return pid
+    raise AssertionError("no listener for port %d" % port)
+
+
+def established(topo, ns, port):
+    """TCP connections established in namespace ns with local port `port`."""
+    out = run("ip", "netns", "exec", ns, "ss", "-tnH", "state", "established",
+              "( sport = :%d )" % port).stdout
+    return len(out.strip().splitlines())
+
+
 def open_fds(pid):
     return len(os.listdir("/proc/%d/fd" % pid))
 

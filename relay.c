@@ -25,6 +25,7 @@
 
 #define RELAY_COPY_SIZE 65536	/* VERBOSE=2 buffer per direction */
 #define RELAY_MAX_ADDRS 64
+#define RELAY_PIPE_BULK (512 * 1024)	/* a bulk direction's pipe: fewer, larger splices */
 
 enum { RELAY_UP, RELAY_DOWN };	/* client -> target, target -> client */
 
@@ -37,6 +38,7 @@ struct relay_dir {
 	int eof;		/* `from` has nothing more */
 	int shut;		/* EOF passed on to `to` */
 	int stalled;		/* the pipe took nothing though `from` was readable */
+	int grown;		/* the pipe was offered RELAY_PIPE_BULK */
 	int broken;		/* writing to `to` failed: that peer is gone */
 	uint64_t bytes;		/* written to `to` */
 	_Atomic uint64_t *total;	/* the port's shared counter of this direction */
@@ -161,6 +163,26 @@ static int relay_dir_init(struct relay_dir *dir, int from, int to, _Atomic uint6
 	return 0;
 }
 
+/*
+ * A direction that fills its pipe is a bulk transfer: give it a larger pipe,
+ * once. Idle and small connections keep the default (no memory for them);
+ * the per-user pipe budget (fs.pipe-user-pages-soft) bounds how many grow.
+ * 1 when the pipe grew, so the caller tries again.
+ */
+static int relay_grow_pipe(struct relay_dir *dir)
+{
+	int size;
+
+	if (dir->grown)
+		return 0;
+	dir->grown = 1;
+	size = fcntl(dir->pipe_wr, F_SETPIPE_SZ, RELAY_PIPE_BULK);
+	if (size <= 0 || (size_t)size <= dir->capacity)
+		return 0;
+	dir->capacity = (size_t)size;
+	return 1;
+}
+
 /* Moves what `from` has into the pipe or buffer. 1 when something moved. */
 static int relay_fill(struct relay_dir *dir)
 {
@@ -180,12 +202,15 @@ static int relay_fill(struct relay_dir *dir)
 	if (got > 0) {
 		if (dir->buf)
 			log_dump(dir->tag, dir->bytes, dir->buf, (size_t)got);
+		else if (dir->pending == 0 && (size_t)got == dir->capacity)
+			relay_grow_pipe(dir);	/* it took a whole pipe at once: bulk */
 		dir->pending += (size_t)got;
 		return 1;
 	}
 	if (got < 0 && (errno == EAGAIN || errno == EINTR)) {
 		/* `from` was readable, so it is the pipe that is full (pages, not bytes). */
-		dir->stalled = !dir->buf;
+		if (!dir->buf && !relay_grow_pipe(dir))
+			dir->stalled = 1;
 		return 0;
 	}
 	dir->eof = 1;	/* EOF, or a reset that the other side will see as a FIN */

@@ -100,6 +100,24 @@ class TestTcp(unittest.TestCase):
         self.assertRegex(lines[2], r"^whitelist: close %s -> 80 -> %s:80: 23 bytes up, "
                          r"\d+ bytes down, \d+\.\d{3} s$" % (client, OUT_V4))
 
+    def test_verbose_2_dumps_the_data_as_socat_v(self):
+        proxy = self.topo.start_proxy(PORT="7001", VERBOSE=2, wait_ports=False)
+        wl.wait_until(lambda: self.topo.listening(self.topo.proxy, 7001), what="port 7001")
+        server = half_close_server(self.topo, 7001, 0)
+        try:
+            sock = self.topo.connect(7001)
+            sock.sendall(b"A\\B\r\n\x01end")
+            sock.shutdown(socket.SHUT_WR)
+            self.assertEqual(wl.recv_all(sock), b"got 9 bytes")
+            sock.close()
+        finally:
+            server.close()
+        log = wl.wait_until(lambda: "< " in wl.read(proxy.log) and wl.read(proxy.log),
+                            what="the answer's dump")
+        self.assertRegex(log, r"\n> \d{4}/\d\d/\d\d \d\d:\d\d:\d\d\.\d{6}  length=9 from=0 to=8\n"
+                         r"A\\\\B\\r\n\.end\n")
+        self.assertRegex(log, r"\n< [0-9/: .]+  length=11 from=0 to=10\ngot 9 bytes\n")
+
     def test_thousands_of_connections_leave_no_fd_or_zombie(self):
         listener = wl.listener_of(self.topo, self.proxy, 80)
         wl.http_get(self.topo)

@@ -2,6 +2,7 @@
 
 import hashlib
 import os
+import signal
 import socket
 import sys
 import time
@@ -13,11 +14,12 @@ from wl import OUT_V4, PX_IN_V4
 PEER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "udp_peer.py")
 
 
-def start_peer(topo, mode, port):
-    log = os.path.join(topo.tmp, "peer-%s-%d.log" % (mode, port))
+def start_peer(topo, mode, port, addr=OUT_V4):
+    log = os.path.join(topo.tmp, "peer-%s-%s-%d.log" % (mode, addr, port))
     open(log, "w").close()
-    proc = topo.start(topo.outside, [sys.executable, PEER, mode, OUT_V4, str(port), log])
-    wl.wait_until(lambda: topo.listening(topo.outside, port, "udp"), what="udp peer")
+    proc = topo.start(topo.outside, [sys.executable, PEER, mode, addr, str(port), log])
+    wl.wait_until(lambda: "%s:%d" % (addr, port) in wl.run(
+        "ip", "netns", "exec", topo.outside, "ss", "-lunH").stdout, what="udp peer")
     proc.records = lambda: [line.split() for line in wl.read(log).splitlines()]
     return proc
 
@@ -164,6 +166,40 @@ class TestUdpTimeoutAndLimit(unittest.TestCase):
         self.assertLessEqual(len(self.topo.children(listener)), 2)
         for sock in (first, second, third):
             sock.close()
+
+
+@wl.need_root
+class TestUdpDnsChange(unittest.TestCase):
+    def setUp(self):
+        self.topo = wl.Topology()
+
+    def tearDown(self):
+        self.topo.close()
+
+    def test_each_new_session_resolves_target_again(self):
+        first = start_peer(self.topo, "echo", 5353)
+        second = start_peer(self.topo, "echo", 5353, addr=wl.OUT2_V4)
+        dns = wl.start_dnsmasq(self.topo, "%s target.test\n" % OUT_V4)
+        self.topo.start_proxy(MODE="udp", PORT="5353", TARGET="target.test", wait_ports=False)
+        wl.wait_until(lambda: self.topo.listening(self.topo.proxy, 5353, "udp"), what="port")
+        sock = client(self.topo)
+        sock.send(b"before")
+        self.assertEqual(sock.recv(100), b"before")
+        with open(dns.hosts, "w") as f:
+            f.write("%s target.test\n" % wl.OUT2_V4)
+        dns.send_signal(signal.SIGHUP)
+        wl.wait_until(lambda: wl.OUT2_V4 in wl.run(
+            "ip", "netns", "exec", self.topo.proxy, "getent", "hosts", "target.test",
+            check=False).stdout, what="dnsmasq answering the new address")
+        other = client(self.topo)
+        other.send(b"after")
+        self.assertEqual(other.recv(100), b"after")
+        sock.send(b"same session")
+        self.assertEqual(sock.recv(100), b"same session")
+        self.assertEqual(len(first.records()), 2, "the old session keeps its address")
+        self.assertEqual(len(second.records()), 1, "the new session used the new address")
+        sock.close()
+        other.close()
 
 
 @wl.need_root

@@ -47,6 +47,13 @@
 #define UDP_BATCH 16			/* datagrams per recvmmsg/sendmmsg in a session */
 #define UDP_SLOT (UDP_MAX_DATAGRAM + 1)
 #define UDP_PAIR_TAG 'D'		/* first byte of a datagram on the socketpair */
+#define UDP_GSO_MAX_BYTES 65000		/* one UDP_SEGMENT send: under the 64 KiB limit */
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103			/* linux/udp.h, not in every libc */
+#endif
+#ifndef SOL_UDP
+#define SOL_UDP 17
+#endif
 #define UDP_SWITCH_TAG 'S'		/* on the socketpair: read your own socket from now on */
 #define UDP_SWITCH_LATE_MS 2000		/* no switch by then (no loopback?): take it anyway */
 #define UDP_MARKER_MAGIC 0x776c6d6b	/* "wlmk", then the session's pid */
@@ -150,10 +157,65 @@ static int udp_pair_send(int fd, uint8_t tag, const uint8_t *data, size_t len)
 }
 
 /* Sends the batch's datagrams, each to `to` (NULL: the connected peer). */
+/* How many datagrams from `first` one UDP GSO send can carry: equal sizes, the last may be shorter. */
+static int udp_gso_run(const struct udp_batch *batch, int first, int count)
+{
+	size_t size = batch->iov[first][1].iov_len, total = size;
+	int end = first + 1;
+
+	if (size == 0)
+		return 1;
+	while (end < count && batch->iov[end][1].iov_len <= size &&
+	       total + batch->iov[end][1].iov_len <= UDP_GSO_MAX_BYTES) {
+		total += batch->iov[end][1].iov_len;
+		if (batch->iov[end++][1].iov_len < size)
+			break;	/* a shorter one can only be last */
+	}
+	return end - first;
+}
+
+/*
+ * Sends a run of datagrams as one UDP GSO buffer (UDP_SEGMENT): the stack
+ * is crossed once and the datagrams are cut apart at the end, each as sent.
+ * -1 when the kernel or the device refuses it: the caller sends them one by one.
+ */
+static int udp_gso_send(struct udp_batch *batch, int first, int run, int fd,
+			const struct sockaddr_storage *to, socklen_t to_len)
+{
+	static int unsupported;
+	struct iovec iov[UDP_BATCH];
+	union { char buf[CMSG_SPACE(sizeof(uint16_t))]; struct cmsghdr align; } control;
+	struct msghdr msg = { .msg_name = (void *)to, .msg_namelen = to ? to_len : 0,
+			      .msg_iov = iov, .msg_iovlen = (size_t)run,
+			      .msg_control = control.buf, .msg_controllen = sizeof control.buf };
+	struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
+	uint16_t segment = (uint16_t)batch->iov[first][1].iov_len;
+
+	if (unsupported)
+		return -1;
+	for (int i = 0; i < run; i++)
+		iov[i] = batch->iov[first + i][1];
+	cmsg->cmsg_level = SOL_UDP;
+	cmsg->cmsg_type = UDP_SEGMENT;
+	cmsg->cmsg_len = CMSG_LEN(sizeof segment);
+	memcpy(CMSG_DATA(cmsg), &segment, sizeof segment);
+	if (sendmsg(fd, &msg, 0) >= 0 || errno == ECONNREFUSED)
+		return 0;
+	/* No GSO in this kernel or device: never again. EINVAL (a segment over the MTU): this run. */
+	unsupported = errno == EIO || errno == ENOPROTOOPT || errno == EOPNOTSUPP;
+	return unsupported || errno == EINVAL || errno == EMSGSIZE ? -1 : 0;
+}
+
 static void udp_batch_send(struct udp_batch *batch, int count, int fd,
 			   const struct sockaddr_storage *to, socklen_t to_len)
 {
 	int done = 0, errors = 0;
+
+	for (int first = 0, run; first < count && done == first; first += run) {
+		run = udp_gso_run(batch, first, count);
+		if (run > 1 && udp_gso_send(batch, first, run, fd, to, to_len) == 0)
+			done += run;
+	}
 
 	for (int i = 0; i < count; i++) {
 		batch->msgs[i].msg_hdr.msg_name = (void *)to;

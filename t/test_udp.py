@@ -107,6 +107,17 @@ class TestUdpSessions(unittest.TestCase):
                          [b"after %d" % i for i in range(100)])
         sock.close()
 
+    def test_bursts_of_equal_sizes_arrive_whole_and_in_order(self):
+        """Runs of equal-size datagrams go out as one UDP GSO send; each must arrive alone."""
+        sock = client(self.topo)
+        # 10 at a time: a socket buffer (rmem_max) holds about 13 fragmented 9000-byte ones.
+        for size in (1, 512, 1472, 1500, 9000):
+            sent = [os.urandom(size) for _ in range(10)] + [os.urandom(max(size // 2, 1))]
+            for data in sent:
+                sock.send(data)
+            self.assertEqual([sock.recv(65535) for _ in sent], sent, "size %d" % size)
+        sock.close()
+
     def test_verbose_session_lines(self):
         sock = client(self.topo)
         sock.send(b"hello")

@@ -44,7 +44,7 @@
 #define UDP_MAX_DATAGRAM 65535
 #define UDP_PAIR_BUFFER (1 << 20)	/* socketpair: room for bursts of large datagrams */
 #define UDP_READ_BURST 64		/* datagrams per wake-up before signals are looked at */
-#define UDP_BATCH 16			/* datagrams per recvmmsg/sendmmsg in a session */
+#define UDP_BATCH 32			/* datagrams per recvmmsg/sendmmsg in a session */
 #define UDP_SLOT (UDP_MAX_DATAGRAM + 1)
 #define UDP_PAIR_TAG 'D'		/* first byte of a datagram on the socketpair */
 #define UDP_GSO_MAX_BYTES 65000		/* one UDP_SEGMENT send: under the 64 KiB limit */

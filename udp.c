@@ -45,6 +45,7 @@
 #define UDP_PAIR_BUFFER (1 << 20)	/* socketpair: room for bursts of large datagrams */
 #define UDP_READ_BURST 64		/* datagrams per wake-up before signals are looked at */
 #define UDP_BATCH 32			/* datagrams per recvmmsg/sendmmsg in a session */
+#define UDP_ROUNDS 8			/* full batches read in a row before polling again */
 #define UDP_SLOT (UDP_MAX_DATAGRAM + 1)
 #define UDP_PAIR_TAG 'D'		/* first byte of a datagram on the socketpair */
 #define UDP_GSO_MAX_BYTES 65000		/* one UDP_SEGMENT send: under the 64 KiB limit */
@@ -307,15 +308,18 @@ struct udp_flow {
 	struct udp_counts up, down;
 };
 
+/* A full batch means more is waiting: read again, a few times, before the next poll. */
 static void udp_flow_up(struct udp_flow *flow, int from_fd, int tagged)
 {
-	int count = udp_batch_recv(flow->batch, from_fd, tagged);
+	for (int rounds = 0, got = UDP_BATCH; got == UDP_BATCH && rounds < UDP_ROUNDS; rounds++) {
+		int count = got = udp_batch_recv(flow->batch, from_fd, tagged);
 
-	if (tagged && udp_take_switch(flow->batch, &count))
-		flow->switched = flow->direct_fd >= 0;
-	udp_count(flow->batch, count, '>', &flow->up, &flow->state->core.counters->bytes_up,
-		  flow->state->proxy->conf->verbose);
-	udp_batch_send(flow->batch, count, flow->upstream_fd, NULL, 0);
+		if (tagged && udp_take_switch(flow->batch, &count))
+			flow->switched = flow->direct_fd >= 0;
+		udp_count(flow->batch, count, '>', &flow->up,
+			  &flow->state->core.counters->bytes_up, flow->state->proxy->conf->verbose);
+		udp_batch_send(flow->batch, count, flow->upstream_fd, NULL, 0);
+	}
 }
 
 /* Recv errors (ECONNREFUSED: the target's port is closed for now) drop nothing of ours. */

@@ -22,10 +22,7 @@
 #define CONF_DEFAULT_TIMEOUT_MS "2000"
 #define CONF_SEPARATORS " \t\n"
 
-static int conf_fail(char *err, size_t size, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int conf_fail(char *err, size_t size, const char *fmt, ...)
+int conf_fail(char *err, size_t size, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -536,12 +533,20 @@ int conf_expand_target(const char *template, const char *target, char *out, size
 	return 0;
 }
 
-int conf_target_file(char *out, size_t size, long pid)
+int conf_temp_path(char *out, size_t size, const char *name)
 {
 	const char *dir = getenv("TMPDIR");
-	int len = snprintf(out, size, "%s/whitelist-%ld.target", dir && *dir ? dir : "/tmp", pid);
+	int len = snprintf(out, size, "%s/%s", dir && *dir ? dir : "/tmp", name);
 
 	return len > 0 && (size_t)len < size ? 0 : -1;
+}
+
+int conf_target_file(char *out, size_t size, long pid)
+{
+	char name[48];
+
+	snprintf(name, sizeof name, "whitelist-%ld.target", pid);
+	return conf_temp_path(out, size, name);
 }
 
 int conf_has_port(const struct conf *conf, uint16_t port)

@@ -77,6 +77,12 @@ int conf_expand_target(const char *template, const char *target, char *out, size
  */
 int conf_target_file(char *out, size_t size, long pid);
 
+/* $TMPDIR/name (TMPDIR unset or empty: /tmp); -1 when it does not fit. */
+int conf_temp_path(char *out, size_t size, const char *name);
+
+/* Writes one error line into err (cut at size) and returns -1: `return conf_fail(...)`. */
+int conf_fail(char *err, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* 1 when port is one of conf's ports. */
 int conf_has_port(const struct conf *conf, uint16_t port);
 

@@ -81,19 +81,6 @@ static int hc_fail(const char *check, const char *fmt, ...)
 	return 1;
 }
 
-static int hc_error(char *err, size_t size, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int hc_error(char *err, size_t size, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, size, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
 /* Appends text to a "; "-separated list in buf; a full buffer just stops growing. */
 static void hc_append(char *buf, size_t size, const char *text)
 {
@@ -616,15 +603,6 @@ static const char *hc_format_result(const struct dns_result *result, char *out, 
 	return out;
 }
 
-/* $TMPDIR/name, TMPDIR as conf_target_file reads it. */
-static int hc_temp_path(const char *name, char *out, size_t size)
-{
-	const char *dir = getenv("TMPDIR");
-	int len = snprintf(out, size, "%s/%s", dir && *dir ? dir : "/tmp", name);
-
-	return len > 0 && (size_t)len < size ? 0 : -1;
-}
-
 /*
  * Asks NAMESERVERS for TARGET. 0 with an answer (possibly empty: the name or
  * its addresses do not exist); -1 with status when no server answered usefully.
@@ -720,7 +698,7 @@ static int hc_check_dns(const struct conf *conf, long proxy)
 		hc_pass("dns", "TARGET %s is an IP address: nothing to resolve", conf->target);
 		return 0;
 	}
-	if (hc_temp_path(HC_BALANCED_FLAG, flag, sizeof flag) == 0 && access(flag, F_OK) == 0) {
+	if (conf_temp_path(flag, sizeof flag, HC_BALANCED_FLAG) == 0 && access(flag, F_OK) == 0) {
 		hc_pass("dns", "skipped: %s is DNS load balanced (%s exists)", conf->target, flag);
 		return 0;
 	}
@@ -824,7 +802,7 @@ static int hc_choose_port(CURLU *parsed, const struct conf *conf, struct hc_prob
 
 	if ((out->port = hc_url_port(parsed, 0))) {
 		if (!conf_has_port(conf, out->port))
-			return hc_error(err, size, "port %u of %s is not in PORT", out->port,
+			return conf_fail(err, size, "port %u of %s is not in PORT", out->port,
 					out->url);
 		return 0;
 	}
@@ -838,7 +816,7 @@ static int hc_choose_port(CURLU *parsed, const struct conf *conf, struct hc_prob
 	    curl_url_get(parsed, CURLUPART_URL, &url, 0) != CURLUE_OK ||
 	    snprintf(out->url, sizeof out->url, "%s", url) >= (int)sizeof out->url) {
 		curl_free(url);
-		return hc_error(err, size, "unable to add port %u to %s", out->port, out->url);
+		return conf_fail(err, size, "unable to add port %u to %s", out->port, out->url);
 	}
 	curl_free(url);
 	return 0;
@@ -852,13 +830,13 @@ static int hc_probe_parse(CURLU *parsed, const struct conf *conf,
 	int status;
 
 	if (curl_url_set(parsed, CURLUPART_URL, out->url, 0) != CURLUE_OK)
-		return hc_error(err, size, "%s: \"%s\" is not a URL", kind->variable, out->url);
+		return conf_fail(err, size, "%s: \"%s\" is not a URL", kind->variable, out->url);
 	if (!hc_scheme_ok(parsed, kind))
-		return hc_error(err, size, "%s: \"%s\" is not a %s:// or %s:// URL", kind->variable,
+		return conf_fail(err, size, "%s: \"%s\" is not a %s:// or %s:// URL", kind->variable,
 				out->url, kind->schemes[0], kind->schemes[1]);
 	if (curl_url_get(parsed, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
 	    snprintf(out->host, sizeof out->host, "%s", host) >= (int)sizeof out->host)
-		status = hc_error(err, size, "%s: \"%s\" has no usable host", kind->variable,
+		status = conf_fail(err, size, "%s: \"%s\" has no usable host", kind->variable,
 				  out->url);
 	else
 		status = hc_choose_port(parsed, conf, out, err, size);
@@ -876,9 +854,9 @@ static int hc_probe_prepare(const struct conf *conf, const char *url,
 
 	memset(out, 0, sizeof *out);
 	if (hc_bracket_target(url, conf->target, out->url, sizeof out->url) < 0)
-		return hc_error(err, size, "%s: \"%s\" is too long", kind->variable, url);
+		return conf_fail(err, size, "%s: \"%s\" is too long", kind->variable, url);
 	if (!(parsed = curl_url()))
-		return hc_error(err, size, "out of memory");
+		return conf_fail(err, size, "out of memory");
 	status = hc_probe_parse(parsed, conf, kind, out, err, size);
 	curl_url_cleanup(parsed);
 	return status;

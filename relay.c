@@ -67,6 +67,19 @@ static int relay_connect_addr(int socktype, const struct sockaddr *addr, socklen
 	return -1;
 }
 
+/* relay_connect_addr, and one log line naming TARGET and the address when it fails. */
+static int relay_connect_logged(const struct proxy *proxy, int socktype, uint16_t port,
+				const struct sockaddr *addr, socklen_t len)
+{
+	char shown[LOG_ADDR_SIZE];
+	int fd = relay_connect_addr(socktype, addr, len);
+
+	if (fd < 0)
+		log_errno("port %u: unable to connect to %s (%s)", port, proxy->conf->target,
+			  log_addr(addr, shown, sizeof shown));
+	return fd;
+}
+
 /* getaddrinfo's list, IPv4 first (socat 1.8's order), otherwise as given. */
 static size_t relay_order_v4_first(struct addrinfo *list, struct addrinfo **out)
 {
@@ -84,7 +97,7 @@ static int relay_connect_resolved(const struct proxy *proxy, int socktype, uint1
 {
 	struct addrinfo hints = { .ai_socktype = socktype, .ai_flags = AI_NUMERICSERV };
 	struct addrinfo *list, *ordered[RELAY_MAX_ADDRS];
-	char service[8], shown[LOG_ADDR_SIZE];
+	char service[8];
 	int status, fd = -1;
 	size_t count;
 
@@ -97,11 +110,9 @@ static int relay_connect_resolved(const struct proxy *proxy, int socktype, uint1
 	}
 	count = relay_order_v4_first(list, ordered);
 	for (size_t i = 0; i < count && fd < 0; i++) {
-		fd = relay_connect_addr(socktype, ordered[i]->ai_addr, ordered[i]->ai_addrlen);
-		if (fd < 0)
-			log_errno("port %u: unable to connect to %s (%s)", port, proxy->conf->target,
-				  log_addr(ordered[i]->ai_addr, shown, sizeof shown));
-		else
+		fd = relay_connect_logged(proxy, socktype, port, ordered[i]->ai_addr,
+					  ordered[i]->ai_addrlen);
+		if (fd >= 0)
 			memcpy(&used->addr, ordered[i]->ai_addr, used->len = ordered[i]->ai_addrlen);
 	}
 	freeaddrinfo(list);
@@ -112,19 +123,13 @@ static int relay_connect_resolved(const struct proxy *proxy, int socktype, uint1
 static int relay_connect_fixed(const struct proxy *proxy, int socktype, uint16_t port,
 			       struct endpoint *used)
 {
-	char shown[LOG_ADDR_SIZE];
-	int fd;
-
 	if (shared_target_load(proxy->shared, &used->addr, &used->len) < 0) {
 		log_msg("port %u: no address for TARGET %s", port, proxy->conf->target);
 		return -1;
 	}
 	relay_set_port(&used->addr, port);
-	fd = relay_connect_addr(socktype, (struct sockaddr *)&used->addr, used->len);
-	if (fd < 0)
-		log_errno("port %u: unable to connect to %s (%s)", port, proxy->conf->target,
-			  log_addr((struct sockaddr *)&used->addr, shown, sizeof shown));
-	return fd;
+	return relay_connect_logged(proxy, socktype, port, (struct sockaddr *)&used->addr,
+				    used->len);
 }
 
 int target_connect(const struct proxy *proxy, struct shared_counters *counters, int socktype,

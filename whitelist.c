@@ -4,12 +4,13 @@
  *
  * The main process reads the configuration, resolves ALLOW_FROM's names and
  * TARGET (PRE_RESOLVE=1), makes the shared memory (shared.h), binds every
- * port and METRICS_PORT (so any error stops it before it serves), then forks
- * one listener process per port, and the metrics server, and supervises
- * them: it may be PID 1 of a container, so it reaps every process handed to
- * it, forwards SIGTERM/SIGINT for a graceful stop, and exits non-zero when
- * one of them dies on its own so that the restart policy acts. Between
- * signals it resolves TARGET again every RESOLVE_INTERVAL (target.c).
+ * port and METRICS_PORT (so any error stops it before it serves), becomes
+ * RUN_AS, then forks one listener process per port, and the metrics server,
+ * and supervises them: it may be PID 1 of a container, so it reaps every
+ * process handed to it, forwards SIGTERM/SIGINT for a graceful stop, and
+ * exits non-zero when one of them dies on its own so that the restart policy
+ * acts. Between signals it resolves TARGET again every RESOLVE_INTERVAL
+ * (target.c).
  */
 #include <dirent.h>
 #include <errno.h>

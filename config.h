@@ -16,6 +16,7 @@
 #define CONF_ERR_SIZE 256
 #define CONF_URL_SIZE 2048
 #define CONF_MAX_ALLOW 256	/* ALLOW_FROM networks, host names' addresses included */
+#define CONF_TARGET_SIZE 254	/* a host name of 253, or an IP literal */
 
 enum conf_mode { CONF_MODE_TCP, CONF_MODE_UDP };
 
@@ -34,7 +35,8 @@ struct conf_allow {
 };
 
 struct conf {
-	const char *target;		/* host name or IP literal, never empty */
+	const char *target;		/* host name or IP literal, never empty: target_text */
+	char target_text[CONF_TARGET_SIZE];
 	uint16_t ports[CONF_MAX_PORTS];	/* in PORT's order, ranges expanded */
 	size_t nports;
 	enum conf_mode mode;
@@ -70,18 +72,20 @@ int conf_load(struct conf *conf, conf_getter get, char *err, size_t errsize);
 /* Replaces every "$TARGET" in template; -1 when the result does not fit. */
 int conf_expand_target(const char *template, const char *target, char *out, size_t size);
 
-/*
- * Where the proxy (main process pid) records the address it forwards to with
- * PRE_RESOLVE=1, for the healthcheck: $TMPDIR/whitelist-PID.target.
- * The temp dir is the one place a read-only container still writes.
- */
-int conf_target_file(char *out, size_t size, long pid);
-
 /* $TMPDIR/name (TMPDIR unset or empty: /tmp); -1 when it does not fit. */
 int conf_temp_path(char *out, size_t size, const char *name);
 
 /* Writes one error line into err (cut at size) and returns -1: `return conf_fail(...)`. */
 int conf_fail(char *err, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/*
+ * Checks one TARGET entry: a host name (RFC 1123 labels, '_' allowed, one
+ * trailing dot, any case) or a canonical IPv4 / IPv6 literal ("[v6]" is
+ * taken as the literal). Copies it, brackets removed, into out. -1 with one
+ * line in err saying why not: a port, an empty or long label, non-ASCII, or
+ * a number the C library would read as another address ("010.0.0.1").
+ */
+int conf_check_host(const char *text, char *out, size_t out_size, char *err, size_t size);
 
 /* 1 when port is one of conf's ports. */
 int conf_has_port(const struct conf *conf, uint16_t port);

@@ -14,6 +14,8 @@
  */
 #include "resolve.h"
 
+#include "addr.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -66,6 +68,7 @@ struct dns_ask {
 	size_t qlen;
 	uint8_t reply[DNS_MSG_MAX];
 	struct dns_result *out;
+	const int *cancel_fd;	/* see dns_options */
 };
 
 /* How the tries of one dns_query() went, to pick the status when all failed. */
@@ -401,10 +404,7 @@ int dns_server_parse(const char *text, struct dns_server *out)
 
 void dns_server_set_port(struct dns_server *server, uint16_t port)
 {
-	if (server->addr.ss_family == AF_INET)
-		((struct sockaddr_in *)&server->addr)->sin_port = htons(port);
-	else if (server->addr.ss_family == AF_INET6)
-		((struct sockaddr_in6 *)&server->addr)->sin6_port = htons(port);
+	addr_set_port(&server->addr, port);
 }
 
 /* Whether a datagram's source is exactly the server asked: family, address and port. */
@@ -445,10 +445,14 @@ static void dns_close(int fd)
 	errno = saved;
 }
 
-/* Waits until fd is ready for events: 0, DNS_ETIMEOUT at the deadline, or DNS_ESYSTEM. */
-static int dns_wait(int fd, short events, long long deadline)
+/*
+ * Waits until fd is ready for events: 0, DNS_ETIMEOUT at the deadline,
+ * DNS_ECANCELED when the cancel fd (if any) is readable, or DNS_ESYSTEM.
+ */
+static int dns_wait(int fd, short events, long long deadline, const int *cancel_fd)
 {
-	struct pollfd pfd = { .fd = fd, .events = events };
+	struct pollfd pfds[2] = { { .fd = fd, .events = events },
+				  { .fd = cancel_fd ? *cancel_fd : -1, .events = POLLIN } };
 
 	for (;;) {
 		long long left = deadline - dns_now_ms();
@@ -456,7 +460,9 @@ static int dns_wait(int fd, short events, long long deadline)
 
 		if (left <= 0)
 			return DNS_ETIMEOUT;
-		ready = poll(&pfd, 1, (int)left);
+		ready = poll(pfds, 2, (int)left);
+		if (ready > 0 && pfds[1].revents)
+			return DNS_ECANCELED;
 		/* POLLERR and POLLHUP count too: the next call reports them. */
 		if (ready > 0)
 			return 0;
@@ -473,7 +479,7 @@ static int dns_udp_wait_reply(int fd, struct dns_ask *ask, const struct dns_serv
 		struct sockaddr_storage from;
 		socklen_t fromlen = sizeof from;
 		ssize_t n;
-		int status = dns_wait(fd, POLLIN, deadline);
+		int status = dns_wait(fd, POLLIN, deadline, ask->cancel_fd);
 
 		if (status != 0)
 			return status;
@@ -515,7 +521,8 @@ static int dns_udp_exchange(struct dns_ask *ask, const struct dns_server *server
 }
 
 /* Connects a non-blocking TCP socket by the deadline: 0 or a negative status. */
-static int dns_tcp_connect(int fd, const struct dns_server *server, long long deadline)
+static int dns_tcp_connect(int fd, const struct dns_server *server, long long deadline,
+			   const int *cancel_fd)
 {
 	int error = 0;
 	socklen_t errlen = sizeof error;
@@ -525,7 +532,7 @@ static int dns_tcp_connect(int fd, const struct dns_server *server, long long de
 		return 0;
 	if (errno != EINPROGRESS)
 		return DNS_ESYSTEM;
-	status = dns_wait(fd, POLLOUT, deadline);
+	status = dns_wait(fd, POLLOUT, deadline, cancel_fd);
 	if (status != 0)
 		return status;
 	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &errlen) < 0)
@@ -538,7 +545,8 @@ static int dns_tcp_connect(int fd, const struct dns_server *server, long long de
 }
 
 /* Writes all of buf by the deadline, across partial writes. */
-static int dns_write_all(int fd, const uint8_t *buf, size_t len, long long deadline)
+static int dns_write_all(int fd, const uint8_t *buf, size_t len, long long deadline,
+			 const int *cancel_fd)
 {
 	while (len > 0) {
 		/* MSG_NOSIGNAL: a server that hangs up must not kill the caller with SIGPIPE. */
@@ -552,7 +560,7 @@ static int dns_write_all(int fd, const uint8_t *buf, size_t len, long long deadl
 		}
 		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
 			return DNS_ESYSTEM;
-		status = dns_wait(fd, POLLOUT, deadline);
+		status = dns_wait(fd, POLLOUT, deadline, cancel_fd);
 		if (status != 0)
 			return status;
 	}
@@ -560,7 +568,8 @@ static int dns_write_all(int fd, const uint8_t *buf, size_t len, long long deadl
 }
 
 /* Reads exactly len octets by the deadline, across partial reads. */
-static int dns_read_all(int fd, uint8_t *buf, size_t len, long long deadline)
+static int dns_read_all(int fd, uint8_t *buf, size_t len, long long deadline,
+			const int *cancel_fd)
 {
 	while (len > 0) {
 		ssize_t n = recv(fd, buf, len, 0);
@@ -576,7 +585,7 @@ static int dns_read_all(int fd, uint8_t *buf, size_t len, long long deadline)
 			return DNS_EBADREPLY;
 		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
 			return DNS_ESYSTEM;
-		status = dns_wait(fd, POLLIN, deadline);
+		status = dns_wait(fd, POLLIN, deadline, cancel_fd);
 		if (status != 0)
 			return status;
 	}
@@ -593,14 +602,14 @@ static int dns_tcp_transact(int fd, struct dns_ask *ask, long long deadline)
 
 	dns_put16(msg, (uint16_t)ask->qlen);
 	memcpy(msg + 2, ask->query, ask->qlen);
-	status = dns_write_all(fd, msg, 2 + ask->qlen, deadline);
+	status = dns_write_all(fd, msg, 2 + ask->qlen, deadline, ask->cancel_fd);
 	if (status == 0)
-		status = dns_read_all(fd, prefix, sizeof prefix, deadline);
+		status = dns_read_all(fd, prefix, sizeof prefix, deadline, ask->cancel_fd);
 	if (status != 0)
 		return status;
 	/* The query is sent and the length read; len <= DNS_MSG_MAX fits the buffer. */
 	len = dns_get16(prefix);
-	status = dns_read_all(fd, ask->reply, len, deadline);
+	status = dns_read_all(fd, ask->reply, len, deadline, ask->cancel_fd);
 	if (status != 0)
 		return status;
 	status = dns_parse_reply(ask->reply, len, ask->id, ask->name, ask->qtype, ask->out);
@@ -619,7 +628,7 @@ static int dns_tcp_exchange(struct dns_ask *ask, const struct dns_server *server
 
 	if (fd < 0)
 		return DNS_ESYSTEM;
-	status = dns_tcp_connect(fd, server, deadline);
+	status = dns_tcp_connect(fd, server, deadline, ask->cancel_fd);
 	if (status == 0)
 		status = dns_tcp_transact(fd, ask, deadline);
 	dns_close(fd);
@@ -693,45 +702,6 @@ static int dns_servers_valid(const struct dns_server *servers, size_t nservers)
 	return 1;
 }
 
-/* dns_query() with an absolute deadline, so dns_resolve() can share one budget. */
-static int dns_query_until(const char *name, uint16_t qtype, const struct dns_server *servers,
-			   size_t nservers, int attempts, long long deadline,
-			   struct dns_result *out)
-{
-	struct dns_outcome outcome = { 0, 0, 0 };
-	struct dns_ask ask;
-	struct dns_name check;
-	long long tries = (long long)attempts * (long long)nservers;
-	long long try;
-
-	out->count = 0;
-	out->family = qtype == DNS_TYPE_AAAA ? AF_INET6 : AF_INET;
-	if ((qtype != DNS_TYPE_A && qtype != DNS_TYPE_AAAA) || dns_encode_name(name, &check) < 0 ||
-	    !dns_servers_valid(servers, nservers))
-		return DNS_EINVAL;
-	ask.name = name;
-	ask.qtype = qtype;
-	ask.out = out;
-	for (try = 0; try < tries; try++) {
-		long long now = dns_now_ms();
-		int status;
-
-		if (now >= deadline)
-			break;
-		/* Each try left gets an equal share of the time: no dead server eats it all. */
-		status = dns_ask_server(&ask, &servers[try % (long long)nservers],
-					now + (deadline - now) / (tries - try));
-		/* An address, or a name that has none: final whichever server said it. */
-		if (status == DNS_OK || status == DNS_ENXDOMAIN || status == DNS_ENODATA)
-			return status;
-		dns_outcome_note(&outcome, status);
-	}
-	out->count = 0;
-	if (try < tries)
-		outcome.timed_out = 1;	/* the deadline came before every try was made */
-	return dns_outcome_status(&outcome);
-}
-
 static int dns_timeout_ms(const struct dns_options *opts)
 {
 	return opts != NULL && opts->timeout_ms > 0 ? opts->timeout_ms : DNS_DEFAULT_TIMEOUT_MS;
@@ -742,11 +712,58 @@ static int dns_attempts(const struct dns_options *opts)
 	return opts != NULL && opts->attempts > 0 ? opts->attempts : DNS_DEFAULT_ATTEMPTS;
 }
 
+/* dns_query() with an absolute deadline, so dns_resolve() can share one budget. */
+static int dns_query_until(const char *name, uint16_t qtype, const struct dns_server *servers,
+			   size_t nservers, const struct dns_options *opts, long long deadline,
+			   struct dns_result *out)
+{
+	struct dns_outcome outcome = { 0, 0, 0 };
+	struct dns_ask ask;
+	struct dns_name check;
+	long long tries = (long long)dns_attempts(opts) * (long long)nservers;
+	long long try;
+
+	out->count = 0;
+	out->family = qtype == DNS_TYPE_AAAA ? AF_INET6 : AF_INET;
+	if ((qtype != DNS_TYPE_A && qtype != DNS_TYPE_AAAA) || dns_encode_name(name, &check) < 0 ||
+	    !dns_servers_valid(servers, nservers))
+		return DNS_EINVAL;
+	ask.name = name;
+	ask.qtype = qtype;
+	ask.out = out;
+	ask.cancel_fd = opts ? opts->cancel_fd : NULL;
+	for (try = 0; try < tries; try++) {
+		long long now = dns_now_ms();
+		int status;
+
+		if (now >= deadline)
+			break;
+		/* Each try left gets an equal share of the time: no dead server eats it all. */
+		status = dns_ask_server(&ask, &servers[try % (long long)nservers],
+					now + (deadline - now) / (tries - try));
+		/* An address, or a name that has none: final whichever server said it. */
+		if (status == DNS_OK || status == DNS_ENXDOMAIN || status == DNS_ENODATA ||
+		    status == DNS_ECANCELED)
+			return status;
+		dns_outcome_note(&outcome, status);
+	}
+	out->count = 0;
+	if (try < tries)
+		outcome.timed_out = 1;	/* the deadline came before every try was made */
+	return dns_outcome_status(&outcome);
+}
+
 int dns_query(const char *name, uint16_t qtype, const struct dns_server *servers,
 	      size_t nservers, const struct dns_options *opts, struct dns_result *out)
 {
-	return dns_query_until(name, qtype, servers, nservers, dns_attempts(opts),
+	return dns_query_until(name, qtype, servers, nservers, opts,
 			       dns_now_ms() + dns_timeout_ms(opts), out);
+}
+
+/* 1 when a failed A query may be "no A": its servers failed, they did not say the name is gone. */
+static int dns_a_failed(int status)
+{
+	return status == DNS_ENODATA || status == DNS_ESERVFAIL || status == DNS_EBADREPLY;
 }
 
 int dns_resolve(const char *name, const struct dns_server *servers, size_t nservers,
@@ -754,14 +771,17 @@ int dns_resolve(const char *name, const struct dns_server *servers, size_t nserv
 {
 	/* One budget for both questions: timeout_ms bounds the whole call. */
 	long long deadline = dns_now_ms() + dns_timeout_ms(opts);
-	int status = dns_query_until(name, DNS_TYPE_A, servers, nservers, dns_attempts(opts),
-				     deadline, out);
+	int status = dns_query_until(name, DNS_TYPE_A, servers, nservers, opts, deadline, out);
+	int aaaa;
 
 	/* The old image used A records only; AAAA serves names that have none. */
-	if (status == DNS_ENODATA)
-		status = dns_query_until(name, DNS_TYPE_AAAA, servers, nservers,
-					 dns_attempts(opts), deadline, out);
-	return status;
+	if (!dns_a_failed(status))
+		return status;
+	aaaa = dns_query_until(name, DNS_TYPE_AAAA, servers, nservers, opts, deadline, out);
+	if (aaaa == DNS_OK || status == DNS_ENODATA)
+		return aaaa;
+	out->count = 0;
+	return status;	/* the A failure says more than the AAAA one */
 }
 
 const char *dns_strerror(int status)
@@ -787,6 +807,8 @@ const char *dns_strerror(int status)
 		return "invalid name or server list";
 	case DNS_ESYSTEM:
 		return "system error";
+	case DNS_ECANCELED:
+		return "canceled";
 	default:
 		return "unknown resolver error";
 	}

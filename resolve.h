@@ -34,6 +34,7 @@ enum dns_status {
 	DNS_ETIMEOUT = -7,	/* no server gave a usable answer in time */
 	DNS_EINVAL = -8,	/* bad argument: a name that cannot be queried, no servers */
 	DNS_ESYSTEM = -9,	/* a system call failed (socket, ...); errno tells */
+	DNS_ECANCELED = -10,	/* opts->cancel_fd became readable: the caller is stopping */
 };
 
 struct dns_server {
@@ -51,6 +52,7 @@ struct dns_result {
 struct dns_options {
 	int timeout_ms;		/* total time for one dns_resolve() call; 0 = default 5000 */
 	int attempts;		/* rounds over all servers; 0 = default 2 */
+	const int *cancel_fd;	/* NULL, or an fd that cancels the call once readable (a signalfd) */
 };
 
 /* Parses an IP literal (v4 or v6) into a server on DNS_PORT. 0, or -1 when it is not an IP. */
@@ -89,7 +91,12 @@ int dns_parse_reply(const uint8_t *pkt, size_t len, uint16_t id, const char *nam
 int dns_query(const char *name, uint16_t qtype, const struct dns_server *servers,
 	      size_t nservers, const struct dns_options *opts, struct dns_result *out);
 
-/* A records first; AAAA when the name has no A record (DNS_ENODATA). */
+/*
+ * A records first; AAAA when the name has none. An A query that failed at
+ * every server (SERVFAIL, REFUSED, a broken reply) counts as "no A" when the
+ * AAAA query succeeds: some servers refuse A for names that only have AAAA.
+ * Otherwise the A query's status, or the AAAA query's after DNS_ENODATA.
+ */
 int dns_resolve(const char *name, const struct dns_server *servers, size_t nservers,
 		const struct dns_options *opts, struct dns_result *out);
 

@@ -4,6 +4,8 @@
  */
 #include <arpa/inet.h>
 #include <check.h>
+
+#include "t/check.h"
 #include <stdio.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -104,6 +106,7 @@ START_TEST(test_every_variable_set)
 	ck_assert_int_eq(conf.metrics_port, 9100);
 	ck_assert_int_eq(conf.resolve_interval, 30);
 }
+END_TEST
 
 START_TEST(test_run_as_forms)
 {
@@ -119,6 +122,37 @@ START_TEST(test_run_as_forms)
 	ck_assert_int_eq(conf.run_uid, 0);
 }
 END_TEST
+
+/*
+ * Values are read alike whatever surrounds them: blanks around any value
+ * (compose leaves them), MODE in any case (socat took either); RUN_AS=0:GID
+ * keeps the gid (main applies it).
+ */
+START_TEST(test_values_read_alike)
+{
+	static const char *const env[] = { "TARGET= example.com ", "MODE=UDP",
+		"MAX_CONNECTIONS= 50 ", "PRE_RESOLVE=1 ", "VERBOSE=\t2", "RUN_AS= 0:1000 ",
+		"UDP_TIMEOUT=007", NULL };
+	static const char *const bracketed[] = { "TARGET=[2001:db8::1]", "MODE= Tcp", NULL };
+	static const char *const names[] = { "TARGET=Fonts.GoogleAPIs.com.", NULL };
+	static struct conf conf;
+	char err[CONF_ERR_SIZE];
+
+	ck_assert_msg(load(&conf, err, env) == 0, "%s", err);
+	ck_assert_str_eq(conf.target, "example.com");
+	ck_assert_int_eq(conf.mode, CONF_MODE_UDP);
+	ck_assert_int_eq(conf.max_connections, 50);
+	ck_assert_int_eq(conf.pre_resolve, 1);
+	ck_assert_int_eq(conf.verbose, 2);
+	ck_assert_int_eq(conf.run_uid, 0);
+	ck_assert_int_eq(conf.run_gid, 1000);
+	ck_assert_int_eq(conf.udp_timeout, 7);
+	ck_assert_msg(load(&conf, err, bracketed) == 0, "%s", err);
+	ck_assert_str_eq(conf.target, "2001:db8::1");
+	ck_assert_int_eq(conf.mode, CONF_MODE_TCP);
+	ck_assert_msg(load(&conf, err, names) == 0, "%s", err);
+	ck_assert_str_eq(conf.target, "Fonts.GoogleAPIs.com.");
+}
 END_TEST
 
 START_TEST(test_empty_means_default)
@@ -167,7 +201,36 @@ static const struct bad_case {
 	{ { "TARGET=x", "PORT=80x", NULL }, "PORT: \"80x\" is not a port number" },
 	{ { "TARGET=x", "PORT=99999999999999999999", NULL }, "is not a port number" },
 	{ { "TARGET=x", "PORT= ", NULL }, "PORT: \" \" lists no port" },
-	{ { "TARGET=x", "MODE=TCP", NULL }, "MODE: \"TCP\" is not tcp or udp" },
+	{ { "TARGET=x", "MODE=tcp4", NULL }, "MODE: \"tcp4\" is not tcp or udp" },
+	{ { "TARGET=example.com:443", NULL },
+	  "TARGET: \"example.com:443\": a port belongs in PORT" },
+	{ { "TARGET=198.18.2.2:25", NULL }, "TARGET: \"198.18.2.2:25\": a port belongs in PORT" },
+	{ { "TARGET=a..b", NULL }, "TARGET: \"a..b\" has an empty label" },
+	{ { "TARGET=.example.com", NULL }, "has an empty label" },
+	{ { "TARGET=example.com..", NULL }, "has an empty label" },
+	{ { "TARGET=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.example", NULL },
+	  "has a label longer than 63 characters" },
+	{ { "TARGET=b\xc3\xbc" "cher.de", NULL }, "is not ASCII: write an internationalized name as "
+	  "punycode" },
+	{ { "TARGET=-bad.example", NULL }, "has a label that starts or ends with '-'" },
+	{ { "TARGET=bad-.example", NULL }, "has a label that starts or ends with '-'" },
+	{ { "TARGET=010.0.0.1", NULL }, "TARGET: \"010.0.0.1\" is not a canonical IPv4 address "
+	  "(it would be read as 8.0.0.1): write 8.0.0.1" },
+	{ { "TARGET=1.2.3", NULL }, "(it would be read as 1.2.0.3)" },
+	{ { "TARGET=0x7f.1", NULL }, "(it would be read as 127.0.0.1)" },
+	{ { "TARGET=2130706433", NULL }, "(it would be read as 127.0.0.1)" },
+	{ { "TARGET=1.2.3.4.5", NULL }, "its last label is a number" },
+	{ { "TARGET=host.123", NULL }, "its last label is a number" },
+	{ { "TARGET=[198.18.2.2]", NULL }, "is not a host name or IP address" },
+	{ { "TARGET=http://example.com", NULL }, "is not a host name or IP address" },
+	{ { "TARGET=example.com/x", NULL }, "is not a host name or IP address" },
+	{ { "TARGET=ex!ample.com", NULL }, "is not a host name or IP address" },
+	{ { "TARGET=2001:db8::1::2", NULL }, "is not a host name or IP address" },
+	{ { "TARGET=010.0.0.1", "PRE_RESOLVE=1", NULL }, "is not a canonical IPv4 address" },
+	{ { "TARGET=x", "MAX_CONNECTIONS=+5", NULL }, "MAX_CONNECTIONS: \"+5\" is not a number" },
+	{ { "TARGET=x", "MAX_CONNECTIONS=5 5", NULL }, "MAX_CONNECTIONS: \"5 5\" is not a number" },
+	{ { "TARGET=x", "MAX_CONNECTIONS=0x10", NULL }, "MAX_CONNECTIONS: \"0x10\" is not" },
+	{ { "TARGET=x", "MAX_CONNECTIONS=2147483648", NULL }, "MAX_CONNECTIONS: \"2147483648\"" },
 	{ { "TARGET=x", "MAX_CONNECTIONS=-1", NULL }, "MAX_CONNECTIONS: \"-1\" is not a number" },
 	{ { "TARGET=x", "MAX_CONNECTIONS=ten", NULL }, "MAX_CONNECTIONS: \"ten\" is not a number" },
 	{ { "TARGET=x", "MAX_CONNECTIONS=1.5", NULL }, "MAX_CONNECTIONS: \"1.5\" is not" },
@@ -405,17 +468,17 @@ START_TEST(test_expand_target)
 }
 END_TEST
 
-START_TEST(test_target_file)
+START_TEST(test_temp_path)
 {
 	char path[64];
 
 	setenv("TMPDIR", "/run/x", 1);
-	ck_assert_int_eq(conf_target_file(path, sizeof path, 42), 0);
-	ck_assert_str_eq(path, "/run/x/whitelist-42.target");
+	ck_assert_int_eq(conf_temp_path(path, sizeof path, "whitelist-dns-balanced"), 0);
+	ck_assert_str_eq(path, "/run/x/whitelist-dns-balanced");
 	unsetenv("TMPDIR");
-	ck_assert_int_eq(conf_target_file(path, sizeof path, 7), 0);
-	ck_assert_str_eq(path, "/tmp/whitelist-7.target");
-	ck_assert_int_eq(conf_target_file(path, 10, 7), -1);
+	ck_assert_int_eq(conf_temp_path(path, sizeof path, "f"), 0);
+	ck_assert_str_eq(path, "/tmp/f");
+	ck_assert_int_eq(conf_temp_path(path, 6, "ff"), -1);
 }
 END_TEST
 
@@ -442,6 +505,7 @@ Suite *config_suite(void)
 	tcase_add_test(tc, test_empty_means_default);
 	tcase_add_test(tc, test_port_range);
 	tcase_add_test(tc, test_run_as_forms);
+	tcase_add_test(tc, test_values_read_alike);
 	tcase_add_loop_test(tc, test_bad_values, 0, sizeof bad_cases / sizeof bad_cases[0]);
 	tcase_add_loop_test(tc, test_parse_net, 0, sizeof net_cases / sizeof net_cases[0]);
 	tcase_add_test(tc, test_parse_net_refused);
@@ -451,20 +515,9 @@ Suite *config_suite(void)
 	tcase_add_test(tc, test_allow_resolve_names);
 	tcase_add_test(tc, test_allow_too_many);
 	tcase_add_test(tc, test_expand_target);
-	tcase_add_test(tc, test_target_file);
+	tcase_add_test(tc, test_temp_path);
 	tcase_add_exit_test(tc, test_die_config_exits_2, EXIT_CONFIG);
 	tcase_add_exit_test(tc, test_die_exits_1, EXIT_FATAL);
 	suite_add_tcase(suite, tc);
 	return suite;
-}
-
-int main(void)
-{
-	SRunner *runner = srunner_create(config_suite());
-	int failed;
-
-	srunner_run_all(runner, CK_NORMAL);
-	failed = srunner_ntests_failed(runner);
-	srunner_free(runner);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -108,12 +108,14 @@ class TestHealthy(unittest.TestCase):
         self.assertEqual(result.returncode, 0, result.stderr)
         self.assertEqual(result.stderr, "")
         lines = result.stdout.splitlines()
-        self.assertEqual(len(lines), 3, lines)
+        self.assertEqual(len(lines), 4, lines)
         self.assertEqual(lines[0], "healthcheck: processes: proxy %d listens on tcp 80 25 "
                          "(0 connections)" % self.proxy.pid)
-        self.assertRegex(lines[1], r"^healthcheck: http: http://%s/ through 127\.0\.0\.1:80: "
+        self.assertEqual(lines[1], "healthcheck: loop: no connection led back to the proxy "
+                         "itself in the last 60 s")
+        self.assertRegex(lines[2], r"^healthcheck: http: http://%s/ through 127\.0\.0\.1:80: "
                          r"200 \(\d+ ms\)$" % OUT_V4)
-        self.assertRegex(lines[2], r"^healthcheck: smtp: smtp://%s/ HELP through "
+        self.assertRegex(lines[3], r"^healthcheck: smtp: smtp://%s/ HELP through "
                          r"127\.0\.0\.1:25: 250 \(\d+ ms\)$" % OUT_V4)
 
     def test_probes_go_through_the_proxy(self):
@@ -307,17 +309,18 @@ class TestDns(unittest.TestCase):
         self.assertEqual(line_of(result, "dns"), "healthcheck: dns: TARGET %s is an IP "
                          "address: nothing to resolve" % OUT_V4)
 
-    def test_pre_resolve_without_the_proxy_target_file_is_unhealthy(self):
-        wl.start_dnsmasq(self.topo, "%s target.test\n" % OUT_V4)
-        proxy = self.topo.start_proxy(TARGET="target.test", PRE_RESOLVE=1, NAMESERVERS=OUT_V4,
-                                      PORT="80")
-        target_file = os.path.join(self.topo.tmp, "whitelist-%d.target" % proxy.pid)
-        self.assertEqual(wl.read(target_file), OUT_V4 + "\n")
-        os.unlink(target_file)
+    def test_a_proxy_whose_state_is_gone_is_named(self):
+        """Not "not running": the proxy runs, and the line says what is missing."""
+        proxy = self.topo.start_proxy(PORT="80")
+        state = "/dev/shm/whitelist-%d.state" % proxy.pid
+        self.assertTrue(os.path.exists(state))
+        os.unlink(state)
         result = healthcheck(self.topo, proxy.env)
         self.assertEqual(result.returncode, 1)
-        self.assertEqual(line_of(result, "dns"), "healthcheck: dns: unhealthy: unable to read "
-                         "the address in use from %s: No such file or directory" % target_file)
+        self.assertEqual(line_of(result, "processes"), "healthcheck: processes: unhealthy: "
+                         "whitelist (pid %d) runs but published no state in /dev/shm: it must "
+                         "be writable for the proxy, and the same directory for the "
+                         "healthcheck" % proxy.pid)
 
     def test_unreachable_nameservers_are_not_unhealthy(self):
         dns = wl.start_dnsmasq(self.topo, "%s target.test\n" % OUT_V4)
@@ -423,7 +426,7 @@ class TestProcesses(unittest.TestCase):
 
     def test_orphaned_relays_do_not_pass_for_a_listener(self):
         """A relay whose listener died is re-parented to the main process and still
-        carries the name "whitelist:80": only the listening socket tells them apart."""
+        carries the name "whitelist:80": the healthcheck goes by the published pid."""
         proxy = self.topo.start_proxy(PORT="80 443")
         listener = wl.listener_of(self.topo, proxy, 80)
         client = self.topo.connect(80)
@@ -438,8 +441,8 @@ class TestProcesses(unittest.TestCase):
                 result = healthcheck(self.topo, proxy.env)
                 self.assertEqual(result.returncode, 1)
                 self.assertEqual(line_of(result, "processes"), "healthcheck: processes: "
-                                 "unhealthy: proxy %d: port 80: no process of the proxy "
-                                 "listens on it" % proxy.pid)
+                                 "unhealthy: proxy %d: port 80: its listener has exited"
+                                 % proxy.pid)
             finally:
                 os.kill(proxy.pid, signal.SIGCONT)
         finally:

@@ -191,7 +191,7 @@ class TestMetricsLifetime(unittest.TestCase):
 
     def test_a_killed_metrics_server_ends_the_program_non_zero(self):
         proxy = self.topo.start_proxy(PORT="80", METRICS_PORT=METRICS)
-        os.kill(process_named(self.topo, proxy, "whitelist:stats"), signal.SIGKILL)
+        os.kill(process_named(self.topo, proxy, "whitelist-stats"), signal.SIGKILL)
         self.assertEqual(proxy.wait(10), 1)
         self.assertIn("the metrics server of port %d ended (signal 9)" % METRICS,
                       wl.read(proxy.log))

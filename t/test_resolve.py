@@ -32,14 +32,6 @@ class TestPreResolve(unittest.TestCase):
         self.assertEqual(wl.http_get(self.topo)[1], b"hello from %s\n" % OUT_V4.encode())
         self.assertIn("resolved target.test to %s" % OUT_V4, wl.read(proxy.log))
 
-    def test_without_pre_resolve_the_alias_is_what_the_system_resolver_gives(self):
-        """The trap itself: the system resolver answers the proxy's own address."""
-        proxy = self.topo.start_proxy(TARGET="target.test", PORT="80", VERBOSE=1)
-        sock = self.topo.connect(80)
-        sock.close()
-        wl.wait_until(lambda: "-> %s:80" % PX_IN_V4 in wl.read(proxy.log),
-                      what="a connect to the proxy's own address")
-
     def test_dead_first_nameserver_is_skipped(self):
         started = time.monotonic()
         proxy = self.topo.start_proxy(TARGET="target.test", PORT="80", PRE_RESOLVE=1,

@@ -41,9 +41,40 @@ def is_root():
     return os.geteuid() == 0
 
 
+def required():
+    """Under CI (CI set, as CI sets it) or E2E_REQUIRE=1 no test may skip."""
+    return bool(os.environ.get("CI")) or os.environ.get("E2E_REQUIRE") == "1"
+
+
+def cannot_run(reason):
+    """A test that cannot run here: skipped with the reason, or failed when required."""
+    if required():
+        raise AssertionError("cannot run, and CI or E2E_REQUIRE=1 requires it: " + reason)
+    raise unittest.SkipTest(reason)
+
+
+NOT_APPLICABLE = "n/a: "
+
+
+def not_applicable(reason):
+    """A skip that is no gap (e.g. exact resource limits under a sanitizer): CI accepts it."""
+    return unittest.skip(NOT_APPLICABLE + reason)
+
+
 def need_root(cls):
-    """Class decorator: namespaces need root; say so plainly when skipped."""
-    return unittest.skipUnless(is_root(), "needs root for network namespaces")(cls)
+    """Class decorator: namespaces need root; say so plainly when not."""
+    original = cls.__dict__.get("setUpClass")
+
+    def setUpClass(klass):
+        if not is_root():
+            cannot_run("needs root for network namespaces")
+        if original:
+            original.__func__(klass)
+        else:
+            super(cls, klass).setUpClass()
+
+    cls.setUpClass = classmethod(setUpClass)
+    return cls
 
 
 def run(*args, check=True, **kwargs):
@@ -239,6 +270,36 @@ class Topology:
             shutil.rmtree(self.tmp, ignore_errors=True)
         if self in _live_topologies:
             _live_topologies.remove(self)
+
+
+class TopologyCase(unittest.TestCase):
+    """A test class with its topology: one for the class, or a fresh one per test
+    (fresh_topology). Subclasses set hosts and nameserver as Topology takes them,
+    and start their peers in start_peers(topo). The topology is closed whatever
+    happens, by the class or test cleanups."""
+
+    hosts = None
+    nameserver = OUT_V4
+    fresh_topology = False
+
+    @classmethod
+    def setUpClass(cls):
+        if not is_root():
+            cannot_run("needs root for network namespaces")
+        if not cls.fresh_topology:
+            cls.topo = Topology(hosts=cls.hosts, nameserver=cls.nameserver)
+            cls.addClassCleanup(cls.topo.close)
+            cls.start_peers(cls.topo)
+
+    def setUp(self):
+        if self.fresh_topology:
+            self.topo = Topology(hosts=self.hosts, nameserver=self.nameserver)
+            self.addCleanup(self.topo.close)
+            self.start_peers(self.topo)
+
+    @classmethod
+    def start_peers(cls, topo):
+        """Starts the class's peers (nginx, dnsmasq...) in a new topology."""
 
 
 @atexit.register

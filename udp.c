@@ -62,6 +62,7 @@ struct udp_state {
 	struct sockaddr_storage marker_to, marker_from;	/* from: as our socket sees it */
 	socklen_t marker_to_len;
 	uint32_t target_version;	/* one-way: the shared address its socket was made for */
+	uint32_t kernel_drops;		/* the socket's SO_RXQ_OVFL count, as last seen */
 	uint8_t buf[UDP_MAX_DATAGRAM + 2];	/* a datagram, with the tag byte */
 };
 
@@ -340,15 +341,23 @@ static void udp_reap(struct udp_state *state)
 		udp_drain_pending(state);
 }
 
-/* Reads what the socket holds, a batch at a time, while the queue has room. */
+/*
+ * Reads what the socket holds, a batch at a time, while the queue has room.
+ * Datagrams the kernel dropped meanwhile (its buffer full while we could
+ * not read) are counted as having had no room to wait.
+ */
 static void udp_read_burst(struct udp_state *state)
 {
+	uint32_t drops = state->kernel_drops;
+
 	for (int total = 0, count = UDP_BATCH; count == UDP_BATCH && total < UDP_READ_BURST &&
 	     pending_has_room(&state->pending, UDP_BATCH, UDP_MAX_DATAGRAM);
 	     total += count) {
-		count = udp_batch_recv(state->batch, state->fd, 0, NULL);
+		count = udp_batch_recv(state->batch, state->fd, 0, NULL, &drops);
 		udp_dispatch_batch(state, state->batch, count);
 	}
+	udp_drop(state, SHARED_DROPPED_QUEUE_FULL, (uint32_t)(drops - state->kernel_drops));
+	state->kernel_drops = drops;
 }
 
 /* --- the fast path's plumbing (udp_handover.h) --- */
@@ -422,6 +431,9 @@ static void udp_fast_path_init(struct udp_state *state)
 
 static void udp_answers_serve(struct udp_state *state)
 {
+	int on = 1;
+
+	setsockopt(state->fd, SOL_SOCKET, SO_RXQ_OVFL, &on, sizeof on);
 	udp_fast_path_init(state);
 	while (!state->core.stopping) {
 		/* With a full queue the socket is left alone: the kernel holds the rest. */

@@ -18,6 +18,7 @@ Suite *resolve_suite(void);
 Suite *session_suite(void);
 Suite *shared_suite(void);
 Suite *slots_suite(void);
+Suite *udp_batch_suite(void);
 Suite *udp_handover_suite(void);
 
 #endif

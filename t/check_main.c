@@ -17,7 +17,8 @@ static const struct {
 	{ "metrics", metrics_suite },	{ "process", process_suite },
 	{ "relay", relay_suite },	{ "resolve", resolve_suite },
 	{ "session", session_suite },	{ "shared", shared_suite },
-	{ "slots", slots_suite },	{ "udp_handover", udp_handover_suite },
+	{ "slots", slots_suite },	{ "udp_batch", udp_batch_suite },
+	{ "udp_handover", udp_handover_suite },
 };
 
 /* 1 when the suite was asked for: by name, or by no name at all. */

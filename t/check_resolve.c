@@ -1524,6 +1524,33 @@ static void s_aaaa_only(struct fake_io *io)
 	}
 }
 
+/* A refused (or failed) with rcode, AAAA answered: what dnsmasq without upstreams does. */
+static void a_fails_aaaa_answers(struct fake_io *io, unsigned rcode)
+{
+	static struct pkt p;
+	struct query q;
+
+	for (;;) {
+		fake_recv(io, &q);
+		if (q.qtype == DNS_TYPE_AAAA) {
+			answer(io, &q);
+			continue;
+		}
+		reply_to(&p, &q, q.id, rcode, 0);
+		send_from(io->udp, &p, &q);
+	}
+}
+
+static void s_a_refused_aaaa_answered(struct fake_io *io)
+{
+	a_fails_aaaa_answers(io, RCODE_REFUSED);
+}
+
+static void s_a_servfail_aaaa_answered(struct fake_io *io)
+{
+	a_fails_aaaa_answers(io, RCODE_SERVFAIL);
+}
+
 static void read_exact(int fd, void *buf, size_t len)
 {
 	uint8_t *at = buf;
@@ -1753,7 +1780,7 @@ static const struct pair_case pair_cases[] = {
 START_TEST(test_net_pairs)
 {
 	const struct pair_case *c = &pair_cases[_i];
-	struct dns_options opts = { c->timeout_ms, c->attempts };
+	struct dns_options opts = { .timeout_ms = c->timeout_ms, .attempts = c->attempts };
 	struct dns_server servers[2];
 	struct sighting seen[8];
 	struct dns_result out;
@@ -1926,6 +1953,63 @@ START_TEST(test_net_resolve_aaaa)
 }
 END_TEST
 
+/* dns_resolve: the A question refused or failed, the AAAA one answered: that AAAA. */
+START_TEST(test_net_resolve_a_failed_aaaa_answered)
+{
+	fake_script scripts[] = { s_a_refused_aaaa_answered, s_a_servfail_aaaa_answered };
+	struct dns_result out;
+	struct fake f;
+	int status;
+
+	ck_assert_int_eq(fake_start(&f, "127.0.0.1", scripts[_i]), 0);
+	status = dns_resolve(QNAME, &f.server, 1, NULL, &out);
+	fake_stop(&f);
+	ck_assert_msg(status == DNS_OK, "script %d: %s", _i, dns_strerror(status));
+	expect_addr(&out, AF_INET6, "2001:db8::1");
+}
+END_TEST
+
+/* dns_resolve: both questions refused: the A question's failure is the answer. */
+START_TEST(test_net_resolve_both_refused)
+{
+	struct dns_options opts = { .timeout_ms = 1000, .attempts = 1 };
+	struct dns_result out;
+	struct fake f;
+	int status;
+
+	ck_assert_int_eq(fake_start(&f, "127.0.0.1", s_refused), 0);
+	status = dns_resolve(QNAME, &f.server, 1, &opts, &out);
+	fake_stop(&f);
+	ck_assert_int_eq(status, DNS_ESERVFAIL);
+	ck_assert_uint_eq(out.count, 0);
+}
+END_TEST
+
+/* A readable cancel fd (main's signalfd once SIGTERM is pending) ends the wait at once. */
+START_TEST(test_net_cancel_fd)
+{
+	struct dns_options opts = { .timeout_ms = 3000 };
+	struct dns_result out;
+	struct fake f;
+	long long start, elapsed;
+	int fds[2], status;
+
+	ck_assert_int_eq(pipe(fds), 0);
+	opts.cancel_fd = &fds[0];
+	ck_assert_int_eq(fake_start(&f, "127.0.0.1", s_silent), 0);
+	ck_assert_int_eq(write(fds[1], "x", 1), 1);
+	start = now_ms();
+	status = dns_resolve(QNAME, &f.server, 1, &opts, &out);
+	elapsed = now_ms() - start;
+	fake_stop(&f);
+	ck_assert_int_eq(status, DNS_ECANCELED);
+	ck_assert_int_lt(elapsed, 100);
+	ck_assert_uint_eq(out.count, 0);
+	close(fds[0]);
+	close(fds[1]);
+}
+END_TEST
+
 /* dns_resolve shares one budget between its two questions. */
 START_TEST(test_net_resolve_timeout)
 {
@@ -2080,6 +2164,9 @@ Suite *resolve_suite(void)
 	tcase_add_test(tc, test_net_random_ids_ports);
 	tcase_add_test(tc, test_net_resolve_a);
 	tcase_add_test(tc, test_net_resolve_aaaa);
+	tcase_add_loop_test(tc, test_net_resolve_a_failed_aaaa_answered, 0, 2);
+	tcase_add_test(tc, test_net_resolve_both_refused);
+	tcase_add_test(tc, test_net_cancel_fd);
 	tcase_add_test(tc, test_net_resolve_timeout);
 	tcase_add_test(tc, test_net_ipv6);
 	tcase_add_test(tc, test_net_system_error);

@@ -11,6 +11,7 @@ import threading
 import time
 import unittest
 
+import hostile_dns
 import wl
 from wl import OUT_V4, OUT2_V4, OUT_V6
 
@@ -68,20 +69,16 @@ class RotatingDns:
                 self.sock.sendto(reply, peer)
 
     def answer(self, packet):
-        end = 12
-        while end < len(packet) and packet[end]:
-            end += 1 + packet[end]
-        if end + 5 > len(packet):
+        try:
+            _, qtype, question = hostile_dns.parse_question(packet)
+        except (IndexError, struct.error):
             return None
-        question = packet[12:end + 5]
-        is_a = struct.unpack("!H", question[-4:-2])[0] == 1
-        header = packet[:2] + struct.pack("!HHHHH", 0x8180, 1, int(is_a), 0, 0)
-        if not is_a:
-            return header + question
+        query_id = struct.unpack("!H", packet[:2])[0]
+        if qtype != 1:
+            return hostile_dns.reply(query_id, question, [])
         addr = self.addrs[self.queries % len(self.addrs)]
         self.queries += 1
-        record = struct.pack("!HHHIH", 0xC00C, 1, 1, 0, 4) + socket.inet_aton(addr)
-        return header + question + record
+        return hostile_dns.reply(query_id, question, [addr], ttl=0)
 
     def close(self):
         self.stopping = True
@@ -390,6 +387,55 @@ class TestUdp(unittest.TestCase):
             os.kill(proxy.pid, signal.SIGCONT)
 
 
+# The capability sets a container engine gives the healthcheck: Docker's and podman's
+# defaults (no CAP_SYS_PTRACE), and the README's hardening.
+DOCKER_CAPS = ("chown,dac_override,fowner,fsetid,kill,setgid,setuid,setpcap,net_bind_service,"
+               "net_raw,sys_chroot,mknod,audit_write,setfcap")
+ENGINE_CAPS = {"docker and podman defaults": DOCKER_CAPS,
+               "cap_drop ALL, cap_add NET_BIND_SERVICE": "net_bind_service"}
+
+
+def healthcheck_with_caps(topo, env, caps):
+    """The healthcheck as root with only `caps` (setpriv), as a container runs it."""
+    return subprocess.run(["ip", "netns", "exec", topo.proxy, "setpriv",
+                           "--bounding-set=-all," + ",".join("+" + c for c in caps.split(",")),
+                           "--inh-caps=-all", wl.HEALTHCHECK], env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=30)
+
+
+class TestWithoutPtrace(wl.TopologyCase):
+    """In a container the proxy runs as RUN_AS and the healthcheck as root without
+    CAP_SYS_PTRACE: it may not look into the proxy's processes, and must not need to."""
+
+    @classmethod
+    def start_peers(cls, topo):
+        wl.start_nginx(topo, files=INDEX)
+
+    def test_healthy_with_an_engine_s_capabilities(self):
+        proxy = self.topo.start_proxy(PORT="80", HTTP_HEALTHCHECK=1, PRE_RESOLVE=1,
+                                      NAMESERVERS=OUT_V4)
+        for name, caps in ENGINE_CAPS.items():
+            with self.subTest(caps=name):
+                result = healthcheck_with_caps(self.topo, proxy.env, caps)
+                self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+                self.assertIn("healthcheck: processes: proxy %d listens on tcp 80" % proxy.pid,
+                              result.stdout)
+        self.topo.stop(proxy)
+
+    def test_a_state_it_may_not_read_is_named(self):
+        proxy = self.topo.start_proxy(PORT="80")
+        state = "/dev/shm/whitelist-%d.state" % proxy.pid
+        os.chmod(state, 0o600)  # owned by RUN_AS: root without CAP_DAC_OVERRIDE may not read
+        try:
+            result = healthcheck_with_caps(self.topo, proxy.env, "net_bind_service")
+            self.assertEqual(result.returncode, 1)
+            self.assertEqual(line_of(result, "processes"), "healthcheck: processes: unhealthy: "
+                             "unable to read %s: Permission denied" % state)
+        finally:
+            os.chmod(state, 0o644)
+        self.topo.stop(proxy)
+
+
 @wl.need_root
 class TestProcesses(unittest.TestCase):
     def setUp(self):
@@ -447,6 +493,20 @@ class TestProcesses(unittest.TestCase):
                 os.kill(proxy.pid, signal.SIGCONT)
         finally:
             client.close()
+
+    def test_a_stopped_listener_cannot_serve(self):
+        proxy = self.topo.start_proxy(PORT="80 443")
+        listener = wl.listener_of(self.topo, proxy, 443)
+        os.kill(listener, signal.SIGSTOP)
+        try:
+            wl.wait_until(lambda: state_of(listener) == ["T"], what="the listener stopped")
+            result = healthcheck(self.topo, proxy.env)
+            self.assertEqual(result.returncode, 1)
+            self.assertEqual(line_of(result, "processes"), "healthcheck: processes: unhealthy: "
+                             "proxy %d: port 443: its listener is stopped (SIGSTOP)" % proxy.pid)
+        finally:
+            os.kill(listener, signal.SIGCONT)
+        self.assertEqual(healthcheck(self.topo, proxy.env).returncode, 0)
 
     def test_killed_listener_is_unhealthy_at_once(self):
         proxy = self.topo.start_proxy(PORT="80 443", HTTP_HEALTHCHECK=1)

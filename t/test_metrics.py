@@ -132,6 +132,29 @@ class TestMetricsTcp(unittest.TestCase):
                                      port=81) == before + 5, what="5 upstream errors")
         self.assertEqual(sample(self.topo, "whitelist_upstream_errors_total", port=80), 0)
 
+    def test_idle_connections_never_delay_a_scrape(self):
+        """Ten clients that connect and say nothing: a scrape is answered at once."""
+        idle = [self.topo.connect(METRICS) for _ in range(10)]
+        try:
+            for _ in range(3):
+                started = time.monotonic()
+                self.assertEqual(wl.scrape(self.topo, METRICS, timeout=5)[0], "HTTP/1.0 200 OK")
+                self.assertLess(time.monotonic() - started, 0.5)
+        finally:
+            for sock in idle:
+                sock.close()
+
+    def test_a_crowd_of_idle_clients_cannot_lock_scrapers_out(self):
+        """More idle clients than the server keeps: the oldest make room for new ones."""
+        idle = [self.topo.connect(METRICS) for _ in range(100)]
+        try:
+            started = time.monotonic()
+            self.assertEqual(wl.scrape(self.topo, METRICS, timeout=5)[0], "HTTP/1.0 200 OK")
+            self.assertLess(time.monotonic() - started, 0.5)
+        finally:
+            for sock in idle:
+                sock.close()
+
     def test_a_silent_scraper_does_not_stall_the_next(self):
         silent = self.topo.connect(METRICS)
         try:

@@ -45,6 +45,16 @@ class TestPrivileges(unittest.TestCase):
         self.assertEqual(status_field(pids[2], "Gid"), ["64124"] * 4)
         sock.close()
 
+    def test_run_as_root_with_a_group_keeps_the_group(self):
+        """RUN_AS=0:1000: root keeps its uid, and takes the gid asked for (not ignored)."""
+        proxy = self.topo.start_proxy(PORT="80", RUN_AS="0:1000")
+        sock, pids = self.relay_pids(proxy)
+        for pid in pids:
+            self.assertEqual(status_field(pid, "Uid"), ["0"] * 4, pid)
+            self.assertEqual(status_field(pid, "Gid"), ["1000"] * 4, pid)
+            self.assertEqual(status_field(pid, "Groups"), ["1000"], pid)
+        sock.close()
+
     def test_cap_drop_all_plus_net_bind_service_still_serves(self):
         """What `cap_drop: [ALL]`, `cap_add: [NET_BIND_SERVICE]` gives a container."""
         env = self.topo.proxy_env(PORT="80")

@@ -2,6 +2,7 @@
 
 import hashlib
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -239,6 +240,27 @@ class TestLifetime(unittest.TestCase):
         self.assertIn("the listener of port 443 ended (signal 9)", wl.read(proxy.log))
         self.assertFalse(self.topo.listening(self.topo.proxy, 80))
 
+    def test_signals_pid_1_would_ignore_change_nothing(self):
+        """Not PID 1 (docker run --init, make run): HUP, USR1, USR2, ALRM, QUIT as PID 1."""
+        proxy = self.topo.start_proxy(PORT="80")
+        for signo in (signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2, signal.SIGALRM,
+                      signal.SIGQUIT):
+            os.kill(proxy.pid, signo)
+            os.kill(wl.listener_of(self.topo, proxy, 80), signo)
+        time.sleep(0.3)
+        self.assertIsNone(proxy.poll(), wl.read(proxy.log))
+        self.assertEqual(wl.http_get(self.topo)[0], "HTTP/1.1 200 OK")
+        self.assertEqual(self.topo.stop(proxy), 0)
+
+    def test_a_huge_limit_costs_nothing_up_front(self):
+        """The slot table grows with the children: no 8 GB table under a 1 GB address space."""
+        proxy = self.topo.start_proxy(PORT="80", MAX_CONNECTIONS=2000000000,
+                                      wrapper=("prlimit", "--as=1073741824"))
+        self.assertEqual(wl.http_get(self.topo)[0], "HTTP/1.1 200 OK")
+        listener = wl.listener_of(self.topo, proxy, 80)
+        rss_kb = int(re.search(r"VmRSS:\s+(\d+)", wl.read("/proc/%d/status" % listener)).group(1))
+        self.assertLess(rss_kb, 8 * 1024)
+
     def test_orphaned_relays_are_reaped_not_left_as_zombies(self):
         proxy = self.topo.start_proxy(PORT="80 443")
         sock = self.topo.connect(80)
@@ -269,6 +291,22 @@ class TestConfigErrors(unittest.TestCase):
         ({"TARGET": "x", "VERBOSE": "3"}, 'VERBOSE: "3" is not a number from 0 to 2'),
         ({"TARGET": "x", "NAMESERVERS": "8.8.8.8 dns.google"},
          'NAMESERVERS: "dns.google" is not an IP address'),
+        ({"TARGET": "example.com:443"}, 'TARGET: "example.com:443": a port belongs in PORT'),
+        ({"TARGET": "a..b"}, 'TARGET: "a..b" has an empty label'),
+        ({"TARGET": "a" * 64 + ".example"}, "has a label longer than 63 characters"),
+        ({"TARGET": "b\u00fccher.de"}, "is not ASCII"),
+        ({"TARGET": "010.0.0.1"}, 'TARGET: "010.0.0.1" is not a canonical IPv4 address (it '
+         "would be read as 8.0.0.1)"),
+        ({"TARGET": "1.2.3"}, "(it would be read as 1.2.0.3)"),
+        ({"TARGET": "0x7f.1"}, "(it would be read as 127.0.0.1)"),
+        # With PRE_RESOLVE=1 too: the value is refused before anything is asked.
+        ({"TARGET": "0x7f.1", "PRE_RESOLVE": "1", "NAMESERVERS": "198.18.2.99"},
+         "(it would be read as 127.0.0.1)"),
+        ({"TARGET": "example.com:443", "PRE_RESOLVE": "1"}, "a port belongs in PORT"),
+        ({"TARGET": "x", "MAX_CONNECTIONS": "+5"}, 'MAX_CONNECTIONS: "+5" is not a number'),
+        # Read as socat did: MODE in any case, blanks around numbers; the next error shows it.
+        ({"TARGET": "x", "MODE": "TCP", "MAX_CONNECTIONS": " 50 ", "PORT": "http"},
+         'PORT: "http" is not a port number'),
     ]
 
     def test_each_bad_value_exits_2_naming_it(self):

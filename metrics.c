@@ -25,13 +25,6 @@
 #include "log.h"
 #include "process.h"
 
-#define METRICS_REQUEST_SIZE 4096	/* headers beyond this are not read: routing needs line 1 */
-#define METRICS_READ_MS 1000		/* a scraper sends its request at once */
-#define METRICS_WRITE_MS 5000
-#define METRICS_DRAIN_MS 500		/* after the answer: until the client closes */
-#define METRICS_BACKOFF_MS 100		/* after EMFILE */
-#define METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
-
 /* One per-port sample: a field of struct shared_port under a metric name. */
 struct metrics_field {
 	const char *name;

@@ -15,6 +15,7 @@
 #include "resolve.h"
 
 #include "addr.h"
+#include "process.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -22,7 +23,6 @@
 #include <poll.h>
 #include <string.h>
 #include <sys/random.h>
-#include <time.h>
 #include <unistd.h>
 
 #define DNS_HEADER_LEN 12
@@ -428,14 +428,6 @@ static int dns_same_server(const struct sockaddr_storage *from, const struct dns
 	return 0;
 }
 
-static long long dns_now_ms(void)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-}
-
 /* Closes fd without losing the errno a failure left for the caller. */
 static void dns_close(int fd)
 {
@@ -455,7 +447,7 @@ static int dns_wait(int fd, short events, long long deadline, const int *cancel_
 				  { .fd = cancel_fd ? *cancel_fd : -1, .events = POLLIN } };
 
 	for (;;) {
-		long long left = deadline - dns_now_ms();
+		long long left = deadline - proc_now_ms();
 		int ready;
 
 		if (left <= 0)
@@ -733,7 +725,7 @@ static int dns_query_until(const char *name, uint16_t qtype, const struct dns_se
 	ask.out = out;
 	ask.cancel_fd = opts ? opts->cancel_fd : NULL;
 	for (try = 0; try < tries; try++) {
-		long long now = dns_now_ms();
+		long long now = proc_now_ms();
 		int status;
 
 		if (now >= deadline)
@@ -757,7 +749,7 @@ int dns_query(const char *name, uint16_t qtype, const struct dns_server *servers
 	      size_t nservers, const struct dns_options *opts, struct dns_result *out)
 {
 	return dns_query_until(name, qtype, servers, nservers, opts,
-			       dns_now_ms() + dns_timeout_ms(opts), out);
+			       proc_now_ms() + dns_timeout_ms(opts), out);
 }
 
 /* 1 when a failed A query may be "no A": its servers failed, they did not say the name is gone. */
@@ -770,7 +762,7 @@ int dns_resolve(const char *name, const struct dns_server *servers, size_t nserv
 		const struct dns_options *opts, struct dns_result *out)
 {
 	/* One budget for both questions: timeout_ms bounds the whole call. */
-	long long deadline = dns_now_ms() + dns_timeout_ms(opts);
+	long long deadline = proc_now_ms() + dns_timeout_ms(opts);
 	int status = dns_query_until(name, DNS_TYPE_A, servers, nservers, opts, deadline, out);
 	int aaaa;
 

@@ -1,4 +1,4 @@
-// fuzz-sources: resolve.c addr.c t/dns_packet.c
+// fuzz-sources: resolve.c addr.c process.c t/dns_packet.c
 /*
  * fuzz/fuzz_resolve.c: libFuzzer target for the resolver's packet code.
  *

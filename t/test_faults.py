@@ -5,7 +5,6 @@ import os
 import signal
 import socket
 import struct
-import subprocess
 import threading
 import time
 import unittest
@@ -47,14 +46,12 @@ def background_get(topo, path):
     return thread, result
 
 
-@wl.need_root
-class TestDrain(unittest.TestCase):
-    def setUp(self):
-        self.topo = wl.Topology()
-        wl.start_nginx(self.topo, files={"big": BODY})
+class TestDrain(wl.TopologyCase):
+    fresh_topology = True
 
-    def tearDown(self):
-        self.topo.close()
+    def setUp(self):
+        super().setUp()
+        wl.start_nginx(self.topo, files={"big": BODY})
 
     def test_sigterm_lets_a_long_transfer_finish_and_refuses_new_clients(self):
         proxy = self.topo.start_proxy(PORT="80")
@@ -75,14 +72,12 @@ class TestDrain(unittest.TestCase):
         self.assertLess(time.monotonic() - started, 5.5, "within the grace period")
 
 
-@wl.need_root
-class TestFaults(unittest.TestCase):
-    def setUp(self):
-        self.topo = wl.Topology()
-        self.nginx = wl.start_nginx(self.topo, files={"big": BODY})
+class TestFaults(wl.TopologyCase):
+    fresh_topology = True
 
-    def tearDown(self):
-        self.topo.close()
+    def setUp(self):
+        super().setUp()
+        self.nginx = wl.start_nginx(self.topo, files={"big": BODY})
 
     def test_target_going_away_mid_transfer(self):
         proxy = self.topo.start_proxy(PORT="80")
@@ -140,7 +135,6 @@ class TestFaults(unittest.TestCase):
         first.close()
         log = wl.read(proxy.log)
         self.assertEqual(log.count("fork failed"), 1, log)
-        listener = wl.listener_of(self.topo, proxy, 80)
         for _ in range(2):  # room for one relay at a time: each waits for the last to go
             wl.wait_until(lambda: processes_of_uid(uid) == 2, what="the relay gone")
             self.assertEqual(wl.http_get(self.topo)[0], "HTTP/1.1 200 OK")

@@ -86,19 +86,14 @@ class RotatingDns:
         self.sock.close()
 
 
-@wl.need_root
-class TestHealthy(unittest.TestCase):
+class TestHealthy(wl.TopologyCase):
     @classmethod
     def setUpClass(cls):
-        cls.topo = wl.Topology()
+        super().setUpClass()
         wl.start_nginx(cls.topo, files=INDEX)
         wl.start_smtpd(cls.topo)
         cls.proxy = cls.topo.start_proxy(PORT="80 25", VERBOSE=1, HTTP_HEALTHCHECK=1,
                                          SMTP_HEALTHCHECK=1)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.topo.close()
 
     def test_one_line_per_check_and_exit_0(self):
         result = healthcheck(self.topo, self.proxy.env)
@@ -158,13 +153,8 @@ class TestHealthy(unittest.TestCase):
         self.assertEqual(result.stdout, "", "nothing else is probed without a proxy")
 
 
-@wl.need_root
-class TestProbeFailures(unittest.TestCase):
-    def setUp(self):
-        self.topo = wl.Topology()
-
-    def tearDown(self):
-        self.topo.close()
+class TestProbeFailures(wl.TopologyCase):
+    fresh_topology = True
 
     def test_target_down(self):
         nginx = wl.start_nginx(self.topo, files=INDEX)
@@ -233,15 +223,13 @@ class TestProbeFailures(unittest.TestCase):
                          r"through 127\.0\.0\.1:8080: 200 " % OUT_V4)
 
 
-@wl.need_root
-class TestDns(unittest.TestCase):
+class TestDns(wl.TopologyCase):
+    fresh_topology = True
+
     def setUp(self):
-        self.topo = wl.Topology()
+        super().setUp()
         wl.start_nginx(self.topo, files=INDEX)
         wl.start_nginx(self.topo, addr=OUT2_V4, addr6=None, files=INDEX)
-
-    def tearDown(self):
-        self.topo.close()
 
     def move_target(self, dns, addr):
         with open(dns.hosts, "w") as f:
@@ -331,15 +319,10 @@ class TestDns(unittest.TestCase):
         self.assertLess(result.elapsed, 6, "bounded by the resolver's timeout")
 
 
-@wl.need_root
-class TestUdp(unittest.TestCase):
+class TestUdp(wl.TopologyCase):
     """MODE=udp: bound sockets instead of listening ones, sessions as connections."""
 
-    def setUp(self):
-        self.topo = wl.Topology()
-
-    def tearDown(self):
-        self.topo.close()
+    fresh_topology = True
 
     def start_udp_proxy(self, **variables):
         proxy = self.topo.start_proxy(wait_ports=False, MODE="udp", PORT="9000 9001",
@@ -436,14 +419,12 @@ class TestWithoutPtrace(wl.TopologyCase):
         self.topo.stop(proxy)
 
 
-@wl.need_root
-class TestProcesses(unittest.TestCase):
-    def setUp(self):
-        self.topo = wl.Topology()
-        wl.start_nginx(self.topo, files=INDEX)
+class TestProcesses(wl.TopologyCase):
+    fresh_topology = True
 
-    def tearDown(self):
-        self.topo.close()
+    def setUp(self):
+        super().setUp()
+        wl.start_nginx(self.topo, files=INDEX)
 
     def test_no_proxy_at_all(self):
         result = healthcheck(self.topo, self.topo.proxy_env(PORT="80", HTTP_HEALTHCHECK=1))

@@ -11,14 +11,12 @@ def status_field(pid, name):
     return match.group(1).split() if match else None
 
 
-@wl.need_root
-class TestPrivileges(unittest.TestCase):
-    def setUp(self):
-        self.topo = wl.Topology()
-        wl.start_nginx(self.topo)
+class TestPrivileges(wl.TopologyCase):
+    fresh_topology = True
 
-    def tearDown(self):
-        self.topo.close()
+    def setUp(self):
+        super().setUp()
+        wl.start_nginx(self.topo)
 
     def relay_pids(self, proxy):
         sock = self.topo.connect(80)

@@ -14,18 +14,17 @@ HOSTILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "hostile_dns.
 DEAD_V4 = "198.18.2.9"  # on the outside subnet, but nobody has it: no answer, ever
 
 
-@wl.need_root
-class TestPreResolve(unittest.TestCase):
+class TestPreResolve(wl.TopologyCase):
+    fresh_topology = True
+    # The Docker alias trap: the proxy's own resolver says the target is the proxy.
+    hosts = {"target.test": PX_IN_V4}
+
     def setUp(self):
-        # The Docker alias trap: the proxy's own resolver says the target is the proxy.
-        self.topo = wl.Topology(hosts={"target.test": PX_IN_V4})
+        super().setUp()
         wl.start_nginx(self.topo)
         many = "".join("198.18.3.%d many.test\n" % i for i in range(1, 101))
         self.dns = wl.start_dnsmasq(self.topo, "%s target.test\n%s" % (OUT_V4, many),
                                     extra=["--cname=alias.test,target.test"])
-
-    def tearDown(self):
-        self.topo.close()
 
     def test_alias_trap_avoided_through_nameservers(self):
         proxy = self.topo.start_proxy(TARGET="target.test", PORT="80", PRE_RESOLVE=1,
@@ -88,15 +87,13 @@ class TestPreResolve(unittest.TestCase):
         self.assertFalse(self.topo.listening(self.topo.proxy, 80))
 
 
-@wl.need_root
-class TestHostileDns(unittest.TestCase):
+class TestHostileDns(wl.TopologyCase):
+    fresh_topology = True
+
     def setUp(self):
-        self.topo = wl.Topology()
+        super().setUp()
         wl.start_nginx(self.topo)
         self.dns = wl.start_dnsmasq(self.topo, "%s target.test\n" % OUT_V4)
-
-    def tearDown(self):
-        self.topo.close()
 
     def start_hostile(self, *args):
         log = os.path.join(self.topo.tmp, "hostile.log")

@@ -36,18 +36,15 @@ def half_close_server(topo, port, delay):
     return sock
 
 
-@wl.need_root
-class TestTcp(unittest.TestCase):
+class TestTcp(wl.TopologyCase):
+    hosts = {"target.test": PX_IN_V4}
+
     @classmethod
     def setUpClass(cls):
-        cls.topo = wl.Topology(hosts={"target.test": PX_IN_V4})
+        super().setUpClass()
         cls.body = os.urandom(8 << 20)
         wl.start_nginx(cls.topo, files={"big": cls.body})
         cls.proxy = cls.topo.start_proxy(PORT="80 81 7000", VERBOSE=1, MAX_CONNECTIONS=50)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.topo.close()
 
     def test_relays_http_for_v4_and_v6_clients(self):
         status, body = wl.http_get(self.topo)
@@ -134,15 +131,13 @@ class TestTcp(unittest.TestCase):
         self.assertEqual(wl.zombies_of(listener, self.topo), 0)
 
 
-@wl.need_root
-class TestLimit(unittest.TestCase):
+class TestLimit(wl.TopologyCase):
+    fresh_topology = True
+
     def setUp(self):
-        self.topo = wl.Topology()
+        super().setUp()
         wl.start_nginx(self.topo)
         self.proxy = self.topo.start_proxy(PORT="80", MAX_CONNECTIONS=3)
-
-    def tearDown(self):
-        self.topo.close()
 
     def test_waiting_clients_stay_in_backlog_and_are_served_later(self):
         clients = [self.topo.connect(80) for _ in range(6)]
@@ -164,16 +159,14 @@ class TestLimit(unittest.TestCase):
             sock.close()
 
 
-@wl.need_root
-class TestDnsChange(unittest.TestCase):
+class TestDnsChange(wl.TopologyCase):
+    fresh_topology = True
+
     def setUp(self):
-        self.topo = wl.Topology()
+        super().setUp()
         wl.start_nginx(self.topo)
         wl.start_nginx(self.topo, addr=OUT2_V4, addr6=None)
         self.dns = wl.start_dnsmasq(self.topo, "%s target.test\n" % OUT_V4)
-
-    def tearDown(self):
-        self.topo.close()
 
     def test_next_connection_follows_a_dns_change(self):
         self.topo.start_proxy(TARGET="target.test", PORT="80")
@@ -193,14 +186,12 @@ class TestDnsChange(unittest.TestCase):
         self.assertIsNone(proxy.poll())
 
 
-@wl.need_root
-class TestLifetime(unittest.TestCase):
-    def setUp(self):
-        self.topo = wl.Topology()
-        wl.start_nginx(self.topo)
+class TestLifetime(wl.TopologyCase):
+    fresh_topology = True
 
-    def tearDown(self):
-        self.topo.close()
+    def setUp(self):
+        super().setUp()
+        wl.start_nginx(self.topo)
 
     def test_sigterm_refuses_new_clients_and_lets_open_ones_finish(self):
         proxy = self.topo.start_proxy(PORT="80 443")

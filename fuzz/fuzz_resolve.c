@@ -1,4 +1,4 @@
-// fuzz-sources: resolve.c addr.c process.c t/dns_packet.c
+// fuzz-sources: dns_wire.c t/dns_packet.c
 /*
  * fuzz/fuzz_resolve.c: libFuzzer target for the resolver's packet code.
  *
@@ -14,7 +14,7 @@
  * kept in the tree. The seeds are built with the tests' packet builder
  * (t/dns_packet.h).
  */
-#include "resolve.h"
+#include "dns_wire.h"
 #include "t/dns_packet.h"
 
 #include <stdio.h>

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "resolve.h"
+#include "dns_wire.h"
 
 void pkt_put8(struct pkt *p, unsigned value)
 {

@@ -292,18 +292,104 @@ int conf_check_host(const char *text, char *out, size_t out_size, char *err, siz
 	return 0;
 }
 
+/* A copy of name in lower case, one trailing dot removed: how entries are compared. */
+static void conf_route_pattern(const char *name, char *out, size_t size)
+{
+	size_t len = strlen(name);
+
+	if (len > 1 && name[len - 1] == '.')
+		len--;
+	if (len >= size)
+		len = size - 1;
+	for (size_t i = 0; i < len; i++)
+		out[i] = (char)tolower((unsigned char)name[i]);
+	out[len] = '\0';
+}
+
+/* One entry of a routed TARGET: "*", "*.suffix" or a host name (no IP literal). */
+static int conf_add_route(struct conf *conf, const char *entry, char *err, size_t size)
+{
+	struct conf_route *route = &conf->routes[conf->nroutes];
+	char checked[CONF_TARGET_SIZE + 2];
+	unsigned char bytes[16];
+	const char *name = entry;
+
+	if (conf->nroutes == CONF_MAX_ROUTES)
+		return conf_fail(err, size, "TARGET: more than %d entries", CONF_MAX_ROUTES);
+	route->kind = strcmp(entry, "*") == 0 ? CONF_ROUTE_ANY
+		      : strncmp(entry, "*.", 2) == 0 ? CONF_ROUTE_SUFFIX
+						      : CONF_ROUTE_EXACT;
+	if (route->kind == CONF_ROUTE_SUFFIX)
+		name = entry + 2;
+	if (route->kind != CONF_ROUTE_ANY &&
+	    conf_check_host(name, checked, sizeof checked, err, size) < 0)
+		return -1;
+	/* A literal would bypass the names the routing is about. */
+	if (route->kind != CONF_ROUTE_ANY && (inet_pton(AF_INET, checked, bytes) == 1 ||
+					      inet_pton(AF_INET6, checked, bytes) == 1))
+		return conf_fail(err, size, "TARGET: \"%s\": an IP address is only allowed as the "
+				 "single TARGET, not among names", entry);
+	conf_route_pattern(entry, route->pattern, sizeof route->pattern);
+	for (size_t i = 0; i < conf->nroutes; i++)
+		if (strcmp(conf->routes[i].pattern, route->pattern) == 0)
+			return conf_fail(err, size, "TARGET: \"%s\" is listed twice", entry);
+	conf->nroutes++;
+	return 0;
+}
+
+/* Routed mode: every entry, and the one the healthcheck probes. */
+static int conf_parse_routes(struct conf *conf, char *list, char *err, size_t size)
+{
+	char *save = NULL;
+
+	conf->routed = 1;
+	for (char *word = strtok_r(list, CONF_SEPARATORS, &save); word;
+	     word = strtok_r(NULL, CONF_SEPARATORS, &save))
+		if (conf_add_route(conf, word, err, size) < 0)
+			return -1;
+	conf->target = conf->routes[0].pattern;
+	for (size_t i = conf->nroutes; i-- > 0;)
+		if (conf->routes[i].kind == CONF_ROUTE_EXACT)
+			conf->target = conf->routes[i].pattern;
+	return 0;
+}
+
+/* conf->targets: the patterns, space-separated (they fit: each came from TARGET). */
+static int conf_join_routes(struct conf *conf)
+{
+	size_t used = 0;
+
+	for (size_t i = 0; i < conf->nroutes; i++)
+		used += (size_t)snprintf(conf->targets + used, sizeof conf->targets - used, "%s%s",
+					 i ? " " : "", conf->routes[i].pattern);
+	return 0;
+}
+
+/*
+ * TARGET: one host name or IP literal (the classic mode), or several names
+ * and wildcards (routed mode, TCP only).
+ */
 static int conf_parse_target(struct conf *conf, conf_getter get, char *err, size_t size)
 {
 	const char *text = conf_get(get, "TARGET", NULL);
-	char trimmed[CONF_TARGET_SIZE + 2];
+	char list[CONF_TARGETS_SIZE], *first;
+	size_t words = 0;
 
-	if (!text || !*conf_trim(text, trimmed, sizeof trimmed))
+	if (!text || !*conf_trim(text, list, sizeof list))
 		return conf_fail(err, size, "TARGET: not set (the host to forward to)");
-	if (strlen(text) > CONF_TARGET_SIZE + 64 || strpbrk(trimmed, " \t\n"))
-		return conf_fail(err, size, "TARGET: \"%s\" is not a host name or IP address", text);
-	if (conf_check_host(trimmed, conf->target_text, sizeof conf->target_text, err, size) < 0)
+	if (strlen(text) >= sizeof list)
+		return conf_fail(err, size, "TARGET: the list is too long");
+	for (const char *at = list; *at; words++) {
+		at += strcspn(at, CONF_SEPARATORS);
+		at += strspn(at, CONF_SEPARATORS);
+	}
+	first = list;
+	if (words > 1 || list[0] == '*')
+		return conf_parse_routes(conf, list, err, size) < 0 ? -1 : conf_join_routes(conf);
+	if (conf_check_host(first, conf->target_text, sizeof conf->target_text, err, size) < 0)
 		return -1;
 	conf->target = conf->target_text;
+	snprintf(conf->targets, sizeof conf->targets, "%s", conf->target);
 	return 0;
 }
 
@@ -596,15 +682,31 @@ static int conf_parse_metrics_port(struct conf *conf, conf_getter get, char *err
 	return 0;
 }
 
+/* Routed mode's own checks, once every variable is read. */
+static int conf_check_routed(const struct conf *conf, char *err, size_t size)
+{
+	if (!conf->routed)
+		return 0;
+	if (conf->mode == CONF_MODE_UDP)
+		return conf_fail(err, size, "TARGET: \"%s\": several names or wildcards need "
+				 "MODE=tcp (a datagram carries no name to route by)", conf->targets);
+	if ((conf->http_healthcheck || conf->smtp_healthcheck) && strchr(conf->target, '*'))
+		return conf_fail(err, size, "TARGET: \"%s\" has no exact name for the "
+				 "healthcheck's $TARGET", conf->targets);
+	return 0;
+}
+
 /* The variables this image adds to the old one's. */
 static int conf_load_additions(struct conf *conf, conf_getter get, char *err, size_t size)
 {
 	if (conf_parse_allow(conf, conf_get(get, "ALLOW_FROM", NULL), err, size) < 0 ||
 	    conf_parse_metrics_port(conf, get, err, size) < 0 ||
 	    conf_number(get, "RESOLVE_INTERVAL", "0", 0, INT_MAX / 1000, &conf->resolve_interval,
-			err, size) < 0)
+			err, size) < 0 ||
+	    conf_number(get, "ROUTE_TIMEOUT", "10", 1, 3600, &conf->route_timeout, err, size) < 0 ||
+	    conf_flag(get, "ROUTE_ALLOW_PRIVATE", "0", &conf->route_allow_private, err, size) < 0)
 		return -1;
-	return 0;
+	return conf_check_routed(conf, err, size);
 }
 
 int conf_load(struct conf *conf, conf_getter get, char *err, size_t size)
@@ -663,6 +765,36 @@ int conf_temp_path(char *out, size_t size, const char *name)
 	int len = snprintf(out, size, "%s/%s", dir && *dir ? dir : "/tmp", name);
 
 	return len > 0 && (size_t)len < size ? 0 : -1;
+}
+
+/* 1 when name ends with suffix ("*.example.com" without its "*"), and is longer. */
+static int conf_suffix_covers(const char *suffix, const char *name)
+{
+	size_t len = strlen(name), suffix_len = strlen(suffix);
+
+	return len > suffix_len && strcmp(name + len - suffix_len, suffix) == 0;
+}
+
+int conf_route_match(const struct conf *conf, const char *name)
+{
+	int best = -1;
+	size_t best_len = 0;
+
+	for (size_t i = 0; i < conf->nroutes; i++) {
+		const struct conf_route *route = &conf->routes[i];
+		size_t len = strlen(route->pattern);
+
+		if (route->kind == CONF_ROUTE_EXACT && strcmp(route->pattern, name) == 0)
+			return (int)i;
+		if (route->kind == CONF_ROUTE_SUFFIX && conf_suffix_covers(route->pattern + 1, name) &&
+		    len > best_len) {
+			best = (int)i;
+			best_len = len;
+		}
+		if (route->kind == CONF_ROUTE_ANY && best < 0)
+			best = (int)i;
+	}
+	return best;
 }
 
 int conf_has_port(const struct conf *conf, uint16_t port)

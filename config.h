@@ -17,8 +17,23 @@
 #define CONF_URL_SIZE 2048
 #define CONF_MAX_ALLOW 256	/* ALLOW_FROM networks, host names' addresses included */
 #define CONF_TARGET_SIZE 254	/* a host name of 253, or an IP literal */
+#define CONF_MAX_ROUTES 32	/* TARGET entries of routed mode */
+#define CONF_TARGETS_SIZE 4096	/* TARGET as a whole */
 
 enum conf_mode { CONF_MODE_TCP, CONF_MODE_UDP };
+
+/* What a TARGET entry of routed mode covers. */
+enum conf_route_kind {
+	CONF_ROUTE_EXACT,	/* "api.example.com": that name */
+	CONF_ROUTE_SUFFIX,	/* "*.example.com": names ending in ".example.com", not the domain */
+	CONF_ROUTE_ANY,		/* "*": every name */
+};
+
+struct conf_route {
+	enum conf_route_kind kind;
+	/* Lower case, no trailing dot: "api.example.com", "*.example.com", "*" (the metrics' label). */
+	char pattern[CONF_TARGET_SIZE + 2];
+};
 
 /* One ALLOW_FROM network: an address and how many leading bits must match. */
 struct conf_net {
@@ -35,8 +50,19 @@ struct conf_allow {
 };
 
 struct conf {
-	const char *target;		/* host name or IP literal, never empty: target_text */
-	char target_text[CONF_TARGET_SIZE];
+	/*
+	 * The single TARGET (a host name or IP literal, brackets removed); in
+	 * routed mode the first exact entry, which the healthcheck probes, or
+	 * the first entry when all are wildcards. Never empty.
+	 */
+	const char *target;
+	char target_text[CONF_TARGET_SIZE + 2];
+	char targets[CONF_TARGETS_SIZE];	/* every entry, space-separated: for logs, metrics */
+	int routed;			/* two or more entries, or a wildcard: route by name */
+	struct conf_route routes[CONF_MAX_ROUTES];
+	size_t nroutes;
+	long route_timeout;		/* ROUTE_TIMEOUT: seconds to wait for the name */
+	int route_allow_private;	/* ROUTE_ALLOW_PRIVATE: wildcards may lead to private ranges */
 	uint16_t ports[CONF_MAX_PORTS];	/* in PORT's order, ranges expanded */
 	size_t nports;
 	enum conf_mode mode;
@@ -86,6 +112,13 @@ int conf_fail(char *err, size_t size, const char *fmt, ...) __attribute__((forma
  * a number the C library would read as another address ("010.0.0.1").
  */
 int conf_check_host(const char *text, char *out, size_t out_size, char *err, size_t size);
+
+/*
+ * Routed mode: the entry that covers name (lower case, no trailing dot):
+ * an exact entry first, then the longest suffix, then "*". Its index in
+ * conf->routes, or -1 when none does.
+ */
+int conf_route_match(const struct conf *conf, const char *name);
 
 /* 1 when port is one of conf's ports. */
 int conf_has_port(const struct conf *conf, uint16_t port);

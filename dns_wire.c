@@ -40,6 +40,7 @@ struct dns_rr {
 	struct dns_name owner;
 	uint16_t type;
 	uint16_t rclass;
+	uint32_t ttl;
 	size_t rdata;		/* offset of the rdata in the packet */
 	size_t rdlen;
 };
@@ -155,6 +156,7 @@ static size_t dns_read_rr(const uint8_t *pkt, size_t len, size_t off, struct dns
 		return 0;
 	rr->type = dns_get16(pkt + off);
 	rr->rclass = dns_get16(pkt + off + 2);
+	rr->ttl = (uint32_t)dns_get16(pkt + off + 4) << 16 | dns_get16(pkt + off + 6);
 	rr->rdlen = dns_get16(pkt + off + 8);
 	rr->rdata = off + DNS_RRFIXED_LEN;
 	if (rr->rdlen > len - rr->rdata)
@@ -225,13 +227,20 @@ static int dns_check_answers(const uint8_t *pkt, size_t len, size_t off, uint16_
 	return 0;
 }
 
+/* The smaller of two TTLs: an answer lives as long as its shortest-lived record. */
+static uint32_t dns_min_ttl(uint32_t a, uint32_t b)
+{
+	return a < b ? a : b;
+}
+
 /*
  * Follows the CNAME chain from name through the (checked) answer section, in
- * whatever order its records come; name ends as the last name of the chain.
- * DNS_OK, or DNS_EBADREPLY when the chain is longer than DNS_MAX_CNAMES.
+ * whatever order its records come; name ends as the last name of the chain,
+ * *ttl as the smallest TTL along it. DNS_OK, or DNS_EBADREPLY when the
+ * chain is longer than DNS_MAX_CNAMES.
  */
 static int dns_follow_cnames(const uint8_t *pkt, size_t len, size_t off, uint16_t ancount,
-			     struct dns_name *name)
+			     struct dns_name *name, uint32_t *ttl)
 {
 	int hops = 0;
 	int changed = 1;
@@ -253,6 +262,7 @@ static int dns_follow_cnames(const uint8_t *pkt, size_t len, size_t off, uint16_
 			/* A chain this long is a loop (a -> b -> a) or abuse. */
 			if (++hops > DNS_MAX_CNAMES || dns_cname_target(pkt, len, &rr, name) < 0)
 				return DNS_EBADREPLY;
+			*ttl = dns_min_ttl(*ttl, rr.ttl);
 			changed = 1;
 		}
 	}
@@ -276,6 +286,7 @@ static int dns_collect(const uint8_t *pkt, size_t len, size_t off, uint16_t anco
 			continue;
 		if (out->count == DNS_MAX_ADDRS)
 			break;	/* enough to pick from; the rest are ignored */
+		out->ttl = dns_min_ttl(out->ttl, rr.ttl);
 		memcpy(out->addrs[out->count++], pkt + rr.rdata, rr.rdlen);
 	}
 	return out->count > 0 ? DNS_OK : DNS_ENODATA;
@@ -290,6 +301,7 @@ int dns_parse_reply(const uint8_t *pkt, size_t len, uint16_t id, const char *nam
 	int status;
 
 	out->count = 0;
+	out->ttl = UINT32_MAX;
 	out->family = qtype == DNS_TYPE_AAAA ? AF_INET6 : AF_INET;
 	if ((qtype != DNS_TYPE_A && qtype != DNS_TYPE_AAAA) || dns_encode_name(name, &qname) < 0)
 		return DNS_EINVAL;
@@ -308,7 +320,7 @@ int dns_parse_reply(const uint8_t *pkt, size_t len, uint16_t id, const char *nam
 	/* Every record is checked once, so the walks below cannot meet a bad one. */
 	if (dns_check_answers(pkt, len, off, ancount) < 0)
 		return DNS_EBADREPLY;
-	status = dns_follow_cnames(pkt, len, off, ancount, &qname);
+	status = dns_follow_cnames(pkt, len, off, ancount, &qname, &out->ttl);
 	if (status != DNS_OK)
 		return status;
 	return dns_collect(pkt, len, off, ancount, &qname, qtype, out);

@@ -38,6 +38,7 @@ enum dns_status {
 struct dns_result {
 	int family;
 	size_t count;
+	uint32_t ttl;		/* the smallest TTL of the records that led to the addresses */
 	unsigned char addrs[DNS_MAX_ADDRS][16];	/* 4 bytes used for AF_INET */
 };
 

@@ -24,7 +24,10 @@
 #define SHARED_SPINS 1000		/* tries before yielding the CPU to a preempted writer */
 #define SHARED_GIVE_UP_MS 2000	/* seq odd this long: its writer died mid-store */
 
-const char *const shared_refusal_names[SHARED_REFUSALS] = { "allow_from", "loop" };
+const char *const shared_refusal_names[SHARED_REFUSALS] = {
+	"allow_from", "loop", "not_allowed", "no_name", "ambiguous", "not_tls_or_http", "timeout",
+	"private_address"
+};
 const char *const shared_drop_names[SHARED_DROPS] = { "queue_full", "upstream_down",
 						       "session_lost" };
 
@@ -260,6 +263,103 @@ int shared_addr_load(const struct shared_addr *slot, struct sockaddr_storage *ou
 uint32_t shared_addr_version(const struct shared_addr *slot)
 {
 	return atomic_load_explicit((_Atomic uint32_t *)&slot->seq, memory_order_acquire);
+}
+
+/* FNV-1a: a name's slot in the cache. */
+static size_t shared_name_slot(const char *name)
+{
+	uint32_t hash = 2166136261u;
+
+	for (; *name; name++)
+		hash = (hash ^ (uint8_t)*name) * 16777619u;
+	return hash % SHARED_NAMES;
+}
+
+/* name packed into words (zero-padded), as the cache compares it. */
+static void shared_name_words(const char *name, uint64_t *words, size_t count)
+{
+	memset(words, 0, count * sizeof *words);
+	memcpy(words, name, strnlen(name, count * sizeof *words - 1));
+}
+
+void shared_text_store(_Atomic uint64_t *words, size_t count, const char *text)
+{
+	uint64_t packed[64];
+
+	if (count > 64)
+		count = 64;
+	shared_name_words(text, packed, count);
+	for (size_t i = 0; i < count; i++)
+		atomic_store_explicit(&words[i], packed[i], memory_order_relaxed);
+}
+
+void shared_text_load(const _Atomic uint64_t *words, size_t count, char *out, size_t size)
+{
+	uint64_t packed[64];
+
+	if (count > 64)
+		count = 64;
+	for (size_t i = 0; i < count; i++)
+		packed[i] = atomic_load_explicit((_Atomic uint64_t *)&words[i], memory_order_relaxed);
+	snprintf(out, size, "%.*s", (int)strnlen((const char *)packed, count * 8), (const char *)packed);
+}
+
+int shared_name_load(const struct shared *shared, const char *name, long long now,
+		     struct shared_addrs *out)
+{
+	struct shared_name *slot = (struct shared_name *)&shared->names[shared_name_slot(name)];
+	enum { WORDS = sizeof slot->name / sizeof slot->name[0] };
+	uint64_t want[WORDS];
+	uint32_t before, after, addrs[SHARED_NAME_ADDRS][4];
+	int match = 1;
+
+	shared_name_words(name, want, WORDS);
+	before = atomic_load_explicit(&slot->seq, memory_order_acquire);
+	for (size_t i = 0; i < WORDS; i++)
+		match &= atomic_load_explicit(&slot->name[i], memory_order_relaxed) == want[i];
+	out->family = (int)atomic_load_explicit(&slot->family, memory_order_relaxed);
+	out->count = atomic_load_explicit(&slot->count, memory_order_relaxed);
+	match &= atomic_load_explicit(&slot->expires_ms, memory_order_relaxed) > now;
+	for (size_t i = 0; i < SHARED_NAME_ADDRS; i++)
+		for (size_t j = 0; j < 4; j++)
+			addrs[i][j] = atomic_load_explicit(&slot->addrs[i][j], memory_order_relaxed);
+	atomic_thread_fence(memory_order_acquire);
+	after = atomic_load_explicit(&slot->seq, memory_order_relaxed);
+	/* Being written, or written meanwhile, or someone else's: a miss, never a wait. */
+	if ((before & 1) || before != after || !match || out->count == 0 ||
+	    out->count > SHARED_NAME_ADDRS || (out->family != AF_INET && out->family != AF_INET6))
+		return -1;
+	for (size_t i = 0; i < out->count; i++)
+		memcpy(out->addrs[i], addrs[i], 16);
+	return 0;
+}
+
+void shared_name_store(struct shared *shared, const char *name, const struct shared_addrs *addrs,
+		       long long expires_ms)
+{
+	struct shared_name *slot = &shared->names[shared_name_slot(name)];
+	enum { WORDS = sizeof slot->name / sizeof slot->name[0] };
+	uint32_t seq = atomic_load_explicit(&slot->seq, memory_order_relaxed), words[4];
+	uint64_t packed[WORDS];
+
+	/* Claimed by making seq odd: one writer at a time, across processes. */
+	if ((seq & 1) || !atomic_compare_exchange_strong_explicit(&slot->seq, &seq, seq + 1,
+								 memory_order_relaxed,
+								 memory_order_relaxed))
+		return;
+	atomic_thread_fence(memory_order_release);
+	shared_name_words(name, packed, WORDS);
+	for (size_t i = 0; i < WORDS; i++)
+		atomic_store_explicit(&slot->name[i], packed[i], memory_order_relaxed);
+	atomic_store_explicit(&slot->family, (uint32_t)addrs->family, memory_order_relaxed);
+	atomic_store_explicit(&slot->count, (uint32_t)addrs->count, memory_order_relaxed);
+	atomic_store_explicit(&slot->expires_ms, expires_ms, memory_order_relaxed);
+	for (size_t i = 0; i < addrs->count && i < SHARED_NAME_ADDRS; i++) {
+		memcpy(words, addrs->addrs[i], 16);
+		for (size_t j = 0; j < 4; j++)
+			atomic_store_explicit(&slot->addrs[i][j], words[j], memory_order_relaxed);
+	}
+	atomic_store_explicit(&slot->seq, seq + 2, memory_order_release);
 }
 
 int shared_claim_log(_Atomic int64_t *last_ms, long long now, long long period_ms)

@@ -34,9 +34,11 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+#include "config.h"
+
 #define SHARED_LINE 64		/* ports never share a cache line */
 #define SHARED_MAGIC 0x776c7374	/* "wlst": the region is complete */
-#define SHARED_VERSION 2	/* the layout below; the healthcheck refuses another */
+#define SHARED_VERSION 3	/* the layout below; the healthcheck refuses another */
 
 /* Process names (comm), for people reading ps; the healthcheck goes by pid. */
 #define SHARED_MAIN_COMM "whitelist"		/* the executable's name */
@@ -51,6 +53,12 @@
 enum shared_refusal {
 	SHARED_REFUSED_ALLOW_FROM,	/* not in ALLOW_FROM */
 	SHARED_REFUSED_LOOP,		/* TARGET is this proxy itself */
+	SHARED_REFUSED_NOT_ALLOWED,	/* routed: a name no entry covers */
+	SHARED_REFUSED_NO_NAME,		/* routed: no SNI, no Host, or a name that is none */
+	SHARED_REFUSED_AMBIGUOUS,	/* routed: two names (two Hosts, Host against the URL) */
+	SHARED_REFUSED_NOT_TLS_OR_HTTP,	/* routed: neither a ClientHello nor an HTTP/1.x request */
+	SHARED_REFUSED_TIMEOUT,		/* routed: no name within ROUTE_TIMEOUT */
+	SHARED_REFUSED_PRIVATE,		/* routed: a wildcard's name led to a private address */
 	SHARED_REFUSALS
 };
 
@@ -82,12 +90,41 @@ struct shared_port {
 	_Atomic uint64_t bytes_down;		/* written to clients */
 	_Atomic uint64_t refused[SHARED_REFUSALS];
 	_Atomic uint64_t dropped[SHARED_DROPS];
+	_Atomic uint64_t routed[CONF_MAX_ROUTES];	/* routed mode: connections per TARGET entry */
+	_Atomic int64_t refused_logged_ms[SHARED_REFUSALS];	/* routed: a line a second per reason */
 	_Atomic int64_t loop_last_ms;		/* last loop-guard event (proc_now_ms), 0: none */
 	_Atomic int64_t loop_logged_ms;		/* last log line about it: one a minute */
 	struct shared_addr loop_addr;		/* where it led, for the log and the healthcheck */
+	_Atomic uint64_t loop_name[(CONF_TARGET_SIZE + 7) / 8];	/* the name that led there */
 	_Atomic int32_t listener_pid;		/* written by main when it starts the listener */
 	_Atomic uint64_t listener_inode;	/* its socket, as /proc/net/{tcp,udp}* show it */
 	uint16_t port;
+};
+
+/*
+ * Routed mode: the addresses of a name a wildcard allowed, resolved through
+ * NAMESERVERS by one relay and reused by the next ones until the answer's
+ * TTL (at most SHARED_NAME_MAX_TTL_S) runs out. A direct-mapped cache:
+ * a name's slot is its hash. Any process writes, so a writer first claims
+ * the slot by making seq odd; readers treat a slot being written as a miss.
+ */
+#define SHARED_NAMES 64
+#define SHARED_NAME_ADDRS 8
+#define SHARED_NAME_MAX_TTL_S 60
+struct shared_name {
+	_Atomic uint32_t seq;
+	_Atomic uint32_t family;
+	_Atomic uint32_t count;
+	_Atomic int64_t expires_ms;
+	_Atomic uint64_t name[(CONF_TARGET_SIZE + 7) / 8];
+	_Atomic uint32_t addrs[SHARED_NAME_ADDRS][4];
+};
+
+/* Addresses of one name, all of one family, as the cache keeps them. */
+struct shared_addrs {
+	int family;
+	size_t count;
+	uint8_t addrs[SHARED_NAME_ADDRS][16];
 };
 
 struct shared {
@@ -98,6 +135,8 @@ struct shared {
 	uint64_t main_starttime;	/* /proc/PID/stat: tells a reused pid apart */
 	uint32_t mode;			/* SOCK_STREAM or SOCK_DGRAM */
 	struct shared_addr target;	/* TARGET's one address, when it has one */
+	struct shared_addr routes[CONF_MAX_ROUTES];	/* routed, PRE_RESOLVE=1: exact entries' */
+	struct shared_name names[SHARED_NAMES];		/* routed, PRE_RESOLVE=1: wildcards' */
 	_Atomic uint64_t resolve_failures;	/* RESOLVE_INTERVAL lookups that failed */
 	uint32_t nports;
 	struct shared_port ports[];	/* in PORT's order */
@@ -154,6 +193,22 @@ int shared_addr_load(const struct shared_addr *slot, struct sockaddr_storage *ou
 
 /* Changes with every store: a long-lived upstream socket can tell it must reconnect. */
 uint32_t shared_addr_version(const struct shared_addr *slot);
+
+/*
+ * A short text in atomic words (the loop guard's name): stored by the
+ * process that claimed the log line; a read racing a store may mix the two,
+ * which only a message shows.
+ */
+void shared_text_store(_Atomic uint64_t *words, size_t count, const char *text);
+void shared_text_load(const _Atomic uint64_t *words, size_t count, char *out, size_t size);
+
+/* The cached addresses of name (lower case) when fresh at now: 0, else -1. */
+int shared_name_load(const struct shared *shared, const char *name, long long now,
+		     struct shared_addrs *out);
+
+/* Caches name's addresses until expires_ms; skipped when another process is writing its slot. */
+void shared_name_store(struct shared *shared, const char *name, const struct shared_addrs *addrs,
+		       long long expires_ms);
 
 /*
  * Claims the right to log an event of a rate-limited kind: 1 when the last

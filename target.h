@@ -28,6 +28,7 @@ enum target_status {
 	TARGET_FAILED = -1,	/* unreachable or unresolvable: logged, counted as an upstream error */
 	TARGET_SELF = -2,	/* it is this proxy itself: refused, counted, logged once a minute */
 	TARGET_STOPPING = -3,	/* target_setup: SIGTERM or SIGINT came during the lookup */
+	TARGET_PRIVATE = -4,	/* routed: a wildcard's name led only to private addresses */
 };
 
 /*
@@ -52,6 +53,18 @@ void target_refresh(struct target *target, int cancel_fd);
  */
 int target_connect(const struct target *target, struct shared_port *port, int socktype,
 		   struct endpoint *used);
+
+/*
+ * Routed mode, a child: a TCP connection to the name a client asked for,
+ * which conf->routes[route] covers, on port's port. An exact entry goes
+ * anywhere but to this proxy; a wildcard's name also not to a private range
+ * (guard.h) unless ROUTE_ALLOW_PRIVATE=1. Each address is checked before it
+ * is connected to, and the one connected to is the one checked. The fd, or
+ * TARGET_FAILED (logged, counted), TARGET_SELF (logged, counted) or
+ * TARGET_PRIVATE (for the caller to refuse).
+ */
+int target_connect_name(const struct target *target, struct shared_port *port, int route,
+			const char *name, struct endpoint *used);
 
 /*
  * 1 when a connection to addr would end at this host: loopback, "any", or

@@ -123,6 +123,65 @@ START_TEST(test_run_as_forms)
 }
 END_TEST
 
+/* Several names or a wildcard: routed mode, each entry normalized, the probed one exact. */
+START_TEST(test_routed_targets)
+{
+	static const char *const env[] = { "TARGET= *.Fonts.example  Fonts.GoogleAPIs.com.\tb.test *",
+					   "ROUTE_TIMEOUT=3", "ROUTE_ALLOW_PRIVATE=1", NULL };
+	static const char *const one[] = { "TARGET=*.example.com", NULL };
+	static const char *const single[] = { "TARGET=Fonts.GoogleAPIs.com.", NULL };
+	static struct conf conf;
+	char err[CONF_ERR_SIZE];
+
+	ck_assert_msg(load(&conf, err, env) == 0, "%s", err);
+	ck_assert_int_eq(conf.routed, 1);
+	ck_assert_uint_eq(conf.nroutes, 4);
+	ck_assert_int_eq(conf.routes[0].kind, CONF_ROUTE_SUFFIX);
+	ck_assert_str_eq(conf.routes[0].pattern, "*.fonts.example");
+	ck_assert_int_eq(conf.routes[1].kind, CONF_ROUTE_EXACT);
+	ck_assert_str_eq(conf.routes[1].pattern, "fonts.googleapis.com");
+	ck_assert_int_eq(conf.routes[3].kind, CONF_ROUTE_ANY);
+	ck_assert_str_eq(conf.target, "fonts.googleapis.com");	/* the first exact one */
+	ck_assert_str_eq(conf.targets, "*.fonts.example fonts.googleapis.com b.test *");
+	ck_assert_int_eq(conf.route_timeout, 3);
+	ck_assert_int_eq(conf.route_allow_private, 1);
+	ck_assert_msg(load(&conf, err, one) == 0, "%s", err);
+	ck_assert_int_eq(conf.routed, 1);
+	ck_assert_str_eq(conf.target, "*.example.com");
+	ck_assert_int_eq(conf.route_timeout, 10);
+	ck_assert_int_eq(conf.route_allow_private, 0);
+	ck_assert_msg(load(&conf, err, single) == 0, "%s", err);
+	ck_assert_int_eq(conf.routed, 0);	/* one name: the classic mode, no peeking */
+	ck_assert_str_eq(conf.target, "Fonts.GoogleAPIs.com.");
+}
+END_TEST
+
+/* Matching: exact first, then the longest suffix, then "*"; a suffix never covers its domain. */
+START_TEST(test_route_match)
+{
+	static const char *const env[] = { "TARGET=api.example.com *.example.com "
+					   "*.eu.example.com other.test", NULL };
+	static const char *const any[] = { "TARGET=* a.test", NULL };
+	static struct conf conf;
+	char err[CONF_ERR_SIZE];
+
+	ck_assert_msg(load(&conf, err, env) == 0, "%s", err);
+	ck_assert_int_eq(conf_route_match(&conf, "api.example.com"), 0);
+	ck_assert_int_eq(conf_route_match(&conf, "www.example.com"), 1);
+	ck_assert_int_eq(conf_route_match(&conf, "a.b.example.com"), 1);
+	ck_assert_int_eq(conf_route_match(&conf, "x.eu.example.com"), 2);
+	ck_assert_int_eq(conf_route_match(&conf, "eu.example.com"), 1);
+	ck_assert_int_eq(conf_route_match(&conf, "example.com"), -1);
+	ck_assert_int_eq(conf_route_match(&conf, "badexample.com"), -1);
+	ck_assert_int_eq(conf_route_match(&conf, "other.test"), 3);
+	ck_assert_int_eq(conf_route_match(&conf, "x.other.test"), -1);
+	ck_assert_int_eq(conf_route_match(&conf, "example.com.evil"), -1);
+	ck_assert_msg(load(&conf, err, any) == 0, "%s", err);
+	ck_assert_int_eq(conf_route_match(&conf, "a.test"), 1);
+	ck_assert_int_eq(conf_route_match(&conf, "anything.at.all"), 0);
+}
+END_TEST
+
 /*
  * Values are read alike whatever surrounds them: blanks around any value
  * (compose leaves them), MODE in any case (socat took either); RUN_AS=0:GID
@@ -190,7 +249,21 @@ static const struct bad_case {
 } bad_cases[] = {
 	{ { NULL }, "TARGET: not set" },
 	{ { "TARGET=", NULL }, "TARGET: not set" },
-	{ { "TARGET=a b", NULL }, "TARGET: \"a b\" is not a host name or IP address" },
+	{ { "TARGET=a b", "MODE=udp", NULL }, "TARGET: \"a b\": several names or wildcards "
+	  "need MODE=tcp" },
+	{ { "TARGET=*.example.com", "MODE=udp", NULL }, "need MODE=tcp" },
+	{ { "TARGET=a.example 198.18.2.2", NULL }, "TARGET: \"198.18.2.2\": an IP address is "
+	  "only allowed as the single TARGET" },
+	{ { "TARGET=a.example [2001:db8::1]", NULL }, "an IP address is only allowed" },
+	{ { "TARGET=a.example A.Example.", NULL }, "TARGET: \"A.Example.\" is listed twice" },
+	{ { "TARGET=a.example *.", NULL }, "TARGET: \"\" is not a host name" },
+	{ { "TARGET=a.example **.x", NULL }, "TARGET: \"**.x\" is not a host name or IP" },
+	{ { "TARGET=*example.com", NULL }, "TARGET: \"*example.com\" is not a host name or IP" },
+	{ { "TARGET=a.example *.a..b", NULL }, "TARGET: \"a..b\" has an empty label" },
+	{ { "TARGET=*.example.com", "HTTP_HEALTHCHECK=1", NULL },
+	  "TARGET: \"*.example.com\" has no exact name for the healthcheck's $TARGET" },
+	{ { "TARGET=a b", "ROUTE_TIMEOUT=0", NULL }, "ROUTE_TIMEOUT: \"0\" is not a number from 1" },
+	{ { "TARGET=a b", "ROUTE_ALLOW_PRIVATE=yes", NULL }, "ROUTE_ALLOW_PRIVATE: \"yes\" is not 0" },
 	{ { "TARGET=x", "PORT=http", NULL }, "PORT: \"http\" is not a port number" },
 	{ { "TARGET=x", "PORT=0", NULL }, "PORT: \"0\" is not a port number" },
 	{ { "TARGET=x", "PORT=65536", NULL }, "PORT: \"65536\" is not a port number" },
@@ -506,6 +579,8 @@ Suite *config_suite(void)
 	tcase_add_test(tc, test_port_range);
 	tcase_add_test(tc, test_run_as_forms);
 	tcase_add_test(tc, test_values_read_alike);
+	tcase_add_test(tc, test_routed_targets);
+	tcase_add_test(tc, test_route_match);
 	tcase_add_loop_test(tc, test_bad_values, 0, sizeof bad_cases / sizeof bad_cases[0]);
 	tcase_add_loop_test(tc, test_parse_net, 0, sizeof net_cases / sizeof net_cases[0]);
 	tcase_add_test(tc, test_parse_net_refused);

@@ -13,7 +13,8 @@ static const struct {
 	Suite *(*make)(void);
 } suites[] = {
 	{ "addr", addr_suite },		{ "config", config_suite },
-	{ "healthcheck", healthcheck_suite }, { "log", log_suite },
+	{ "guard", guard_suite },	{ "healthcheck", healthcheck_suite },
+	{ "log", log_suite },
 	{ "metrics", metrics_suite },	{ "process", process_suite },
 	{ "relay", relay_suite },	{ "resolve", resolve_suite },
 	{ "session", session_suite },	{ "shared", shared_suite },

@@ -26,7 +26,7 @@ HEALTH_OBJS = healthcheck.o config.o log.o resolve.o
 UNIT_TESTS = t/check_config t/check_slots t/check_session t/check_log t/check_resolve t/check_healthcheck \
 	t/check_shared t/check_metrics
 
-.PHONY: all run check unit e2e asan fuzz bench soak clean deps
+.PHONY: all run check unit e2e asan fuzz bench soak fresh clean deps
 
 all: whitelist healthcheck
 
@@ -69,23 +69,32 @@ t/check_session: t/check_session.c session.o
 t/check_log: t/check_log.c log.o
 	$(CC) $(CFLAGS) $(CHECK_CFLAGS) -I. -o $@ $< log.o $(CHECK_LIBS)
 
+# Targets that install packages first (t/deps.sh, as root) build in a
+# sub-make, so that even `make -j` compiles only once the compiler is there.
+
 # Runs the proxy in the foreground, configured by the environment, e.g.
 # `TARGET=example.com PORT=8080 make run` (as root it installs what is missing).
-run: deps all
+run:
+	@t/deps.sh
+	@$(MAKE) --no-print-directory all
 	./whitelist
 
-# Installs the Debian packages the build and the tests need (root only).
+# Installs the Debian packages the build and the tests need (root only); the
+# table in t/deps.sh says which program needs which package.
 deps:
-	@t/deps.sh
+	@t/deps.sh check
 
 unit: $(UNIT_TESTS)
 	@set -e; for test in $(UNIT_TESTS); do echo "== $$test"; CK_DEFAULT_TIMEOUT=20 ./$$test; done
 
 e2e: all
-	@t/deps.sh shellcheck musl-tools busybox
 	@python3 t/e2e.py
 
-check: deps all unit e2e
+# Unit suites, then end-to-end tests (one after the other, even with -j).
+check: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory e2e
 
 # The whole suite under ASan and UBSan (dynamic: the sanitizers need it).
 # Reports from every process, proxies and their children included, go to
@@ -103,14 +112,22 @@ asan:
 	$(MAKE) clean
 
 fuzz:
+	@t/deps.sh fuzz
 	@fuzz/run.sh
 
-bench: all
-	@t/deps.sh wrk iperf3 haproxy
+bench:
+	@t/deps.sh check bench
+	@$(MAKE) --no-print-directory all
 	@python3 bench/bench.py
 
-soak: all
+soak: deps
+	@$(MAKE) --no-print-directory all
 	@python3 t/soak.py
+
+# make check as a newcomer runs it: a minimal Debian 12 made by debootstrap,
+# a clone of HEAD, root, CI=1 (t/fresh.sh; minutes, not part of check).
+fresh:
+	@t/fresh.sh
 
 clean:
 	rm -f whitelist healthcheck *.o $(UNIT_TESTS) fuzz/*.bin

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Runs the end-to-end tests (t/test_*.py) and prints one closing line.
 
-Without root the namespace tests are skipped, and the summary says so.
+Without root the namespace tests are skipped, and the summary says so; under
+CI (CI=1) a test that cannot run, for want of root or a program, fails.
 Usage: t/e2e.py [test_module[.Class[.test]] ...]
 """
 import os

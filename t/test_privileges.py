@@ -1,7 +1,6 @@
 """Least privilege: RUN_AS after binding, no_new_privs, and cap_drop ALL."""
 
 import re
-import shutil
 import unittest
 
 import wl
@@ -46,9 +45,9 @@ class TestPrivileges(unittest.TestCase):
         self.assertEqual(status_field(pids[2], "Gid"), ["64124"] * 4)
         sock.close()
 
-    @unittest.skipUnless(shutil.which("setpriv"), "needs setpriv (util-linux)")
     def test_cap_drop_all_plus_net_bind_service_still_serves(self):
         """What `cap_drop: [ALL]`, `cap_add: [NET_BIND_SERVICE]` gives a container."""
+        wl.need_program("setpriv", "util-linux")
         env = self.topo.proxy_env(PORT="80")
         proxy = self.topo.start(self.topo.proxy, [
             "setpriv", "--bounding-set=-all,+net_bind_service", "--inh-caps=-all",

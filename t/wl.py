@@ -33,6 +33,10 @@ IN_V6, PX_IN_V6, PX_OUT_V6, OUT_V6 = (
     "2001:db8:1::2", "2001:db8:1::1", "2001:db8:2::1", "2001:db8:2::2")
 
 CLONE_NEWNET = 0x40000000
+# Under CI (CI set and not empty) a test that cannot run here fails instead of
+# skipping: make check installs every program the tests need (t/deps.sh).
+CI = bool(os.environ.get("CI"))
+NEED_ROOT = "needs root for network namespaces"
 _libc = ctypes.CDLL(None, use_errno=True)
 _live_topologies = []
 
@@ -41,9 +45,28 @@ def is_root():
     return os.geteuid() == 0
 
 
+def cannot_run(reason):
+    """Ends a test that cannot run here: a skip that says why, a failure under CI."""
+    if CI:
+        raise AssertionError("cannot run, and CI runs every test: " + reason)
+    raise unittest.SkipTest(reason)
+
+
+def need_program(program, package):
+    """cannot_run unless program is on PATH; package is the Debian one (t/deps.sh)."""
+    if not shutil.which(program):
+        cannot_run("%s is not installed (apt-get install %s)" % (program, package))
+
+
 def need_root(cls):
-    """Class decorator: namespaces need root; say so plainly when skipped."""
-    return unittest.skipUnless(is_root(), "needs root for network namespaces")(cls)
+    """Class decorator: namespaces need root; say so plainly when skipped (CI: fail)."""
+    if is_root() or not CI:
+        return unittest.skipUnless(is_root(), NEED_ROOT)(cls)
+
+    def set_up_class(klass):
+        cannot_run(NEED_ROOT)
+    cls.setUpClass = classmethod(set_up_class)
+    return cls
 
 
 def run(*args, check=True, **kwargs):

@@ -26,7 +26,8 @@
 #                      truly fresh download)
 #   FRESH_MIRROR=URL   default http://deb.debian.org/debian
 #   FRESH_PARENT=DIR   where the root is made (default /var/tmp)
-#   FRESH_TARGET=T     the make target run inside (default check)
+#   FRESH_MAKE=ARGS    make's arguments inside (default check), e.g.
+#                      "fuzz FUZZ_SECONDS=5" or asan
 set -eu
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -35,10 +36,10 @@ suite=bookworm
 include=git,make,gcc
 
 # Stage two runs as PID 1 of the new namespaces, in a private mount namespace:
-# mounts the API file systems into the root, pivots into it and runs the target.
+# mounts the API file systems into the root, pivots into it and runs make.
 if [ "${1:-}" = --inside ]; then
 	root=$2
-	target=$3
+	shift 2
 	mount --make-rprivate /
 	mount --bind "$root" "$root"	# pivot_root wants a mount point
 	mount -t proc -o nosuid,nodev,noexec proc "$root/proc"
@@ -57,10 +58,9 @@ if [ "${1:-}" = --inside ]; then
 	rmdir /.old-root
 	# A login's environment: no variable of the host's but the terminal.
 	# This shell stays PID 1 (no exec): it reaps what the tests orphan.
-	# shellcheck disable=SC2016 # $1 is the inner shell's
 	env -i HOME=/root TERM="${TERM:-dumb}" CI=1 \
 		PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-		sh -c 'cd /root/whitelist && make "$1"' sh "$target"
+		sh -c 'cd /root/whitelist && make "$@"' sh "$@"
 	exit
 fi
 
@@ -147,12 +147,14 @@ chmod 755 "$root/usr/sbin/policy-rc.d"
 
 git clone -q --no-checkout "$top" "$root/root/whitelist"
 git -C "$root/root/whitelist" checkout -q --detach "$rev"
-echo "fresh: root ready in $(($(date +%s) - started)) s; make ${FRESH_TARGET:-check} in a clone of $rev"
+args=${FRESH_MAKE:-check}
+echo "fresh: root ready in $(($(date +%s) - started)) s; make $args in a clone of $rev"
 
-unshare --mount --pid --fork --kill-child -- "$top/t/fresh.sh" --inside "$root" "${FRESH_TARGET:-check}" &
+# shellcheck disable=SC2086 # $args: make's arguments, one word each
+unshare --mount --pid --fork --kill-child -- "$top/t/fresh.sh" --inside "$root" $args &
 inside=$!
 status=0
 wait "$inside" || status=$?
 inside=""
-echo "fresh: make ${FRESH_TARGET:-check} exited $status after $(($(date +%s) - started)) s in all"
+echo "fresh: make $args exited $status after $(($(date +%s) - started)) s in all"
 exit "$status"

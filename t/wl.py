@@ -69,9 +69,19 @@ def need_root(cls):
     return cls
 
 
+class CommandError(subprocess.CalledProcessError):
+    """A command that failed, with what it said (a missing program says so here)."""
+
+    def __str__(self):
+        return "%s\n%s" % (super().__str__(), (self.stderr or self.stdout or "").strip())
+
+
 def run(*args, check=True, **kwargs):
-    return subprocess.run(list(args), check=check, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True, **kwargs)
+    result = subprocess.run(list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, **kwargs)
+    if check and result.returncode != 0:
+        raise CommandError(result.returncode, result.args, result.stdout, result.stderr)
+    return result
 
 
 def wait_until(predicate, timeout=5.0, interval=0.02, what="condition"):

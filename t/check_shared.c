@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <check.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -140,7 +141,16 @@ static int one_of(const struct sockaddr_storage *out, const struct sockaddr_stor
 	return 0;
 }
 
-/* A writer process flips between a v4 and a v6 address; every read is one of them, whole. */
+/*
+ * A writer process flips between a v4 and a v6 address; every read is one of
+ * them, whole. The writer yields between stores, as the main process (which
+ * stores once per RESOLVE_INTERVAL) does more than enough: a writer that
+ * stores nonstop has seq odd most of the time, so whenever it is descheduled
+ * (another process, or the hypervisor taking the vCPU), it is mid-store, and
+ * a reader gives up after SHARED_MAX_TRIES (tens of ms): on a 2-core machine
+ * that failed most runs. Reads still overlap stores: up to thousands of the
+ * two million on two free cores.
+ */
 START_TEST(test_target_never_torn)
 {
 	struct shared *shared = make();
@@ -154,8 +164,10 @@ START_TEST(test_target_never_torn)
 	writer = fork();
 	ck_assert_int_ge(writer, 0);
 	if (writer == 0)
-		for (unsigned long i = 0;; i++)
+		for (unsigned long i = 0;; i++) {
 			shared_target_store(shared, (struct sockaddr *)(i % 2 ? &v4 : &v6));
+			sched_yield();
+		}
 	for (int i = 0; i < 2000000; i++) {
 		memset(&out, 0xa5, sizeof out);
 		ck_assert_int_eq(shared_target_load(shared, &out, &len), 0);

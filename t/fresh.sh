@@ -24,7 +24,8 @@
 #   FRESH_TARBALL=F    cache the packages: debootstrap --make-tarball=F the first
 #                      time, --unpack-tarball=F on later runs (default: none, a
 #                      truly fresh download)
-#   FRESH_MIRROR=URL   default http://deb.debian.org/debian
+#   FRESH_MIRROR=URL   default http://deb.debian.org/debian (security updates
+#                      from its sibling .../debian-security)
 #   FRESH_PARENT=DIR   where the root is made (default /var/tmp)
 #   FRESH_MAKE=ARGS    make's arguments inside (default check), e.g.
 #                      "fuzz FUZZ_SECONDS=5" or asan
@@ -145,7 +146,8 @@ cp -L /etc/resolv.conf "$root/etc/resolv.conf"
 printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
 chmod 755 "$root/usr/sbin/policy-rc.d"
 
-git clone -q --no-checkout "$top" "$root/root/whitelist"
+# --no-local: as a clone over the network, no object hard-linked to ours.
+git clone -q --no-local --no-checkout "$top" "$root/root/whitelist"
 git -C "$root/root/whitelist" checkout -q --detach "$rev"
 args=${FRESH_MAKE:-check}
 echo "fresh: root ready in $(($(date +%s) - started)) s; make $args in a clone of $rev"

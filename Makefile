@@ -30,7 +30,7 @@ HEALTH_OBJS = healthcheck.o $(COMMON_OBJS) hc_report.o hc_procs.o hc_dns.o hc_pr
 UNIT_OBJS = $(filter-out whitelist.o healthcheck.o,$(sort $(PROXY_OBJS) $(HEALTH_OBJS)))
 UNIT_SUITES = $(sort $(wildcard t/check_*.c))
 
-.PHONY: all run check unit e2e asan fuzz bench soak clean deps graph
+.PHONY: all run check unit e2e asan fuzz bench soak fresh clean deps graph
 
 all: whitelist healthcheck
 
@@ -50,23 +50,32 @@ t/unit: $(UNIT_SUITES) t/check.h t/dns_packet.c t/dns_packet.h $(UNIT_OBJS)
 	$(CC) $(CFLAGS) $(CURL_CFLAGS) $(CHECK_CFLAGS) -I. -DCAPTURE_DIR='"t/captures"' -o $@ \
 		$(UNIT_SUITES) t/dns_packet.c $(UNIT_OBJS) $(CURL_LIBS) $(CHECK_LIBS)
 
+# Targets that install packages first (t/deps.sh, as root) build in a
+# sub-make, so that even `make -j` compiles only once the compiler is there.
+
 # Runs the proxy in the foreground, configured by the environment, e.g.
 # `TARGET=example.com PORT=8080 make run` (as root it installs what is missing).
-run: deps all
+run:
+	@t/deps.sh
+	@$(MAKE) --no-print-directory all
 	./whitelist
 
-# Installs the Debian packages the build and the tests need (root only).
+# Installs the Debian packages the build and the tests need (root only); the
+# table in t/deps.sh says which program needs which package.
 deps:
-	@t/deps.sh
+	@t/deps.sh check
 
 unit: t/unit
 	CK_DEFAULT_TIMEOUT=20 ./t/unit
 
 e2e: all
-	@t/deps.sh shellcheck musl-tools busybox
 	@python3 t/e2e.py
 
-check: deps all unit e2e
+# Unit suites, then end-to-end tests (one after the other, even with -j).
+check: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory e2e
 
 # The module graph (who calls whom, from the objects' symbols); fails on a cycle.
 graph: all
@@ -88,14 +97,22 @@ asan:
 	$(MAKE) clean
 
 fuzz:
+	@t/deps.sh fuzz
 	@fuzz/run.sh
 
-bench: all
-	@t/deps.sh wrk iperf3 haproxy
+bench:
+	@t/deps.sh check bench
+	@$(MAKE) --no-print-directory all
 	@python3 bench/bench.py
 
-soak: all
+soak: deps
+	@$(MAKE) --no-print-directory all
 	@python3 t/soak.py
+
+# make check as a newcomer runs it: a minimal Debian 12 made by debootstrap,
+# a clone of HEAD, root, CI=1 (t/fresh.sh; minutes, not part of check).
+fresh:
+	@t/fresh.sh
 
 clean:
 	rm -f whitelist healthcheck *.o t/unit $(UNIT_SUITES:.c=) fuzz/*.bin

@@ -2061,6 +2061,8 @@ START_TEST(test_net_ipv6)
 
 	for (i = 0; i < sizeof scripts / sizeof scripts[0]; i++) {
 		if (fake_start(&f, "::1", scripts[i]) < 0) {
+			/* Skipped here; under CI a test that cannot run fails. */
+			ck_assert_msg(!getenv("CI") || !*getenv("CI"), "no IPv6 on ::1 under CI");
 			fprintf(stderr, "check_resolve: no IPv6 on ::1, IPv6 case skipped\n");
 			return;
 		}

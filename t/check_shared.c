@@ -4,10 +4,8 @@
  * address half old and half new while the main process rewrites it.
  */
 #include <arpa/inet.h>
-#include <errno.h>
 #include <check.h>
-
-#include "t/check.h"
+#include <errno.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdint.h>
@@ -17,6 +15,7 @@
 #include <unistd.h>
 
 #include "shared.h"
+#include "t/check.h"
 
 #define ADDERS 4
 #define ADDS_EACH 200000

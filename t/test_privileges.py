@@ -55,6 +55,7 @@ class TestPrivileges(wl.TopologyCase):
 
     def test_cap_drop_all_plus_net_bind_service_still_serves(self):
         """What `cap_drop: [ALL]`, `cap_add: [NET_BIND_SERVICE]` gives a container."""
+        wl.need_program("setpriv", "util-linux")
         env = self.topo.proxy_env(PORT="80")
         proxy = self.topo.start(self.topo.proxy, [
             "setpriv", "--bounding-set=-all,+net_bind_service", "--inh-caps=-all",

@@ -33,6 +33,10 @@ IN_V6, PX_IN_V6, PX_OUT_V6, OUT_V6 = (
     "2001:db8:1::2", "2001:db8:1::1", "2001:db8:2::1", "2001:db8:2::2")
 
 CLONE_NEWNET = 0x40000000
+# Under CI (CI set and not empty) a test that cannot run here fails instead of
+# skipping: make check installs every program the tests need (t/deps.sh).
+CI = bool(os.environ.get("CI"))
+NEED_ROOT = "needs root for network namespaces"
 _libc = ctypes.CDLL(None, use_errno=True)
 _live_topologies = []
 
@@ -43,7 +47,7 @@ def is_root():
 
 def required():
     """Under CI (CI set, as CI sets it) or E2E_REQUIRE=1 no test may skip."""
-    return bool(os.environ.get("CI")) or os.environ.get("E2E_REQUIRE") == "1"
+    return CI or os.environ.get("E2E_REQUIRE") == "1"
 
 
 def cannot_run(reason):
@@ -61,13 +65,19 @@ def not_applicable(reason):
     return unittest.skip(NOT_APPLICABLE + reason)
 
 
+def need_program(program, package):
+    """cannot_run unless program is on PATH; package is the Debian one (t/deps.sh)."""
+    if not shutil.which(program):
+        cannot_run("%s is not installed (apt-get install %s)" % (program, package))
+
+
 def need_root(cls):
     """Class decorator: namespaces need root; say so plainly when not."""
     original = cls.__dict__.get("setUpClass")
 
     def setUpClass(klass):
         if not is_root():
-            cannot_run("needs root for network namespaces")
+            cannot_run(NEED_ROOT)
         if original:
             original.__func__(klass)
         else:
@@ -77,9 +87,19 @@ def need_root(cls):
     return cls
 
 
+class CommandError(subprocess.CalledProcessError):
+    """A command that failed, with what it said (a missing program says so here)."""
+
+    def __str__(self):
+        return "%s\n%s" % (super().__str__(), (self.stderr or self.stdout or "").strip())
+
+
 def run(*args, check=True, **kwargs):
-    return subprocess.run(list(args), check=check, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True, **kwargs)
+    result = subprocess.run(list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, **kwargs)
+    if check and result.returncode != 0:
+        raise CommandError(result.returncode, result.args, result.stdout, result.stderr)
+    return result
 
 
 def wait_until(predicate, timeout=5.0, interval=0.02, what="condition"):
@@ -285,7 +305,7 @@ class TopologyCase(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         if not is_root():
-            cannot_run("needs root for network namespaces")
+            cannot_run(NEED_ROOT)
         if not cls.fresh_topology:
             cls.topo = Topology(hosts=cls.hosts, nameserver=cls.nameserver)
             cls.addClassCleanup(cls.topo.close)

@@ -239,8 +239,9 @@ static int hc_candidate_score(const struct shared *shared, const struct hc_socke
 
 static void hc_search_note_error(struct hc_search *search, const char *path)
 {
-	if (errno == ENOENT)
-		return;	/* removed while we looked: its proxy just stopped */
+	/* Removed while we looked (its proxy just stopped), or not a state of this version. */
+	if (errno == ENOENT || errno == EPROTO)
+		return;
 	if (!search->unreadable++) {
 		search->read_errno = errno;
 		snprintf(search->unreadable_path, sizeof search->unreadable_path, "%s", path);

@@ -23,10 +23,13 @@ def sample(topo, name, **labels):
 
 
 def process_named(topo, proxy, comm):
-    for pid in topo.children(proxy.pid):
-        if wl.read("/proc/%d/comm" % pid).strip() == comm:
-            return pid
-    raise AssertionError("no child %s of the proxy" % comm)
+    """The proxy's child of that name (it names itself once it runs: wait for it)."""
+    def find():
+        for pid in topo.children(proxy.pid):
+            if wl.read("/proc/%d/comm" % pid).strip() == comm:
+                return pid
+        return None
+    return wl.wait_until(find, what="a child %s of the proxy" % comm)
 
 
 class TestMetricsTcp(wl.TopologyCase):

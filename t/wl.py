@@ -272,6 +272,13 @@ class Topology:
         return kids
 
     def close(self):
+        for proc in self.procs:
+            # A proxy killed outright leaves its state file in /dev/shm: not ours to keep.
+            if getattr(proc, "env", None) is not None:
+                try:
+                    os.unlink("/dev/shm/whitelist-%d.state" % proc.pid)
+                except OSError:
+                    pass
         for proc in reversed(self.procs):
             # nginx must end its workers itself; a proxy in its grace period need not wait.
             quick = proc.args[-1] == WHITELIST or getattr(proc, "env", None)
@@ -423,11 +430,14 @@ def recv_all(sock):
 
 
 def listener_of(topo, proxy, port):
-    """The listener process of a port: the proxy's child named whitelist:PORT."""
-    for pid in topo.children(proxy.pid):
-        if read("/proc/%d/comm" % pid).strip() == "whitelist:%d" % port:
-            return pid
-    raise AssertionError("no listener for port %d" % port)
+    """The listener process of a port: the proxy's child named whitelist:PORT (it names
+    itself once it runs: waited for)."""
+    def find():
+        for pid in topo.children(proxy.pid):
+            if read("/proc/%d/comm" % pid).strip() == "whitelist:%d" % port:
+                return pid
+        return None
+    return wait_until(find, what="the listener of port %d" % port)
 
 
 def established(topo, ns, port):

@@ -23,8 +23,13 @@ CHECK_LIBS = $(shell $(PKG_CONFIG) --libs check)
 PROXY_OBJS = whitelist.o config.o log.o slots.o session.o relay.o listener.o udp.o resolve.o \
 	shared.o target.o metrics.o
 HEALTH_OBJS = healthcheck.o config.o log.o resolve.o
+# Routed mode's peekers: built and tested here, linked by the relay.
+SNIFF_OBJS = sniff.o tls_hello.o http_head.o sniff_normalize.o
+SNIFF_TESTS = t/check_sniff t/check_tls_hello t/check_http_head
+# Real first flights of clients (t/captures/record.py), read by the tests at run time.
+CAPTURE_DIR = t/captures
 UNIT_TESTS = t/check_config t/check_slots t/check_session t/check_log t/check_resolve t/check_healthcheck \
-	t/check_shared t/check_metrics
+	t/check_shared t/check_metrics $(SNIFF_TESTS)
 
 .PHONY: all run check unit e2e asan fuzz bench soak clean deps
 
@@ -52,6 +57,12 @@ t/check_healthcheck: t/check_healthcheck.c healthcheck.c config.o log.o resolve.
 
 t/check_config: t/check_config.c config.o log.o resolve.o
 	$(CC) $(CFLAGS) $(CHECK_CFLAGS) -I. -o $@ $< config.o log.o resolve.o $(CHECK_LIBS)
+
+t/sniff_kit.o: t/sniff_kit.c t/sniff_kit.h sniff.h
+	$(CC) $(CFLAGS) $(CHECK_CFLAGS) -I. -DCAPTURE_DIR=\"$(CAPTURE_DIR)\" -c -o $@ $<
+
+$(SNIFF_TESTS): %: %.c t/sniff_kit.o $(SNIFF_OBJS)
+	$(CC) $(CFLAGS) $(CHECK_CFLAGS) -I. -o $@ $< t/sniff_kit.o $(SNIFF_OBJS) $(CHECK_LIBS)
 
 t/check_shared: t/check_shared.c shared.o
 	$(CC) $(CFLAGS) $(CHECK_CFLAGS) -I. -o $@ $< shared.o $(CHECK_LIBS)
@@ -113,4 +124,4 @@ soak: all
 	@python3 t/soak.py
 
 clean:
-	rm -f whitelist healthcheck *.o $(UNIT_TESTS) fuzz/*.bin
+	rm -f whitelist healthcheck *.o t/*.o $(UNIT_TESTS) fuzz/*.bin

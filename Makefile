@@ -113,7 +113,9 @@ asan:
 	@echo "asan: no sanitizer report"
 	$(MAKE) clean
 
+# libFuzzer comes with clang's runtime package (a recommends, not a dependency).
 fuzz:
+	@t/deps.sh clang libclang-rt-dev
 	@fuzz/run.sh
 
 bench: all

@@ -267,6 +267,18 @@ START_TEST(test_cap)
 }
 END_TEST
 
+START_TEST(test_args)
+{
+	struct sniff_result out;
+
+	ck_assert_int_eq(http_head_host((const uint8_t *)"G", 1, NULL), SNIFF_NOT_THIS);
+	memset(&out, 0xa5, sizeof out);
+	ck_assert_int_eq(http_head_host(NULL, 5, &out), SNIFF_NEED_MORE);	/* NULL: empty */
+	ck_assert_int_eq(out.proto, SNIFF_PROTO_NONE);
+	ck_assert_str_eq(out.name, "");
+}
+END_TEST
+
 /* ---- corruption: any octet of valid heads set to awkward values ---- */
 
 static const char *const valid_heads[] = {
@@ -309,6 +321,7 @@ static Suite *http_head_suite(void)
 	tcase_set_timeout(tc, 20);
 	tcase_add_loop_test(tc, test_http_table, 0, NHTTP);
 	tcase_add_test(tc, test_cap);
+	tcase_add_test(tc, test_args);
 	suite_add_tcase(suite, tc);
 
 	tc = tcase_create("hostile");

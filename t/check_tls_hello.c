@@ -1070,6 +1070,7 @@ START_TEST(test_not_tls)
 	ck_assert_int_eq(kit_call(tls_hello_name, NULL, 0, &out), SNIFF_NEED_MORE);
 	ck_assert_int_eq(out.proto, SNIFF_PROTO_NONE);
 	ck_assert_int_eq(tls_hello_name((const uint8_t *)"\x16", 1, NULL), SNIFF_NOT_THIS);
+	ck_assert_int_eq(tls_hello_name(NULL, 5, &out), SNIFF_NEED_MORE);	/* NULL: empty */
 	ck_assert_int_eq(kit_call(tls_hello_name, (const uint8_t *)"\x16", 1, &out),
 			 SNIFF_NEED_MORE);
 	ck_assert_int_eq(out.proto, SNIFF_PROTO_TLS);

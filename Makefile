@@ -23,8 +23,9 @@ CHECK_LIBS = $(shell $(PKG_CONFIG) --libs check)
 # The modules every program may use, then each program's own: one file per
 # process role (ARCHITECTURE.md).
 COMMON_OBJS = addr.o config.o dns_wire.o log.o process.o resolve.o shared.o
+SNIFF_OBJS = sniff.o sniff_normalize.o tls_hello.o http_head.o
 PROXY_OBJS = whitelist.o $(COMMON_OBJS) target.o guard.o listener.o slots.o tcp.o conn.o relay.o \
-	udp.o udp_session.o udp_batch.o udp_handover.o session.o metrics.o
+	$(SNIFF_OBJS) udp.o udp_session.o udp_batch.o udp_handover.o session.o metrics.o
 HEALTH_OBJS = healthcheck.o $(COMMON_OBJS) hc_report.o hc_procs.o hc_dns.o hc_probe.o
 # Every module but the two mains: the unit suites link them all.
 UNIT_OBJS = $(filter-out whitelist.o healthcheck.o,$(sort $(PROXY_OBJS) $(HEALTH_OBJS)))
@@ -46,9 +47,11 @@ hc_probe.o healthcheck.o: CFLAGS += $(CURL_CFLAGS)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
 # One binary runs every Check suite (t/check.h lists them); `t/unit NAME...` runs some.
-t/unit: $(UNIT_SUITES) t/check.h t/dns_packet.c t/dns_packet.h $(UNIT_OBJS)
+# t/sniff_kit.c reads t/captures/ (real first flights of curl, openssl, Python's ssl).
+UNIT_KIT = t/dns_packet.c t/sniff_kit.c
+t/unit: $(UNIT_SUITES) t/check.h $(UNIT_KIT) $(UNIT_KIT:.c=.h) $(UNIT_OBJS)
 	$(CC) $(CFLAGS) $(CURL_CFLAGS) $(CHECK_CFLAGS) -I. -DCAPTURE_DIR='"t/captures"' -o $@ \
-		$(UNIT_SUITES) t/dns_packet.c $(UNIT_OBJS) $(CURL_LIBS) $(CHECK_LIBS)
+		$(UNIT_SUITES) $(UNIT_KIT) $(UNIT_OBJS) $(CURL_LIBS) $(CHECK_LIBS)
 
 # Targets that install packages first (t/deps.sh, as root) build in a
 # sub-make, so that even `make -j` compiles only once the compiler is there.

@@ -11,6 +11,7 @@ Suite *addr_suite(void);
 Suite *config_suite(void);
 Suite *guard_suite(void);
 Suite *healthcheck_suite(void);
+Suite *http_head_suite(void);
 Suite *log_suite(void);
 Suite *metrics_suite(void);
 Suite *process_suite(void);
@@ -19,6 +20,8 @@ Suite *resolve_suite(void);
 Suite *session_suite(void);
 Suite *shared_suite(void);
 Suite *slots_suite(void);
+Suite *sniff_suite(void);
+Suite *tls_hello_suite(void);
 Suite *udp_batch_suite(void);
 Suite *udp_handover_suite(void);
 

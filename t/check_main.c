@@ -18,7 +18,9 @@ static const struct {
 	{ "metrics", metrics_suite },	{ "process", process_suite },
 	{ "relay", relay_suite },	{ "resolve", resolve_suite },
 	{ "session", session_suite },	{ "shared", shared_suite },
-	{ "slots", slots_suite },	{ "udp_batch", udp_batch_suite },
+	{ "slots", slots_suite },	{ "sniff", sniff_suite },
+	{ "tls_hello", tls_hello_suite }, { "http_head", http_head_suite },
+	{ "udp_batch", udp_batch_suite },
 	{ "udp_handover", udp_handover_suite },
 };
 

@@ -88,15 +88,23 @@ const char *hc_dns_format_result(const struct dns_result *result, char *out, siz
 	return out;
 }
 
+/* One name to check: TARGET, or in routed mode one exact entry, and its slot in the state. */
+struct hc_dns_name {
+	const char *name;
+	const struct shared_addr *slot;
+	char flag[512];		/* the temp-dir flag that says its answers keep changing */
+};
+
 /*
- * Asks NAMESERVERS for TARGET. 0 with an answer (possibly empty: the name or
- * its addresses do not exist); -1 with status when no server answered usefully.
+ * Asks NAMESERVERS for the name. 0 with an answer (possibly empty: the name
+ * or its addresses do not exist); -1 with status when no server answered usefully.
  */
-static int hc_dns_ask(const struct conf *conf, struct dns_result *out, int *status)
+static int hc_dns_ask(const struct conf *conf, const char *name, struct dns_result *out,
+		      int *status)
 {
 	struct dns_options opts = { .timeout_ms = HC_DNS_TIMEOUT_MS };
 
-	*status = dns_resolve(conf->target, conf->nameservers, conf->nnameservers, &opts, out);
+	*status = dns_resolve(name, conf->nameservers, conf->nnameservers, &opts, out);
 	if (*status == DNS_ENXDOMAIN || *status == DNS_ENODATA) {
 		out->family = 0;
 		out->count = 0;
@@ -104,33 +112,33 @@ static int hc_dns_ask(const struct conf *conf, struct dns_result *out, int *stat
 	return *status == DNS_OK || *status == DNS_ENXDOMAIN || *status == DNS_ENODATA ? 0 : -1;
 }
 
-/* Remembers that TARGET's answers change between queries; the file's text is for humans. */
-static void hc_dns_flag(const struct conf *conf, const char *flag, const char *first,
-			const char *second)
+/* Remembers that a name's answers change between queries; the file's text is for humans. */
+static void hc_dns_flag(const struct hc_dns_name *check, const char *first, const char *second)
 {
-	int fd = open(flag, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	int fd = open(check->flag, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 
 	if (fd < 0) {
 		hc_pass("dns", "%s answers keep changing (%s, then %s): DNS load balancing; "
-			"unable to write %s: %s", conf->target, first, second, flag, strerror(errno));
+			"unable to write %s: %s", check->name, first, second, check->flag,
+			strerror(errno));
 		return;
 	}
 	dprintf(fd, "%s answered %s, then %s: DNS load balancing, the healthcheck no longer "
-		"compares addresses\n", conf->target, first, second);
+		"compares addresses\n", check->name, first, second);
 	close(fd);
 	hc_pass("dns", "%s answers keep changing (%s, then %s): DNS load balancing, check "
-		"disabled from now on (%s)", conf->target, first, second, flag);
+		"disabled from now on (%s)", check->name, first, second, check->flag);
 }
 
 /* The address the proxy uses, from its published state; -1 reported. */
-static int hc_dns_in_use(const struct shared *shared, struct hc_addr *used, char *shown,
+static int hc_dns_in_use(const struct hc_dns_name *check, struct hc_addr *used, char *shown,
 			 size_t size)
 {
 	struct sockaddr_storage addr;
 	socklen_t len;
 
-	if (shared_addr_load(&shared->target, &addr, &len, NULL) < 0) {
-		hc_fail("dns", "the proxy has published no address in use for TARGET");
+	if (shared_addr_load(check->slot, &addr, &len, NULL) < 0) {
+		hc_fail("dns", "the proxy has published no address in use for %s", check->name);
 		return -1;
 	}
 	memset(used, 0, sizeof *used);
@@ -140,7 +148,7 @@ static int hc_dns_in_use(const struct shared *shared, struct hc_addr *used, char
 }
 
 /* After two answers, the first without the address: moved (unhealthy) or balanced. */
-static int hc_dns_compare(const struct conf *conf, const char *flag, const char *in_use,
+static int hc_dns_compare(const struct hc_dns_name *check, const char *in_use,
 			  const struct dns_result *first, const struct dns_result *second,
 			  enum hc_dns_verdict verdict)
 {
@@ -150,47 +158,81 @@ static int hc_dns_compare(const struct conf *conf, const char *flag, const char 
 	hc_dns_format_result(second, two, sizeof two);
 	if (verdict == HC_DNS_MOVED)
 		return hc_fail("dns", "%s moved: now %s; proxy uses %s (asked twice)",
-			       conf->target, one, in_use);
-	hc_dns_flag(conf, flag, one, two);
+			       check->name, one, in_use);
+	hc_dns_flag(check, one, two);
 	return 0;
 }
 
 /*
  * No usable answer (timeout, SERVFAIL...): healthy. A restarted proxy could
- * not resolve TARGET either and would stop forwarding altogether.
+ * not resolve the name either and would stop forwarding altogether.
  */
-static int hc_dns_unanswered(const struct conf *conf, int status)
+static int hc_dns_unanswered(const char *name, int status)
 {
-	hc_pass("dns", "unable to check %s at NAMESERVERS (%s): not counted as unhealthy",
-		conf->target, dns_strerror(status));
+	hc_pass("dns", "unable to check %s at NAMESERVERS (%s): not counted as unhealthy", name,
+		dns_strerror(status));
 	return 0;
+}
+
+/* One name: still resolving to the address in use? */
+static int hc_dns_check_name(const struct conf *conf, const struct hc_dns_name *check)
+{
+	static struct dns_result first, second;
+	char in_use[INET6_ADDRSTRLEN + 8];
+	struct hc_addr used;
+	int status;
+
+	if (access(check->flag, F_OK) == 0) {
+		hc_pass("dns", "skipped: %s is DNS load balanced (%s exists)", check->name,
+			check->flag);
+		return 0;
+	}
+	if (hc_dns_in_use(check, &used, in_use, sizeof in_use) < 0)
+		return 1;
+	if (hc_dns_ask(conf, check->name, &first, &status) < 0)
+		return hc_dns_unanswered(check->name, status);
+	if (hc_dns_judge(&used, &first, NULL) == HC_DNS_PRESENT) {
+		hc_pass("dns", "%s still resolves to %s", check->name, in_use);
+		return 0;
+	}
+	if (hc_dns_ask(conf, check->name, &second, &status) < 0)
+		return hc_dns_unanswered(check->name, status);
+	return hc_dns_compare(check, in_use, &first, &second, hc_dns_judge(&used, &first, &second));
+}
+
+/* The flag of a name: whitelist-dns-balanced for TARGET, -NAME appended for a routed entry. */
+static void hc_dns_flag_path(const char *name, int routed, char *out, size_t size)
+{
+	char file[sizeof HC_BALANCED_FLAG + CONF_TARGET_SIZE + 2];
+
+	snprintf(file, sizeof file, routed ? HC_BALANCED_FLAG "-%s" : HC_BALANCED_FLAG, name);
+	if (conf_temp_path(out, size, file) < 0)
+		out[0] = '\0';
 }
 
 int hc_check_dns(const struct conf *conf, const struct shared *shared)
 {
-	static struct dns_result first, second;
-	char flag[512], in_use[INET6_ADDRSTRLEN + 8];
-	struct hc_addr used;
-	int status;
+	struct hc_dns_name check;
+	struct hc_addr literal;
+	int failed = 0;
 
-	if (hc_parse_addr(conf->target, &used) == 0) {
+	if (!conf->routed && hc_parse_addr(conf->target, &literal) == 0) {
 		hc_pass("dns", "TARGET %s is an IP address: nothing to resolve", conf->target);
 		return 0;
 	}
-	if (conf_temp_path(flag, sizeof flag, HC_BALANCED_FLAG) == 0 && access(flag, F_OK) == 0) {
-		hc_pass("dns", "skipped: %s is DNS load balanced (%s exists)", conf->target, flag);
-		return 0;
+	if (!conf->routed) {
+		check = (struct hc_dns_name){ .name = conf->target, .slot = &shared->target };
+		hc_dns_flag_path(conf->target, 0, check.flag, sizeof check.flag);
+		return hc_dns_check_name(conf, &check);
 	}
-	if (hc_dns_in_use(shared, &used, in_use, sizeof in_use) < 0)
-		return 1;
-	if (hc_dns_ask(conf, &first, &status) < 0)
-		return hc_dns_unanswered(conf, status);
-	if (hc_dns_judge(&used, &first, NULL) == HC_DNS_PRESENT) {
-		hc_pass("dns", "%s still resolves to %s", conf->target, in_use);
-		return 0;
+	/* Routed: each exact entry; wildcards' names are the clients' choice, not probed. */
+	for (size_t i = 0; i < conf->nroutes; i++) {
+		if (conf->routes[i].kind != CONF_ROUTE_EXACT)
+			continue;
+		check = (struct hc_dns_name){ .name = conf->routes[i].pattern,
+					      .slot = &shared->routes[i] };
+		hc_dns_flag_path(check.name, 1, check.flag, sizeof check.flag);
+		failed |= hc_dns_check_name(conf, &check);
 	}
-	if (hc_dns_ask(conf, &second, &status) < 0)
-		return hc_dns_unanswered(conf, status);
-	return hc_dns_compare(conf, flag, in_use, &first, &second,
-			      hc_dns_judge(&used, &first, &second));
+	return failed;
 }

@@ -450,10 +450,14 @@ int hc_check_loop(const struct conf *conf, const struct hc_proxy *proxy)
 
 		if (!last || now - last >= SHARED_LOOP_WINDOW_MS)
 			continue;
+		char name[CONF_TARGET_SIZE + 2];
+
 		if (shared_addr_load(&port->loop_addr, &addr, &len, NULL) == 0)
 			log_host((struct sockaddr *)&addr, shown, sizeof shown);
-		shared_loop_sentence(sentence, sizeof sentence, port->port, conf->target,
-				     conf->pre_resolve, shown);
+		shared_text_load(port->loop_name, sizeof port->loop_name / sizeof port->loop_name[0],
+				 name, sizeof name);
+		shared_loop_sentence(sentence, sizeof sentence, port->port,
+				     name[0] ? name : conf->target, conf->pre_resolve, shown);
 		hc_append(problems, sizeof problems, sentence);
 	}
 	if (problems[0])

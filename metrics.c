@@ -149,7 +149,7 @@ static int metrics_render_target(struct metrics_buf *buf, const struct conf *con
 			   "connections go to (empty: each connection resolves TARGET).\n"
 			   "# TYPE whitelist_target_info gauge\n"
 			   "whitelist_target_info{target=\"") < 0 ||
-	    metrics_label_value(buf, conf->target) < 0 ||
+	    metrics_label_value(buf, conf->targets) < 0 ||
 	    metrics_printf(buf, "\",address=\"%s\"} 1\n", shown) < 0)
 		return -1;
 	return metrics_printf(buf, "# HELP whitelist_resolve_failures_total RESOLVE_INTERVAL "
@@ -159,12 +159,34 @@ static int metrics_render_target(struct metrics_buf *buf, const struct conf *con
 			      (unsigned long long)shared_get(&shared->resolve_failures));
 }
 
+/* Routed mode: connections per port and TARGET entry (the pattern: label values stay few). */
+static int metrics_render_routed(struct metrics_buf *buf, const struct conf *conf,
+				 const struct shared *shared)
+{
+	if (!conf->routed)
+		return 0;
+	if (metrics_printf(buf, "# HELP whitelist_routed_total Connections routed by name, per TARGET "
+			   "entry that matched.\n# TYPE whitelist_routed_total counter\n") < 0)
+		return -1;
+	for (size_t i = 0; i < shared->nports; i++)
+		for (size_t j = 0; j < conf->nroutes; j++)
+			if (metrics_printf(buf, "whitelist_routed_total{port=\"%u\",target=\"",
+					   shared->ports[i].port) < 0 ||
+			    metrics_label_value(buf, conf->routes[j].pattern) < 0 ||
+			    metrics_printf(buf, "\"} %llu\n", (unsigned long long)shared_get(
+						   &shared->ports[i].routed[j])) < 0)
+				return -1;
+	return 0;
+}
+
 int metrics_render(struct metrics_buf *buf, const struct conf *conf, const struct shared *shared)
 {
 	buf->len = 0;
 	for (size_t i = 0; i < sizeof metrics_fields / sizeof metrics_fields[0]; i++)
 		if (metrics_render_field(buf, shared, &metrics_fields[i]) < 0)
 			return -1;
+	if (metrics_render_routed(buf, conf, shared) < 0)
+		return -1;
 	return metrics_render_target(buf, conf, shared);
 }
 

@@ -195,8 +195,8 @@ struct target_candidates {
 
 /* How the tries went, when none connected. */
 struct target_tally {
-	size_t self, private, tried;
-	struct endpoint first_self;
+	size_t self, private;
+	struct endpoint first_self, first_private;
 };
 
 /*
@@ -252,7 +252,8 @@ static int target_connect_logged(const char *name, int socktype, uint16_t port,
  * Tries the candidates in order, skipping this proxy's own addresses (the
  * loop guard) and, when guarded, the private ones (the destination guard).
  * The fd, or why none connected: TARGET_SELF when every address was this
- * proxy, TARGET_PRIVATE when each was refused by a guard, else TARGET_FAILED.
+ * proxy, TARGET_PRIVATE (the first private one in *used) when each was
+ * refused by a guard, else TARGET_FAILED.
  */
 static int target_try(const struct target *target, struct shared_port *port, int socktype,
 		      const char *name, int guarded, const struct target_candidates *candidates,
@@ -265,11 +266,13 @@ static int target_try(const struct target *target, struct shared_port *port, int
 		const struct sockaddr *addr = (const struct sockaddr *)&to->addr;
 		int fd;
 
-		if (target_is_self(addr, to->len)) {
+		/* A wildcard's name may not lead here either: the guard says so first. */
+		if (guarded && (guard_is_private(addr) || target_is_self(addr, to->len))) {
+			if (!tally.private++)
+				tally.first_private = *to;
+		} else if (target_is_self(addr, to->len)) {
 			if (!tally.self++)
 				tally.first_self = *to;
-		} else if (guarded && guard_is_private(addr)) {
-			tally.private++;
 		} else if ((fd = target_connect_logged(name, socktype, port->port, to)) >= 0) {
 			*used = *to;
 			return fd;
@@ -277,8 +280,10 @@ static int target_try(const struct target *target, struct shared_port *port, int
 	}
 	if (candidates->count == 0 || tally.self + tally.private < candidates->count)
 		return TARGET_FAILED;
-	if (tally.private)
+	if (tally.private) {
+		*used = tally.first_private;	/* for the caller's log line */
 		return TARGET_PRIVATE;
+	}
 	target_loop_event(target, port, name, (const struct sockaddr *)&tally.first_self.addr);
 	return TARGET_SELF;
 }

@@ -411,9 +411,13 @@ static void log_started(const struct main_state *state)
 {
 	const struct conf *conf = state->conf;
 
-	log_msg("forwarding %zu %s port%s to %s", conf->nports,
-		conf->mode == CONF_MODE_TCP ? "tcp" : "udp", conf->nports > 1 ? "s" : "",
-		conf->target);
+	if (conf->routed)
+		log_msg("routing %zu tcp port%s by name (TLS SNI, HTTP Host) to %s", conf->nports,
+			conf->nports > 1 ? "s" : "", conf->targets);
+	else
+		log_msg("forwarding %zu %s port%s to %s", conf->nports,
+			conf->mode == CONF_MODE_TCP ? "tcp" : "udp", conf->nports > 1 ? "s" : "",
+			conf->target);
 	if (conf->metrics_port)
 		log_msg("metrics at http://*:%u/metrics", conf->metrics_port);
 	if (target_refreshes(&state->target))

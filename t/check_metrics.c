@@ -26,6 +26,7 @@ static void setup_ports(size_t count)
 
 	memset(&conf, 0, sizeof conf);
 	conf.target = "target.test";
+	strcpy(conf.targets, conf.target);
 	conf.nports = count;
 	for (size_t i = 0; i < count; i++)
 		conf.ports[i] = (uint16_t)(i == 0 ? 80 : 1000 + i);
@@ -112,6 +113,7 @@ START_TEST(test_label_values_escaped)
 {
 	setup_ports(1);
 	conf.target = "a\"b\\c";
+	strcpy(conf.targets, conf.target);
 	render();
 	assert_line("whitelist_target_info{target=\"a\\\"b\\\\c\",address=\"\"} 1");
 }

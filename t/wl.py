@@ -543,3 +543,59 @@ def metric(samples, name, **labels):
         raise AssertionError("no sample %s%r among %r" % (name, labels, sorted(samples)))
     return samples[key]
 
+
+
+def make_test_ca(topo, names):
+    """A throwaway CA and one certificate for all names (SANs), made with openssl.
+    Returns (ca_path, cert_path, key_path) in the topology's temp dir."""
+    tmp = tempfile.mkdtemp(prefix="tls-", dir=topo.tmp)
+    os.chmod(tmp, 0o755)
+    ca_key, ca, key, csr, cert = (os.path.join(tmp, name) for name in
+                                  ("ca.key", "ca.pem", "server.key", "server.csr", "server.pem"))
+    ext = os.path.join(tmp, "san.ext")
+    with open(ext, "w") as f:
+        f.write("subjectAltName=%s\n" % ",".join("DNS:" + name for name in names))
+    run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        "-subj", "/CN=whitelist test CA", "-keyout", ca_key, "-out", ca)
+    run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=" + names[0],
+        "-keyout", key, "-out", csr)
+    run("openssl", "x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial",
+        "-days", "2", "-extfile", ext, "-out", cert)
+    for path in (key, cert):
+        os.chmod(path, 0o644)  # nginx's workers run as nobody
+    return ca, cert, key
+
+
+TLS_NGINX_CONF = """
+daemon off;
+worker_processes 1;
+pid {tmp}/nginx.pid;
+error_log {tmp}/nginx-error.log;
+events {{ worker_connections 4096; }}
+http {{
+    access_log {tmp}/access.log;
+    client_body_temp_path {tmp}/body;
+    server {{
+        listen {addr}:80;
+        listen {addr}:443 ssl;
+        ssl_certificate {cert};
+        ssl_certificate_key {key};
+        location / {{ return 200 "$host at $server_addr\\n"; }}
+    }}
+}}
+"""
+
+
+def start_tls_nginx(topo, addr, cert, key):
+    """nginx at addr answering "HOST at ADDR" on 80 (HTTP) and 443 (TLS, any name of cert).
+    Its access log is proc.access_log: a request that reached it is a line there."""
+    tmp = tempfile.mkdtemp(prefix="nginx-tls-", dir=topo.tmp)
+    os.chmod(tmp, 0o755)
+    conf = os.path.join(tmp, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(TLS_NGINX_CONF.format(tmp=tmp, addr=addr, cert=cert, key=key))
+    proc = topo.start(topo.outside, ["nginx", "-c", conf, "-e", tmp + "/nginx-error.log"])
+    wait_until(lambda: "%s:443" % addr in run("ip", "netns", "exec", topo.outside, "ss",
+                                               "-ltnH").stdout, what="nginx TLS on %s" % addr)
+    proc.access_log = os.path.join(tmp, "access.log")
+    return proc

@@ -109,6 +109,24 @@ START_TEST(test_target_address)
 }
 END_TEST
 
+START_TEST(test_routed_counts_per_entry)
+{
+	setup_ports(2);
+	conf.routed = 1;
+	conf.nroutes = 2;
+	strcpy(conf.routes[0].pattern, "fonts.googleapis.com");
+	strcpy(conf.routes[1].pattern, "*.gstatic.com");
+	strcpy(conf.targets, "fonts.googleapis.com *.gstatic.com");
+	shared_add(&shared_port_of(shared, 80)->routed[1], 12);
+	render();
+	assert_line("# TYPE whitelist_routed_total counter");
+	assert_line("whitelist_routed_total{port=\"80\",target=\"fonts.googleapis.com\"} 0");
+	assert_line("whitelist_routed_total{port=\"80\",target=\"*.gstatic.com\"} 12");
+	assert_line("whitelist_routed_total{port=\"1001\",target=\"*.gstatic.com\"} 0");
+	assert_line("whitelist_target_info{target=\"fonts.googleapis.com *.gstatic.com\",address=\"\"} 1");
+}
+END_TEST
+
 START_TEST(test_label_values_escaped)
 {
 	setup_ports(1);
@@ -183,6 +201,7 @@ Suite *metrics_suite(void)
 	tcase_add_test(tc, test_every_counter_of_every_port);
 	tcase_add_test(tc, test_target_address);
 	tcase_add_test(tc, test_label_values_escaped);
+	tcase_add_test(tc, test_routed_counts_per_entry);
 	tcase_add_test(tc, test_many_ports);
 	tcase_add_loop_test(tc, test_route, 0, sizeof route_cases / sizeof route_cases[0]);
 	tcase_add_test(tc, test_route_nul_after_path);

@@ -299,6 +299,21 @@ class TestRoutedEdges(RoutedCase):
         self.assertTrue(banner.startswith(b"220 "), banner)
         self.assertLess(time.monotonic() - started, 0.5)
 
+    def test_an_exact_name_that_is_this_proxy_is_the_loop_guard_s(self):
+        """The alias trap in routed mode: the names are the proxy's aliases, no PRE_RESOLVE."""
+        with open("/etc/netns/%s/hosts" % self.topo.proxy, "a") as f:
+            f.write("%s trap.test\n" % PX_IN_V4)
+        proxy = self.topo.start_proxy(TARGET="trap.test a.test", PORT="80", METRICS_PORT=METRICS)
+        try:
+            answer = self.http(b"GET / HTTP/1.1\r\nHost: trap.test\r\n\r\n")
+        except ConnectionResetError:
+            answer = b""  # closed at once, its request unread
+        self.assertEqual(answer, b"", "closed at once, no 403: nothing else is wrong")
+        self.assertIn("port 80: TARGET trap.test is this proxy itself (%s): set PRE_RESOLVE=1"
+                      % PX_IN_V4, wl.read(proxy.log))
+        self.assertEqual(wl.metric(self.samples(), "whitelist_connections_refused_total",
+                                   port=80, reason="loop"), 1)
+
     def test_udp_cannot_route(self):
         result = subprocess.run([wl.WHITELIST], env=self.topo.proxy_env(
             TARGET="a.test b.test", MODE="udp"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,

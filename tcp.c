@@ -30,15 +30,18 @@ struct tcp_state {
 	int fork_failing;
 };
 
-static void tcp_log_accept(const struct tcp_state *state, const struct endpoint *client,
-			   pid_t pid)
+/*
+ * VERBOSE=1: logged by the new child itself, so it always comes before the
+ * child's own lines; its copy of the slots already counts its own.
+ */
+static void tcp_log_accept(const struct tcp_state *state, const struct endpoint *client)
 {
 	char shown[LOG_ADDR_SIZE];
 
 	if (state->core.verbose >= 1)
 		log_msg("accept %s -> %u (child %d, %s)",
 			log_addr((const struct sockaddr *)&client->addr, shown, sizeof shown),
-			state->core.port, (int)pid, listener_count(&state->core));
+			state->core.port, (int)getpid(), listener_count(&state->core));
 }
 
 /* A failed fork (or no memory for a slot): logged once per run of failures. */
@@ -65,6 +68,7 @@ static void tcp_spawn(struct tcp_state *state, int client_fd, const struct endpo
 		close(state->fd);
 		close(state->core.signal_fd);
 		proc_signals_child();
+		tcp_log_accept(state, client);
 		conn_serve(&state->context, client_fd, client);
 	}
 	close(client_fd);
@@ -77,7 +81,6 @@ static void tcp_spawn(struct tcp_state *state, int client_fd, const struct endpo
 		log_msg("port %u: fork works again", state->core.port);
 	state->fork_failing = 0;
 	listener_slot_bind(&state->core, pid);
-	tcp_log_accept(state, client, pid);
 }
 
 /* 1 when the error is about resources (EMFILE...) and the loop should back off. */

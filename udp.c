@@ -149,16 +149,18 @@ static int udp_spawn(struct udp_state *state, const struct sockaddr_storage *cli
 		udp_fork_failed(state, session);
 		return -1;
 	}
-	if (pid == 0)
+	if (pid == 0) {
+		/* Logged by the session itself: before its own lines, whatever the scheduler does. */
+		if (state->conf->verbose >= 1)
+			log_msg("accept %s -> %u (session %d, %s)",
+				log_addr((const struct sockaddr *)client, shown, sizeof shown),
+				state->core.port, (int)getpid(), listener_count(&state->core));
 		udp_become_session(state, session);
+	}
 	session->pid = pid;
 	listener_slot_bind(&state->core, pid);
 	shared_add(&state->core.stats->connections_total, 1);
 	state->fork_failing = 0;
-	if (state->conf->verbose >= 1)
-		log_msg("accept %s -> %u (session %d, %s)",
-			log_addr((const struct sockaddr *)client, shown, sizeof shown),
-			state->core.port, (int)pid, listener_count(&state->core));
 	return 0;
 }
 

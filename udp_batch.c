@@ -35,6 +35,13 @@ static void udp_batch_drops(struct msghdr *msg, uint32_t *drops)
 			memcpy(drops, CMSG_DATA(cmsg), sizeof *drops);
 }
 
+void udp_batch_free(struct udp_batch *batch)
+{
+	if (batch)
+		free(batch->buf);
+	free(batch);
+}
+
 int udp_batch_recv(struct udp_batch *batch, int fd, int tagged, int *closed, uint32_t *drops)
 {
 	int got;

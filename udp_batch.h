@@ -37,6 +37,7 @@ struct udp_batch {
 
 /* A batch with its buffers; dies when out of memory. */
 struct udp_batch *udp_batch_new(void);
+void udp_batch_free(struct udp_batch *batch);
 
 /*
  * Receives what fd holds, up to UDP_BATCH datagrams: their count, or 0.

@@ -75,6 +75,9 @@ START_TEST(test_equal_sizes_arrive_one_by_one)
 	udp_batch_send(batch, 10, sender, NULL, 0);
 	usleep(50 * 1000);
 	ck_assert_int_eq(received(receiver, 1000), 10);
+	close(sender);
+	close(receiver);
+	udp_batch_free(batch);
 }
 END_TEST
 
@@ -109,7 +112,10 @@ START_TEST(test_a_pending_icmp_error_costs_no_batch)
 		udp_batch_send(batch, 8, sender, NULL, 0);
 		usleep(50 * 1000);
 		ck_assert_int_eq(received(receiver, 500), 8);
+		close(receiver);
 	}
+	close(sender);
+	udp_batch_free(batch);
 }
 END_TEST
 
@@ -130,6 +136,8 @@ START_TEST(test_the_pair_s_end_is_the_end)
 	closed = 0;
 	ck_assert_int_eq(udp_batch_recv(batch, fds[1], 1, &closed, NULL), 0);
 	ck_assert_int_eq(closed, 1);
+	close(fds[1]);
+	udp_batch_free(batch);
 }
 END_TEST
 

@@ -14,9 +14,7 @@ import wl
 BODY = os.urandom(3 << 20)
 # The limit tests count descriptors and processes exactly; a sanitizer runtime
 # (make asan) needs its own, so there they would test the runtime, not us.
-SANITIZED = "ASAN_OPTIONS" in os.environ or "UBSAN_OPTIONS" in os.environ
-exact_limits = (wl.not_applicable("exact resource limits: not under a sanitizer") if SANITIZED
-                else lambda test: test)
+exact_limits = wl.not_under_sanitizers("exact resource limits")
 # 3 MiB at nginx's 1 MB/s: a transfer of about 3 s
 
 

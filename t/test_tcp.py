@@ -243,6 +243,7 @@ class TestLifetime(wl.TopologyCase):
         self.assertEqual(wl.http_get(self.topo)[0], "HTTP/1.1 200 OK")
         self.assertEqual(self.topo.stop(proxy), 0)
 
+    @wl.not_under_sanitizers("an address-space limit (the shadow needs terabytes)")
     def test_a_huge_limit_costs_nothing_up_front(self):
         """The slot table grows with the children: no 8 GB table under a 1 GB address space."""
         proxy = self.topo.start_proxy(PORT="80", MAX_CONNECTIONS=2000000000,

@@ -8,7 +8,8 @@
 # Nothing here is specific to one architecture: each platform's stages run on
 # that platform's Alpine. Only Alpine packages are downloaded (no `# syntax=`
 # line either: BuildKit's built-in frontend is enough for COPY --chmod).
-# t/test_image.py checks this file's contract without a Docker engine.
+# t/test_container.py builds the final stage with podman (FROM and RUN replaced
+# by local files: no registry there) and runs it; t/test_image.py checks the rest.
 
 ARG ALPINE_VERSION=3.20
 

@@ -82,7 +82,7 @@ unit: $(UNIT_TESTS)
 	@set -e; for test in $(UNIT_TESTS); do echo "== $$test"; CK_DEFAULT_TIMEOUT=20 ./$$test; done
 
 e2e: all
-	@t/deps.sh shellcheck musl-tools busybox
+	@t/deps.sh shellcheck musl-tools engine
 	@python3 t/e2e.py
 
 check: deps all unit e2e

@@ -5,8 +5,22 @@
 set -eu
 
 # Usage: t/deps.sh [extra packages...] (make bench adds wrk, iperf3, haproxy).
+# The word `engine` stands for the container engine of t/test_container.py:
+# podman with runc (crun refuses hybrid cgroups), netavark and aardvark-dns
+# for networks with aliases and DNS, iptables (netavark needs it),
+# podman-compose, and busybox-static (a static busybox for images built FROM
+# scratch; it replaces the `busybox` package, whose /bin/busybox it provides).
+engine="podman runc netavark aardvark-dns iptables conmon podman-compose python3-yaml
+busybox-static"
 packages="gcc make pkg-config check libcurl4-openssl-dev python3 iproute2 nginx-light
-dnsmasq-base socat curl $*"
+dnsmasq-base socat curl"
+for extra in "$@"; do
+	if [ "$extra" = engine ]; then
+		packages="$packages $engine"
+	else
+		packages="$packages $extra"
+	fi
+done
 missing=""
 for package in $packages; do
 	dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" ||

@@ -20,13 +20,18 @@ CURL_LIBS = $(shell $(PKG_CONFIG) --libs libcurl)
 CHECK_CFLAGS = $(shell $(PKG_CONFIG) --cflags check)
 CHECK_LIBS = $(shell $(PKG_CONFIG) --libs check)
 
-PROXY_OBJS = whitelist.o config.o log.o slots.o session.o relay.o listener.o udp.o resolve.o \
-	shared.o target.o metrics.o
-HEALTH_OBJS = healthcheck.o config.o log.o resolve.o
-UNIT_TESTS = t/check_config t/check_slots t/check_session t/check_log t/check_resolve t/check_healthcheck \
-	t/check_shared t/check_metrics
+# The modules every program may use, then each program's own: one file per
+# process role (ARCHITECTURE.md).
+COMMON_OBJS = addr.o config.o dns_wire.o log.o process.o resolve.o shared.o
+SNIFF_OBJS = sniff.o sniff_normalize.o tls_hello.o http_head.o
+PROXY_OBJS = whitelist.o $(COMMON_OBJS) target.o guard.o listener.o slots.o tcp.o conn.o route.o relay.o \
+	$(SNIFF_OBJS) udp.o udp_session.o udp_batch.o udp_handover.o session.o metrics.o
+HEALTH_OBJS = healthcheck.o $(COMMON_OBJS) hc_report.o hc_procs.o hc_dns.o hc_probe.o
+# Every module but the two mains: the unit suites link them all.
+UNIT_OBJS = $(filter-out whitelist.o healthcheck.o,$(sort $(PROXY_OBJS) $(HEALTH_OBJS)))
+UNIT_SUITES = $(sort $(wildcard t/check_*.c))
 
-.PHONY: all run check unit e2e asan fuzz bench soak clean deps
+.PHONY: all run check unit e2e asan fuzz bench soak fresh clean deps graph
 
 all: whitelist healthcheck
 
@@ -36,56 +41,48 @@ whitelist: $(PROXY_OBJS)
 healthcheck: $(HEALTH_OBJS)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(HEALTH_OBJS) $(CURL_LIBS)
 
-healthcheck.o: healthcheck.c $(wildcard *.h)
-	$(CC) $(CFLAGS) $(CURL_CFLAGS) -c -o $@ $<
+hc_probe.o healthcheck.o: CFLAGS += $(CURL_CFLAGS)
 
 %.o: %.c $(wildcard *.h)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
-t/check_resolve: t/check_resolve.c resolve.o
-	$(CC) $(CFLAGS) $(CHECK_CFLAGS) -I. -o $@ $< resolve.o $(CHECK_LIBS)
+# One binary runs every Check suite (t/check.h lists them); `t/unit NAME...` runs some.
+# t/sniff_kit.c reads t/captures/ (real first flights of curl, openssl, Python's ssl).
+UNIT_KIT = t/dns_packet.c t/sniff_kit.c
+t/unit: $(UNIT_SUITES) t/check.h $(UNIT_KIT) $(UNIT_KIT:.c=.h) $(UNIT_OBJS)
+	$(CC) $(CFLAGS) $(CURL_CFLAGS) $(CHECK_CFLAGS) -I. -DCAPTURE_DIR='"t/captures"' -o $@ \
+		$(UNIT_SUITES) $(UNIT_KIT) $(UNIT_OBJS) $(CURL_LIBS) $(CHECK_LIBS)
 
-# Includes healthcheck.c itself (main renamed) to test its static functions.
-t/check_healthcheck: t/check_healthcheck.c healthcheck.c config.o log.o resolve.o $(wildcard *.h)
-	$(CC) $(CFLAGS) $(CURL_CFLAGS) $(CHECK_CFLAGS) -I. -o $@ $< config.o log.o resolve.o \
-		$(CURL_LIBS) $(CHECK_LIBS)
-
-t/check_config: t/check_config.c config.o log.o resolve.o
-	$(CC) $(CFLAGS) $(CHECK_CFLAGS) -I. -o $@ $< config.o log.o resolve.o $(CHECK_LIBS)
-
-t/check_shared: t/check_shared.c shared.o
-	$(CC) $(CFLAGS) $(CHECK_CFLAGS) -I. -o $@ $< shared.o $(CHECK_LIBS)
-
-t/check_metrics: t/check_metrics.c metrics.o shared.o config.o log.o resolve.o
-	$(CC) $(CFLAGS) $(CHECK_CFLAGS) -I. -o $@ $< metrics.o shared.o config.o log.o resolve.o \
-		$(CHECK_LIBS)
-
-t/check_slots: t/check_slots.c slots.o
-	$(CC) $(CFLAGS) $(CHECK_CFLAGS) -I. -o $@ $< slots.o $(CHECK_LIBS)
-
-t/check_session: t/check_session.c session.o
-	$(CC) $(CFLAGS) $(CHECK_CFLAGS) -I. -o $@ $< session.o $(CHECK_LIBS)
-
-t/check_log: t/check_log.c log.o
-	$(CC) $(CFLAGS) $(CHECK_CFLAGS) -I. -o $@ $< log.o $(CHECK_LIBS)
+# Targets that install packages first (t/deps.sh, as root) build in a
+# sub-make, so that even `make -j` compiles only once the compiler is there.
 
 # Runs the proxy in the foreground, configured by the environment, e.g.
 # `TARGET=example.com PORT=8080 make run` (as root it installs what is missing).
-run: deps all
+run:
+	@t/deps.sh
+	@$(MAKE) --no-print-directory all
 	./whitelist
 
-# Installs the Debian packages the build and the tests need (root only).
+# Installs the Debian packages the build and the tests need (root only); the
+# table in t/deps.sh says which program needs which package.
 deps:
-	@t/deps.sh
+	@t/deps.sh check
 
-unit: $(UNIT_TESTS)
-	@set -e; for test in $(UNIT_TESTS); do echo "== $$test"; CK_DEFAULT_TIMEOUT=20 ./$$test; done
+unit: t/unit
+	CK_DEFAULT_TIMEOUT=20 ./t/unit
 
 e2e: all
-	@t/deps.sh shellcheck musl-tools engine
 	@python3 t/e2e.py
 
-check: deps all unit e2e
+# Unit suites, then end-to-end tests (one after the other, even with -j).
+check: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory e2e
+
+# The module graph (who calls whom, from the objects' symbols); fails on a cycle.
+graph: all
+	@python3 t/modgraph.py $(sort $(PROXY_OBJS) $(HEALTH_OBJS))
 
 # The whole suite under ASan and UBSan (dynamic: the sanitizers need it).
 # Reports from every process, proxies and their children included, go to
@@ -103,14 +100,22 @@ asan:
 	$(MAKE) clean
 
 fuzz:
+	@t/deps.sh fuzz
 	@fuzz/run.sh
 
-bench: all
-	@t/deps.sh wrk iperf3 haproxy
+bench:
+	@t/deps.sh check bench
+	@$(MAKE) --no-print-directory all
 	@python3 bench/bench.py
 
-soak: all
+soak: deps
+	@$(MAKE) --no-print-directory all
 	@python3 t/soak.py
 
+# make check as a newcomer runs it: a minimal Debian 12 made by debootstrap,
+# a clone of HEAD, root, CI=1 (t/fresh.sh; minutes, not part of check).
+fresh:
+	@t/fresh.sh
+
 clean:
-	rm -f whitelist healthcheck *.o $(UNIT_TESTS) fuzz/*.bin
+	rm -f whitelist healthcheck *.o t/unit $(UNIT_SUITES:.c=) fuzz/*.bin

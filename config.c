@@ -7,7 +7,10 @@
  */
 #include "config.h"
 
+#include "addr.h"
+
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <netdb.h>
@@ -16,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define CONF_DEFAULT_PORT "80 443"
 #define CONF_DEFAULT_NAMESERVERS "208.67.222.222 8.8.8.8 208.67.220.220 8.8.4.4"
@@ -40,17 +44,55 @@ static const char *conf_get(conf_getter get, const char *name, const char *fallb
 	return value && *value ? value : fallback;
 }
 
-/* Parses a whole decimal number in [min, max]; -1 on anything else. */
+/* Whether c is blank: around a value, as compose files and shells leave them. */
+static int conf_blank(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/*
+ * text without the blanks around it, into out (cut at size). Every value is
+ * read so: " 100" and "100 " mean 100, whatever strtol would make of them.
+ */
+static const char *conf_trim(const char *text, char *out, size_t size)
+{
+	size_t len;
+
+	while (conf_blank(*text))
+		text++;
+	len = strlen(text);
+	while (len > 0 && conf_blank(text[len - 1]))
+		len--;
+	if (len >= size)
+		len = size - 1;
+	memcpy(out, text, len);
+	out[len] = '\0';
+	return out;
+}
+
+/*
+ * Parses a whole decimal number in [min, max] (blanks around it allowed);
+ * -1 on anything else: signs, other bases, trailing text.
+ */
 static int conf_parse_number(const char *text, long min, long max, long *out)
 {
-	char *end;
+	char digits[24];
 	long value;
 
-	errno = 0;
-	value = strtol(text, &end, 10);
-	if (end == text || *end != '\0' || errno == ERANGE)
+	while (conf_blank(*text))
+		text++;
+	/* Digits only: strtol alone would take "+5", "-0" and " 5". */
+	size_t len = strspn(text, "0123456789");
+	for (size_t i = len; text[i]; i++)
+		if (!conf_blank(text[i]))
+			return -1;
+	if (len == 0 || len >= sizeof digits)
 		return -1;
-	if (value < min || value > max)
+	memcpy(digits, text, len);
+	digits[len] = '\0';
+	errno = 0;
+	value = strtol(digits, NULL, 10);
+	if (errno == ERANGE || value < min || value > max)
 		return -1;
 	*out = value;
 	return 0;
@@ -71,10 +113,12 @@ static int conf_flag(conf_getter get, const char *name, const char *fallback, in
 		     char *err, size_t size)
 {
 	const char *text = conf_get(get, name, fallback);
+	char value[4];
 
-	if (strcmp(text, "0") != 0 && strcmp(text, "1") != 0)
+	conf_trim(text, value, sizeof value);
+	if (strcmp(value, "0") != 0 && strcmp(value, "1") != 0)
 		return conf_fail(err, size, "%s: \"%s\" is not 0 or 1", name, text);
-	*out = text[0] == '1';
+	*out = value[0] == '1';
 	return 0;
 }
 
@@ -152,25 +196,200 @@ static int conf_parse_nameservers(struct conf *conf, const char *text, char *err
 	return 0;
 }
 
+/* MODE: tcp or udp, in any case, as socat took them. */
 static int conf_parse_mode(struct conf *conf, const char *text, char *err, size_t size)
 {
-	if (strcmp(text, "tcp") == 0)
+	char mode[8];
+
+	conf_trim(text, mode, sizeof mode);
+	if (strcasecmp(mode, "tcp") == 0)
 		conf->mode = CONF_MODE_TCP;
-	else if (strcmp(text, "udp") == 0)
+	else if (strcasecmp(mode, "udp") == 0)
 		conf->mode = CONF_MODE_UDP;
 	else
 		return conf_fail(err, size, "MODE: \"%s\" is not tcp or udp", text);
 	return 0;
 }
 
+/* 1 when text is a number glibc's inet_aton reads as an IPv4 address: "010.1", "0x7f.1", "1.2.3". */
+static int conf_numeric_ipv4(const char *text, char *shown, size_t size)
+{
+	struct in_addr addr;
+
+	if (inet_aton(text, &addr) == 0)
+		return 0;
+	inet_ntop(AF_INET, &addr, shown, (socklen_t)size);
+	return 1;
+}
+
+/* Why a host name is not one (RFC 1123 labels; '_' too, as Docker names have it), or NULL. */
+static const char *conf_host_name_problem(const char *name)
+{
+	size_t len = strlen(name), label = 0;
+	const char *last = name;
+
+	if (len > 0 && name[len - 1] == '.')
+		len--;	/* one trailing dot: the root, as in DNS */
+	if (len == 0 || len > 253)
+		return "is not a host name (1 to 253 characters)";
+	for (size_t i = 0; i <= len; i++) {
+		char c = i < len ? name[i] : '.';
+
+		if (c == '.') {
+			if (label == 0)
+				return "has an empty label";
+			if (label > 63)
+				return "has a label longer than 63 characters";
+			if (name[i - 1] == '-' || name[i - label] == '-')
+				return "has a label that starts or ends with '-'";
+			last = name + i - label;
+			label = 0;
+		} else if ((unsigned char)c >= 0x80) {
+			return "is not ASCII: write an internationalized name as punycode (xn--...)";
+		} else if (!isalnum((unsigned char)c) && c != '-' && c != '_') {
+			return "is not a host name or IP address";
+		} else {
+			label++;
+		}
+	}
+	if (strspn(last, "0123456789") == (size_t)(name + len - last))
+		return "is neither a host name (its last label is a number) nor an IPv4 address";
+	return NULL;
+}
+
+/*
+ * One TARGET entry: a host name, or one canonical IPv4 or IPv6 literal ("[v6]"
+ * taken as that literal, written into out without brackets). -1 with why.
+ */
+int conf_check_host(const char *text, char *out, size_t out_size, char *err, size_t size)
+{
+	unsigned char bytes[16];
+	char shown[INET_ADDRSTRLEN];
+	const char *problem, *colon = strrchr(text, ':');
+	size_t len = strlen(text);
+
+	if (len >= out_size)
+		return conf_fail(err, size, "TARGET: \"%s\" is too long for a host name", text);
+	if (len > 2 && text[0] == '[' && text[len - 1] == ']')
+		snprintf(out, out_size, "%.*s", (int)len - 2, text + 1);	/* "[v6]" */
+	else
+		snprintf(out, out_size, "%s", text);
+	if (inet_pton(AF_INET6, out, bytes) == 1 ||
+	    (out[0] != '[' && inet_pton(AF_INET, out, bytes) == 1 && strcmp(out, text) == 0))
+		return 0;
+	/* "name:443", "198.18.2.2:443", "[2001:db8::1]:443": one colon after the host. */
+	if (colon && colon[1] && strspn(colon + 1, "0123456789") == strlen(colon + 1) &&
+	    (strchr(text, ':') == colon || (text[0] == '[' && colon[-1] == ']')))
+		return conf_fail(err, size, "TARGET: \"%s\": a port belongs in PORT", text);
+	if (strchr(text, ':') || strchr(text, '['))
+		return conf_fail(err, size, "TARGET: \"%s\" is not a host name or IP address", text);
+	/* What the C library would connect to instead of the name the user wrote. */
+	if (conf_numeric_ipv4(text, shown, sizeof shown))
+		return conf_fail(err, size, "TARGET: \"%s\" is not a canonical IPv4 address (it "
+				 "would be read as %s): write %s", text, shown, shown);
+	if ((problem = conf_host_name_problem(text)))
+		return conf_fail(err, size, "TARGET: \"%s\" %s", text, problem);
+	return 0;
+}
+
+/* A copy of name in lower case, one trailing dot removed: how entries are compared. */
+static void conf_route_pattern(const char *name, char *out, size_t size)
+{
+	size_t len = strlen(name);
+
+	if (len > 1 && name[len - 1] == '.')
+		len--;
+	if (len >= size)
+		len = size - 1;
+	for (size_t i = 0; i < len; i++)
+		out[i] = (char)tolower((unsigned char)name[i]);
+	out[len] = '\0';
+}
+
+/* One entry of a routed TARGET: "*", "*.suffix" or a host name (no IP literal). */
+static int conf_add_route(struct conf *conf, const char *entry, char *err, size_t size)
+{
+	struct conf_route *route = &conf->routes[conf->nroutes];
+	char checked[CONF_TARGET_SIZE + 2];
+	unsigned char bytes[16];
+	const char *name = entry;
+
+	if (conf->nroutes == CONF_MAX_ROUTES)
+		return conf_fail(err, size, "TARGET: more than %d entries", CONF_MAX_ROUTES);
+	route->kind = strcmp(entry, "*") == 0 ? CONF_ROUTE_ANY
+		      : strncmp(entry, "*.", 2) == 0 ? CONF_ROUTE_SUFFIX
+						      : CONF_ROUTE_EXACT;
+	if (route->kind == CONF_ROUTE_SUFFIX)
+		name = entry + 2;
+	if (route->kind != CONF_ROUTE_ANY &&
+	    conf_check_host(name, checked, sizeof checked, err, size) < 0)
+		return -1;
+	/* A literal would bypass the names the routing is about. */
+	if (route->kind != CONF_ROUTE_ANY && (inet_pton(AF_INET, checked, bytes) == 1 ||
+					      inet_pton(AF_INET6, checked, bytes) == 1))
+		return conf_fail(err, size, "TARGET: \"%s\": an IP address is only allowed as the "
+				 "single TARGET, not among names", entry);
+	conf_route_pattern(entry, route->pattern, sizeof route->pattern);
+	for (size_t i = 0; i < conf->nroutes; i++)
+		if (strcmp(conf->routes[i].pattern, route->pattern) == 0)
+			return conf_fail(err, size, "TARGET: \"%s\" is listed twice", entry);
+	conf->nroutes++;
+	return 0;
+}
+
+/* Routed mode: every entry, and the one the healthcheck probes. */
+static int conf_parse_routes(struct conf *conf, char *list, char *err, size_t size)
+{
+	char *save = NULL;
+
+	conf->routed = 1;
+	for (char *word = strtok_r(list, CONF_SEPARATORS, &save); word;
+	     word = strtok_r(NULL, CONF_SEPARATORS, &save))
+		if (conf_add_route(conf, word, err, size) < 0)
+			return -1;
+	conf->target = conf->routes[0].pattern;
+	for (size_t i = conf->nroutes; i-- > 0;)
+		if (conf->routes[i].kind == CONF_ROUTE_EXACT)
+			conf->target = conf->routes[i].pattern;
+	return 0;
+}
+
+/* conf->targets: the patterns, space-separated (they fit: each came from TARGET). */
+static int conf_join_routes(struct conf *conf)
+{
+	size_t used = 0;
+
+	for (size_t i = 0; i < conf->nroutes; i++)
+		used += (size_t)snprintf(conf->targets + used, sizeof conf->targets - used, "%s%s",
+					 i ? " " : "", conf->routes[i].pattern);
+	return 0;
+}
+
+/*
+ * TARGET: one host name or IP literal (the classic mode), or several names
+ * and wildcards (routed mode, TCP only).
+ */
 static int conf_parse_target(struct conf *conf, conf_getter get, char *err, size_t size)
 {
-	conf->target = conf_get(get, "TARGET", NULL);
-	if (!conf->target)
+	const char *text = conf_get(get, "TARGET", NULL);
+	char list[CONF_TARGETS_SIZE], *first;
+	size_t words = 0;
+
+	if (!text || !*conf_trim(text, list, sizeof list))
 		return conf_fail(err, size, "TARGET: not set (the host to forward to)");
-	if (strlen(conf->target) > DNS_MAX_NAME || strpbrk(conf->target, " \t\n/"))
-		return conf_fail(err, size, "TARGET: \"%s\" is not a host name or IP address",
-				 conf->target);
+	if (strlen(text) >= sizeof list)
+		return conf_fail(err, size, "TARGET: the list is too long");
+	for (const char *at = list; *at; words++) {
+		at += strcspn(at, CONF_SEPARATORS);
+		at += strspn(at, CONF_SEPARATORS);
+	}
+	first = list;
+	if (words > 1 || list[0] == '*')
+		return conf_parse_routes(conf, list, err, size) < 0 ? -1 : conf_join_routes(conf);
+	if (conf_check_host(first, conf->target_text, sizeof conf->target_text, err, size) < 0)
+		return -1;
+	conf->target = conf->target_text;
+	snprintf(conf->targets, sizeof conf->targets, "%s", conf->target);
 	return 0;
 }
 
@@ -186,19 +405,20 @@ static int conf_url(conf_getter get, const char *name, const char *fallback,
 }
 
 /* RUN_AS: "uid" or "uid:gid" (gid defaults to uid); numbers, as no user database is needed. */
-static int conf_parse_run_as(struct conf *conf, const char *text, char *err, size_t size)
+static int conf_parse_run_as(struct conf *conf, const char *given, char *err, size_t size)
 {
-	char uid[32];
+	char uid[32], value[80];
+	const char *text = conf_trim(given, value, sizeof value);
 	const char *colon = strchr(text, ':');
 	size_t uid_len = colon ? (size_t)(colon - text) : strlen(text);
 
 	if (uid_len >= sizeof uid)
-		return conf_fail(err, size, "RUN_AS: \"%s\" is not uid or uid:gid", text);
+		return conf_fail(err, size, "RUN_AS: \"%s\" is not uid or uid:gid", given);
 	memcpy(uid, text, uid_len);
 	uid[uid_len] = '\0';
 	if (conf_parse_number(uid, 0, UINT32_MAX - 1, &conf->run_uid) < 0 ||
 	    conf_parse_number(colon ? colon + 1 : uid, 0, UINT32_MAX - 1, &conf->run_gid) < 0)
-		return conf_fail(err, size, "RUN_AS: \"%s\" is not uid or uid:gid", text);
+		return conf_fail(err, size, "RUN_AS: \"%s\" is not uid or uid:gid", given);
 	return 0;
 }
 
@@ -430,24 +650,14 @@ static int conf_is_loopback(int family, const uint8_t *addr)
 
 int conf_allow_match(const struct conf_allow *allow, const struct sockaddr *addr)
 {
-	struct conf_net client = { .family = addr->sa_family };
+	struct conf_net client = { 0 };
 
 	if (!allow->text)
 		return 1;
-	if (addr->sa_family == AF_INET) {
-		memcpy(client.addr, &((const struct sockaddr_in *)addr)->sin_addr, 4);
-	} else if (addr->sa_family == AF_INET6) {
-		const uint8_t *bytes = ((const struct sockaddr_in6 *)addr)->sin6_addr.s6_addr;
-
-		if (memcmp(bytes, conf_v4_mapped, sizeof conf_v4_mapped) == 0) {
-			client.family = AF_INET;
-			memcpy(client.addr, bytes + 12, 4);
-		} else {
-			memcpy(client.addr, bytes, 16);
-		}
-	} else {
+	/* A v4 client of the dual-stack socket (::ffff:a.b.c.d) is matched as the v4 it is. */
+	client.family = addr_host_bytes(addr, client.addr);
+	if (!client.family)
 		return 0;
-	}
 	if (conf_is_loopback(client.family, client.addr))
 		return 1;
 	return conf_allow_match_net(allow, &client);
@@ -472,15 +682,31 @@ static int conf_parse_metrics_port(struct conf *conf, conf_getter get, char *err
 	return 0;
 }
 
+/* Routed mode's own checks, once every variable is read. */
+static int conf_check_routed(const struct conf *conf, char *err, size_t size)
+{
+	if (!conf->routed)
+		return 0;
+	if (conf->mode == CONF_MODE_UDP)
+		return conf_fail(err, size, "TARGET: \"%s\": several names or wildcards need "
+				 "MODE=tcp (a datagram carries no name to route by)", conf->targets);
+	if ((conf->http_healthcheck || conf->smtp_healthcheck) && strchr(conf->target, '*'))
+		return conf_fail(err, size, "TARGET: \"%s\" has no exact name for the "
+				 "healthcheck's $TARGET", conf->targets);
+	return 0;
+}
+
 /* The variables this image adds to the old one's. */
 static int conf_load_additions(struct conf *conf, conf_getter get, char *err, size_t size)
 {
 	if (conf_parse_allow(conf, conf_get(get, "ALLOW_FROM", NULL), err, size) < 0 ||
 	    conf_parse_metrics_port(conf, get, err, size) < 0 ||
 	    conf_number(get, "RESOLVE_INTERVAL", "0", 0, INT_MAX / 1000, &conf->resolve_interval,
-			err, size) < 0)
+			err, size) < 0 ||
+	    conf_number(get, "ROUTE_TIMEOUT", "10", 1, 3600, &conf->route_timeout, err, size) < 0 ||
+	    conf_flag(get, "ROUTE_ALLOW_PRIVATE", "0", &conf->route_allow_private, err, size) < 0)
 		return -1;
-	return 0;
+	return conf_check_routed(conf, err, size);
 }
 
 int conf_load(struct conf *conf, conf_getter get, char *err, size_t size)
@@ -541,12 +767,34 @@ int conf_temp_path(char *out, size_t size, const char *name)
 	return len > 0 && (size_t)len < size ? 0 : -1;
 }
 
-int conf_target_file(char *out, size_t size, long pid)
+/* 1 when name ends with suffix ("*.example.com" without its "*"), and is longer. */
+static int conf_suffix_covers(const char *suffix, const char *name)
 {
-	char name[48];
+	size_t len = strlen(name), suffix_len = strlen(suffix);
 
-	snprintf(name, sizeof name, "whitelist-%ld.target", pid);
-	return conf_temp_path(out, size, name);
+	return len > suffix_len && strcmp(name + len - suffix_len, suffix) == 0;
+}
+
+int conf_route_match(const struct conf *conf, const char *name)
+{
+	int best = -1;
+	size_t best_len = 0;
+
+	for (size_t i = 0; i < conf->nroutes; i++) {
+		const struct conf_route *route = &conf->routes[i];
+		size_t len = strlen(route->pattern);
+
+		if (route->kind == CONF_ROUTE_EXACT && strcmp(route->pattern, name) == 0)
+			return (int)i;
+		if (route->kind == CONF_ROUTE_SUFFIX && conf_suffix_covers(route->pattern + 1, name) &&
+		    len > best_len) {
+			best = (int)i;
+			best_len = len;
+		}
+		if (route->kind == CONF_ROUTE_ANY && best < 0)
+			best = (int)i;
+	}
+	return best;
 }
 
 int conf_has_port(const struct conf *conf, uint16_t port)

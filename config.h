@@ -16,8 +16,24 @@
 #define CONF_ERR_SIZE 256
 #define CONF_URL_SIZE 2048
 #define CONF_MAX_ALLOW 256	/* ALLOW_FROM networks, host names' addresses included */
+#define CONF_TARGET_SIZE 254	/* a host name of 253, or an IP literal */
+#define CONF_MAX_ROUTES 32	/* TARGET entries of routed mode */
+#define CONF_TARGETS_SIZE 4096	/* TARGET as a whole */
 
 enum conf_mode { CONF_MODE_TCP, CONF_MODE_UDP };
+
+/* What a TARGET entry of routed mode covers. */
+enum conf_route_kind {
+	CONF_ROUTE_EXACT,	/* "api.example.com": that name */
+	CONF_ROUTE_SUFFIX,	/* "*.example.com": names ending in ".example.com", not the domain */
+	CONF_ROUTE_ANY,		/* "*": every name */
+};
+
+struct conf_route {
+	enum conf_route_kind kind;
+	/* Lower case, no trailing dot: "api.example.com", "*.example.com", "*" (the metrics' label). */
+	char pattern[CONF_TARGET_SIZE + 2];
+};
 
 /* One ALLOW_FROM network: an address and how many leading bits must match. */
 struct conf_net {
@@ -34,7 +50,19 @@ struct conf_allow {
 };
 
 struct conf {
-	const char *target;		/* host name or IP literal, never empty */
+	/*
+	 * The single TARGET (a host name or IP literal, brackets removed); in
+	 * routed mode the first exact entry, which the healthcheck probes, or
+	 * the first entry when all are wildcards. Never empty.
+	 */
+	const char *target;
+	char target_text[CONF_TARGET_SIZE + 2];
+	char targets[CONF_TARGETS_SIZE];	/* every entry, space-separated: for logs, metrics */
+	int routed;			/* two or more entries, or a wildcard: route by name */
+	struct conf_route routes[CONF_MAX_ROUTES];
+	size_t nroutes;
+	long route_timeout;		/* ROUTE_TIMEOUT: seconds to wait for the name */
+	int route_allow_private;	/* ROUTE_ALLOW_PRIVATE: wildcards may lead to private ranges */
 	uint16_t ports[CONF_MAX_PORTS];	/* in PORT's order, ranges expanded */
 	size_t nports;
 	enum conf_mode mode;
@@ -70,18 +98,27 @@ int conf_load(struct conf *conf, conf_getter get, char *err, size_t errsize);
 /* Replaces every "$TARGET" in template; -1 when the result does not fit. */
 int conf_expand_target(const char *template, const char *target, char *out, size_t size);
 
-/*
- * Where the proxy (main process pid) records the address it forwards to with
- * PRE_RESOLVE=1, for the healthcheck: $TMPDIR/whitelist-PID.target.
- * The temp dir is the one place a read-only container still writes.
- */
-int conf_target_file(char *out, size_t size, long pid);
-
 /* $TMPDIR/name (TMPDIR unset or empty: /tmp); -1 when it does not fit. */
 int conf_temp_path(char *out, size_t size, const char *name);
 
 /* Writes one error line into err (cut at size) and returns -1: `return conf_fail(...)`. */
 int conf_fail(char *err, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/*
+ * Checks one TARGET entry: a host name (RFC 1123 labels, '_' allowed, one
+ * trailing dot, any case) or a canonical IPv4 / IPv6 literal ("[v6]" is
+ * taken as the literal). Copies it, brackets removed, into out. -1 with one
+ * line in err saying why not: a port, an empty or long label, non-ASCII, or
+ * a number the C library would read as another address ("010.0.0.1").
+ */
+int conf_check_host(const char *text, char *out, size_t out_size, char *err, size_t size);
+
+/*
+ * Routed mode: the entry that covers name (lower case, no trailing dot):
+ * an exact entry first, then the longest suffix, then "*". Its index in
+ * conf->routes, or -1 when none does.
+ */
+int conf_route_match(const struct conf *conf, const char *name);
 
 /* 1 when port is one of conf's ports. */
 int conf_has_port(const struct conf *conf, uint16_t port);

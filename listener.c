@@ -1,24 +1,19 @@
 /*
- * listener.c: the process that owns one port (TCP here; udp.c for UDP).
+ * listener.c: see listener.h. What the TCP and UDP listeners share.
  *
- * It accepts while it has a free MAX_CONNECTIONS slot and forks one relay
- * child per connection; at the limit it takes the socket out of its poll set,
- * so new clients wait in the kernel's backlog until a child is reaped.
- * Signals arrive through a signalfd in the same poll as the socket: reaping
- * and stopping happen at one place in the loop, never racing accept/fork,
- * and no handler writes to memory that every fork would then copy.
- * On SIGTERM it closes the socket at once (new clients are refused), gives
- * the open connections PROXY_GRACE_MS to finish, ends the rest, exits 0.
- * A client not in ALLOW_FROM is closed right after accept(), before any fork
- * or upstream connect. The port's counters (shared.h) are kept here where
- * they can be exact: a connection is active from its fork until its child
- * is reaped, however the child ends.
+ * Signals arrive through a signalfd in the same poll as the sockets:
+ * reaping and stopping happen at one place in each loop, never racing
+ * accept/fork, and no handler writes to memory that every fork would then
+ * copy. The port's counters (shared.h) are kept here where they can be
+ * exact: a connection is active from its fork until its child is reaped,
+ * however the child ends.
  */
+#include "listener.h"
+
 #include <errno.h>
 #include <netinet/in.h>
-#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
@@ -26,17 +21,7 @@
 #include <unistd.h>
 
 #include "log.h"
-#include "proxy.h"
-
-#define LISTENER_BACKOFF_MS 100	/* after EMFILE or a failed fork: let resources come back */
-
-struct listener_state {
-	const struct proxy *proxy;
-	struct listener_core core;
-	int fd;
-	int accept_failing;	/* log a run of failures once, not per attempt */
-	int fork_failing;
-};
+#include "process.h"
 
 static int listener_socket(int family, int type, uint16_t port)
 {
@@ -67,7 +52,7 @@ static int listener_socket(int family, int type, uint16_t port)
 		len = sizeof *sin;
 	}
 	if (bind(fd, (struct sockaddr *)&addr, len) < 0 ||
-	    (type == SOCK_STREAM && listen(fd, PROXY_BACKLOG) < 0)) {
+	    (type == SOCK_STREAM && listen(fd, LISTENER_BACKLOG) < 0)) {
 		int saved = errno;
 
 		close(fd);
@@ -77,7 +62,6 @@ static int listener_socket(int family, int type, uint16_t port)
 	return fd;
 }
 
-/* Dual-stack [::]; plain 0.0.0.0 when the host has no IPv6. -1 with errno set. */
 int listener_bind(enum conf_mode mode, uint16_t port)
 {
 	int type = mode == CONF_MODE_TCP ? SOCK_STREAM : SOCK_DGRAM;
@@ -91,24 +75,20 @@ int listener_bind(enum conf_mode mode, uint16_t port)
 void listener_slot_bind(struct listener_core *core, pid_t pid)
 {
 	slots_bind(&core->slots, pid);
-	atomic_fetch_add_explicit(&core->counters->connections_active, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&core->stats->connections_active, 1, memory_order_relaxed);
 }
 
-int listener_slot_give(struct listener_core *core, pid_t pid)
+pid_t listener_next_exited(struct listener_core *core, int *status)
 {
-	if (!slots_give(&core->slots, pid))
-		return 0;	/* not one of ours: an orphan handed to us */
-	atomic_fetch_sub_explicit(&core->counters->connections_active, 1, memory_order_relaxed);
-	return 1;
-}
+	pid_t pid = waitpid(-1, status, WNOHANG);
 
-static void listener_reap(struct listener_core *core)
-{
-	pid_t pid;
-
-	core->child_exited = 0;
-	while ((pid = waitpid(-1, NULL, WNOHANG)) > 0)
-		listener_slot_give(core, pid);
+	if (pid <= 0)
+		return 0;
+	/* Every child of a listener took a slot; slots_give checks it anyway. */
+	if (slots_give(&core->slots, pid))
+		atomic_fetch_sub_explicit(&core->stats->connections_active, 1,
+					  memory_order_relaxed);
+	return pid;
 }
 
 /* The refusals not logged one by one, once their second is over. */
@@ -119,7 +99,7 @@ static void listener_refused_summary(struct listener_core *core, long long now)
 	log_msg("refused %lu more -> %u: not in ALLOW_FROM (logged once a second)",
 		core->refused_unlogged, core->port);
 	core->refused_unlogged = 0;
-	core->refused_window_end = now + PROXY_REFUSED_LOG_MS;
+	core->refused_window_end = now + LISTENER_REFUSED_LOG_MS;
 }
 
 int listener_allowed(struct listener_core *core, const struct sockaddr *client)
@@ -129,9 +109,9 @@ int listener_allowed(struct listener_core *core, const struct sockaddr *client)
 
 	if (conf_allow_match(core->allow, client))
 		return 1;
-	shared_add(&core->counters->refused_allow_from, 1);
+	shared_add(&core->stats->refused[SHARED_REFUSED_ALLOW_FROM], 1);
 	/* A flood must not flood the log too: one line, then a count per second. */
-	now = proxy_now_ms();
+	now = proc_now_ms();
 	listener_refused_summary(core, now);
 	if (now < core->refused_window_end) {
 		core->refused_unlogged++;
@@ -139,19 +119,8 @@ int listener_allowed(struct listener_core *core, const struct sockaddr *client)
 	}
 	log_msg("refused %s -> %u: not in ALLOW_FROM", log_addr(client, shown, sizeof shown),
 		core->port);
-	core->refused_window_end = now + PROXY_REFUSED_LOG_MS;
+	core->refused_window_end = now + LISTENER_REFUSED_LOG_MS;
 	return 0;
-}
-
-static void listener_log_accept(const struct listener_state *state, const struct endpoint *client,
-				pid_t pid)
-{
-	char shown[LOG_ADDR_SIZE];
-
-	if (state->proxy->conf->verbose >= 1)
-		log_msg("accept %s -> %u (child %d, %s)",
-			log_addr((const struct sockaddr *)&client->addr, shown, sizeof shown),
-			state->core.port, (int)pid, listener_count(&state->core));
 }
 
 const char *listener_count(const struct listener_core *core)
@@ -165,62 +134,6 @@ const char *listener_count(const struct listener_core *core)
 	return text;
 }
 
-/* Forks the relay of one accepted client; the parent keeps no copy of it. */
-static void listener_spawn(struct listener_state *state, int client_fd,
-			   const struct endpoint *client)
-{
-	pid_t pid;
-
-	slots_take(&state->core.slots);
-	pid = proxy_fork();
-	if (pid == 0) {
-		close(state->fd);
-		close(state->core.signal_fd);
-		proxy_signals_child();
-		relay_tcp_child(state->proxy, state->core.counters, client_fd, client);
-	}
-	close(client_fd);
-	if (pid < 0) {
-		slots_cancel(&state->core.slots);
-		if (!state->fork_failing)
-			log_errno("port %u: fork failed, closing the new connection",
-				  state->core.port);
-		state->fork_failing = 1;
-		return;
-	}
-	if (state->fork_failing)
-		log_msg("port %u: fork works again", state->core.port);
-	state->fork_failing = 0;
-	listener_slot_bind(&state->core, pid);
-	listener_log_accept(state, client, pid);
-}
-
-/* 1 when the error is about resources (EMFILE...) and the loop should back off. */
-static int listener_accept_one(struct listener_state *state)
-{
-	struct endpoint client = { .len = sizeof client.addr };
-	int fd = accept4(state->fd, (struct sockaddr *)&client.addr, &client.len, SOCK_CLOEXEC);
-
-	if (fd < 0) {
-		if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
-			return 0;
-		if (!state->accept_failing)
-			log_errno("port %u: accept failed", state->core.port);
-		state->accept_failing = 1;
-		return 1;
-	}
-	if (state->accept_failing)
-		log_msg("port %u: accept works again", state->core.port);
-	state->accept_failing = 0;
-	if (!listener_allowed(&state->core, (struct sockaddr *)&client.addr)) {
-		close(fd);
-		return 0;
-	}
-	shared_add(&state->core.counters->connections_total, 1);
-	listener_spawn(state, fd, &client);
-	return state->fork_failing;
-}
-
 int listener_poll(struct listener_core *core, struct pollfd *fds, nfds_t nfds, int timeout_ms)
 {
 	struct pollfd all[3] = { { .fd = core->signal_fd, .events = POLLIN } };
@@ -228,7 +141,7 @@ int listener_poll(struct listener_core *core, struct pollfd *fds, nfds_t nfds, i
 	int ready;
 
 	if (core->refused_unlogged > 0) {
-		long long left = core->refused_window_end - proxy_now_ms();
+		long long left = core->refused_window_end - proc_now_ms();
 
 		left = left < 0 ? 0 : left;
 		if (timeout_ms < 0 || left < timeout_ms)
@@ -240,7 +153,7 @@ int listener_poll(struct listener_core *core, struct pollfd *fds, nfds_t nfds, i
 	if (nfds > 0)
 		memcpy(fds, all + 1, nfds * sizeof *fds);
 	if (core->refused_unlogged > 0)
-		listener_refused_summary(core, proxy_now_ms());
+		listener_refused_summary(core, proc_now_ms());
 	if (ready > 0 && (all[0].revents & POLLIN)) {
 		while (read(core->signal_fd, &info, sizeof info) == sizeof info) {
 			if (info.ssi_signo == SIGCHLD)
@@ -260,42 +173,53 @@ static void listener_kill_children(const struct slots *slots, int signo)
 			kill(slots->pids[i], signo);
 }
 
+static void listener_reap_all(struct listener_core *core)
+{
+	int status;
+
+	core->child_exited = 0;
+	while (listener_next_exited(core, &status) > 0)
+		;
+}
+
 void listener_finish(struct listener_core *core)
 {
-	long long deadline = proxy_now_ms() + PROXY_GRACE_MS;
+	long long deadline = proc_now_ms() + LISTENER_GRACE_MS;
 
 	core->refused_window_end = 0;	/* the socket is closed: no refusal comes after */
 	listener_refused_summary(core, deadline);
-	listener_reap(core);
+	listener_reap_all(core);
 	if (core->slots.used > 0 && core->verbose >= 1)
 		log_msg("port %u: stopping, %zu open", core->port, core->slots.used);
-	for (long long left; core->slots.used > 0 && (left = deadline - proxy_now_ms()) > 0;) {
+	for (long long left; core->slots.used > 0 && (left = deadline - proc_now_ms()) > 0;) {
 		listener_poll(core, NULL, 0, (int)left);
-		listener_reap(core);
+		listener_reap_all(core);
 	}
 	if (core->slots.used > 0) {
 		log_msg("port %u: grace period over, ending %zu still open", core->port,
 			core->slots.used);
 		listener_kill_children(&core->slots, SIGKILL);
 		for (pid_t pid; core->slots.used > 0 && (pid = waitpid(-1, NULL, 0)) > 0;)
-			listener_slot_give(core, pid);
+			if (slots_give(&core->slots, pid))
+				atomic_fetch_sub_explicit(&core->stats->connections_active, 1,
+							  memory_order_relaxed);
 	}
 	_exit(0);
 }
 
-void listener_become(struct listener_core *core, uint16_t port, const struct proxy *proxy)
+void listener_become(struct listener_core *core, uint16_t port, const struct conf *conf,
+		     struct shared *shared)
 {
-	const struct conf *conf = proxy->conf;
 	sigset_t handled;
-	char name[16];
+	char name[PROC_COMM_SIZE];
 
 	memset(core, 0, sizeof *core);
 	core->port = port;
 	core->verbose = conf->verbose;
-	core->counters = shared_counters_of(proxy->shared, port);
+	core->stats = shared_port_of(shared, port);
 	core->allow = &conf->allow;
-	/* The healthcheck finds each port's listener by this name. */
-	snprintf(name, sizeof name, "whitelist:%u", port);
+	/* For people reading ps; relays inherit it. */
+	snprintf(name, sizeof name, SHARED_LISTENER_COMM, port);
 	prctl(PR_SET_NAME, name);
 	/* A main process killed outright must not leave listeners behind. */
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
@@ -309,25 +233,4 @@ void listener_become(struct listener_core *core, uint16_t port, const struct pro
 		die_errno("port %u: signalfd", port);
 	if (slots_init(&core->slots, conf->max_connections) < 0)
 		die("port %u: out of memory", port);
-}
-
-void listener_tcp_serve(const struct proxy *proxy, int listen_fd, uint16_t port)
-{
-	struct listener_state state = { .proxy = proxy, .fd = listen_fd };
-
-	listener_become(&state.core, port, proxy);
-	while (!state.core.stopping) {
-		struct pollfd pfd = { .fd = state.fd, .events = POLLIN };
-		/* At the limit the socket is not polled: clients wait in the backlog. */
-		nfds_t nfds = slots_full(&state.core.slots) ? 0 : 1;
-
-		if (listener_poll(&state.core, &pfd, nfds, -1) > 0 && (pfd.revents & POLLIN) &&
-		    listener_accept_one(&state))
-			listener_poll(&state.core, NULL, 0, LISTENER_BACKOFF_MS);
-		if (state.core.child_exited)
-			listener_reap(&state.core);
-	}
-	/* Closed now, so new clients are refused while the open ones finish. */
-	close(state.fd);
-	listener_finish(&state.core);
 }

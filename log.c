@@ -7,6 +7,8 @@
  */
 #include "log.h"
 
+#include "addr.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -108,35 +110,12 @@ void die_config(const char *fmt, ...)
 	exit(EXIT_CONFIG);
 }
 
-/* A v4-mapped v6 address (a v4 client of the dual-stack listener) as plain v4. */
-static int log_unmap(const struct sockaddr *addr, struct in_addr *v4, uint16_t *port)
-{
-	const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)addr;
-
-	if (addr->sa_family == AF_INET) {
-		*v4 = ((const struct sockaddr_in *)addr)->sin_addr;
-		*port = ntohs(((const struct sockaddr_in *)addr)->sin_port);
-		return 1;
-	}
-	if (addr->sa_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) {
-		memcpy(v4, &sin6->sin6_addr.s6_addr[12], sizeof *v4);
-		*port = ntohs(sin6->sin6_port);
-		return 1;
-	}
-	return 0;
-}
-
 const char *log_host(const struct sockaddr *addr, char *out, size_t size)
 {
-	struct in_addr v4;
-	uint16_t port;
+	uint8_t bytes[16];
+	int family = addr_host_bytes(addr, bytes);	/* a v4-mapped address shows as v4 */
 
-	if (log_unmap(addr, &v4, &port))
-		inet_ntop(AF_INET, &v4, out, (socklen_t)size);
-	else if (addr->sa_family == AF_INET6)
-		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)addr)->sin6_addr, out,
-			  (socklen_t)size);
-	else
+	if (!family || !inet_ntop(family, bytes, out, (socklen_t)size))
 		snprintf(out, size, "?");
 	return out;
 }
@@ -144,20 +123,17 @@ const char *log_host(const struct sockaddr *addr, char *out, size_t size)
 const char *log_addr(const struct sockaddr *addr, char *out, size_t size)
 {
 	char host[INET6_ADDRSTRLEN];
-	struct in_addr v4;
-	uint16_t port;
+	uint8_t bytes[16];
+	int family = addr_host_bytes(addr, bytes);
 
-	if (log_unmap(addr, &v4, &port)) {
-		snprintf(out, size, "%s:%u", inet_ntop(AF_INET, &v4, host, sizeof host), port);
-	} else if (addr->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)addr;
-
-		snprintf(out, size, "[%s]:%u",
-			 inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof host),
-			 ntohs(sin6->sin6_port));
-	} else {
+	if (family == AF_INET)
+		snprintf(out, size, "%s:%u", inet_ntop(AF_INET, bytes, host, sizeof host),
+			 addr_port(addr));
+	else if (family == AF_INET6)
+		snprintf(out, size, "[%s]:%u", inet_ntop(AF_INET6, bytes, host, sizeof host),
+			 addr_port(addr));
+	else
 		snprintf(out, size, "?");
-	}
 	return out;
 }
 

@@ -1,12 +1,12 @@
 /*
- * metrics.c: METRICS_PORT, the counters of shared.h in Prometheus' text
- * format at http://ANY-ADDRESS:METRICS_PORT/metrics.
+ * metrics.c: see metrics.h.
  *
- * It runs in its own process, forked by main like a listener, so a slow or
- * hostile scraper can stall nothing but itself. It is a minimal HTTP/1.0
- * responder: one request per connection, read with a short deadline, one
- * answer, close. The numbers are read from shared memory at each request;
- * nothing here writes to it.
+ * The server is one process, forked by main like a listener, so a slow or
+ * hostile scraper can stall nothing but it; inside, one poll loop serves
+ * every client at once, each with its own deadlines, so an idle connection
+ * never delays another's scrape. It is a minimal HTTP/1.0 responder: one
+ * request per connection, one answer, close. The numbers are read from
+ * shared memory at each request; nothing here writes to it.
  */
 #include "metrics.h"
 
@@ -23,42 +23,42 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "process.h"
 
-#define METRICS_REQUEST_SIZE 4096	/* headers beyond this are not read: routing needs line 1 */
-#define METRICS_READ_MS 1000		/* a scraper sends its request at once */
-#define METRICS_WRITE_MS 5000
-#define METRICS_DRAIN_MS 500		/* after the answer: until the client closes */
-#define METRICS_BACKOFF_MS 100		/* after EMFILE */
-#define METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
-
-/* One per-port sample: a field of struct shared_counters under a metric name. */
+/* One per-port sample: a field of struct shared_port under a metric name. */
 struct metrics_field {
 	const char *name;
 	const char *type;
-	const char *help;	/* NULL: a further label set of the metric above */
-	const char *labels;	/* after port="N" */
+	const char *help;
+	const char *label;		/* NULL, or the label of an array field's index */
+	const char *const *values;	/* the label's values, one per array element */
+	size_t count;			/* array elements (1: a plain field) */
 	size_t offset;
 	int is_signed;
 };
 
+static const char *const metrics_directions[] = { "up", "down" };
+
 static const struct metrics_field metrics_fields[] = {
 	{ "whitelist_connections_total", "counter",
-	  "Connections accepted (TCP) or client sessions started (UDP).", "",
-	  offsetof(struct shared_counters, connections_total), 0 },
+	  "Connections accepted (TCP) or client sessions started (UDP).", NULL, NULL, 1,
+	  offsetof(struct shared_port, connections_total), 0 },
 	{ "whitelist_connections_active", "gauge",
-	  "Connections (TCP) or client sessions (UDP) open now.", "",
-	  offsetof(struct shared_counters, connections_active), 1 },
+	  "Connections (TCP) or client sessions (UDP) open now.", NULL, NULL, 1,
+	  offsetof(struct shared_port, connections_active), 1 },
 	{ "whitelist_connections_refused_total", "counter",
 	  "Connections (TCP) or datagrams (UDP) refused before any upstream connection.",
-	  ",reason=\"allow_from\"", offsetof(struct shared_counters, refused_allow_from), 0 },
+	  "reason", shared_refusal_names, SHARED_REFUSALS, offsetof(struct shared_port, refused),
+	  0 },
 	{ "whitelist_upstream_errors_total", "counter",
-	  "Connections to TARGET that failed: unreachable, refused or not resolved.", "",
-	  offsetof(struct shared_counters, upstream_errors), 0 },
+	  "Connections to TARGET that failed: unreachable, refused or not resolved.", NULL, NULL,
+	  1, offsetof(struct shared_port, upstream_errors), 0 },
+	{ "whitelist_datagrams_dropped_total", "counter",
+	  "UDP datagrams dropped by the proxy: no room to wait, TARGET down, session lost.",
+	  "reason", shared_drop_names, SHARED_DROPS, offsetof(struct shared_port, dropped), 0 },
 	{ "whitelist_bytes_total", "counter",
-	  "Bytes relayed: up is written to TARGET, down is written to clients.",
-	  ",direction=\"up\"", offsetof(struct shared_counters, bytes_up), 0 },
-	{ "whitelist_bytes_total", NULL, NULL, ",direction=\"down\"",
-	  offsetof(struct shared_counters, bytes_down), 0 },
+	  "Bytes relayed: up is written to TARGET, down is written to clients.", "direction",
+	  metrics_directions, 2, offsetof(struct shared_port, bytes_up), 0 },
 };
 
 int metrics_printf(struct metrics_buf *buf, const char *fmt, ...)
@@ -103,56 +103,91 @@ static int metrics_label_value(struct metrics_buf *buf, const char *value)
 	return 0;
 }
 
-static int metrics_render_field(struct metrics_buf *buf, struct shared *shared,
+/* The value of element `index` of a field of one port. */
+static long long metrics_value(const struct shared_port *port, const struct metrics_field *field,
+			       size_t index)
+{
+	const char *at = (const char *)port + field->offset + index * sizeof(uint64_t);
+
+	if (field->is_signed)
+		return (long long)atomic_load_explicit((_Atomic int64_t *)at, memory_order_relaxed);
+	return (long long)shared_get((const _Atomic uint64_t *)at);
+}
+
+static int metrics_render_field(struct metrics_buf *buf, const struct shared *shared,
 				const struct metrics_field *field)
 {
-	if (field->help && metrics_printf(buf, "# HELP %s %s\n# TYPE %s %s\n", field->name,
-					  field->help, field->name, field->type) < 0)
+	if (metrics_printf(buf, "# HELP %s %s\n# TYPE %s %s\n", field->name, field->help,
+			   field->name, field->type) < 0)
 		return -1;
 	for (size_t i = 0; i < shared->nports; i++) {
-		char *base = (char *)&shared->ports[i];
-		long long value = field->is_signed
-			? (long long)atomic_load_explicit((_Atomic int64_t *)(base + field->offset),
-							  memory_order_relaxed)
-			: (long long)shared_get((_Atomic uint64_t *)(base + field->offset));
+		const struct shared_port *port = &shared->ports[i];
 
-		if (metrics_printf(buf, "%s{port=\"%u\"%s} %lld\n", field->name,
-				   shared->ports[i].port, field->labels, value) < 0)
-			return -1;
+		for (size_t j = 0; j < field->count; j++)
+			if ((field->label
+				     ? metrics_printf(buf, "%s{port=\"%u\",%s=\"%s\"} %lld\n",
+						      field->name, port->port, field->label,
+						      field->values[j], metrics_value(port, field, j))
+				     : metrics_printf(buf, "%s{port=\"%u\"} %lld\n", field->name,
+						      port->port, metrics_value(port, field, j))) < 0)
+				return -1;
 	}
 	return 0;
 }
 
 /* TARGET, its address in use ("" when each connection resolves it), lookup failures. */
-static int metrics_render_target(struct metrics_buf *buf, const struct proxy *proxy)
+static int metrics_render_target(struct metrics_buf *buf, const struct conf *conf,
+				 const struct shared *shared)
 {
 	struct sockaddr_storage addr;
 	char shown[LOG_ADDR_SIZE] = "";
 	socklen_t len;
 
-	if (proxy->has_fixed_target && shared_target_load(proxy->shared, &addr, &len) == 0)
+	if (shared_addr_load(&shared->target, &addr, &len, NULL) == 0)
 		log_host((struct sockaddr *)&addr, shown, sizeof shown);
 	if (metrics_printf(buf, "# HELP whitelist_target_info TARGET, and the address new "
 			   "connections go to (empty: each connection resolves TARGET).\n"
 			   "# TYPE whitelist_target_info gauge\n"
 			   "whitelist_target_info{target=\"") < 0 ||
-	    metrics_label_value(buf, proxy->conf->target) < 0 ||
+	    metrics_label_value(buf, conf->targets) < 0 ||
 	    metrics_printf(buf, "\",address=\"%s\"} 1\n", shown) < 0)
 		return -1;
 	return metrics_printf(buf, "# HELP whitelist_resolve_failures_total RESOLVE_INTERVAL "
 			      "lookups of TARGET that failed (the address in use was kept).\n"
 			      "# TYPE whitelist_resolve_failures_total counter\n"
 			      "whitelist_resolve_failures_total %llu\n",
-			      (unsigned long long)shared_get(&proxy->shared->resolve_failures));
+			      (unsigned long long)shared_get(&shared->resolve_failures));
 }
 
-int metrics_render(struct metrics_buf *buf, const struct proxy *proxy)
+/* Routed mode: connections per port and TARGET entry (the pattern: label values stay few). */
+static int metrics_render_routed(struct metrics_buf *buf, const struct conf *conf,
+				 const struct shared *shared)
+{
+	if (!conf->routed)
+		return 0;
+	if (metrics_printf(buf, "# HELP whitelist_routed_total Connections routed by name, per TARGET "
+			   "entry that matched.\n# TYPE whitelist_routed_total counter\n") < 0)
+		return -1;
+	for (size_t i = 0; i < shared->nports; i++)
+		for (size_t j = 0; j < conf->nroutes; j++)
+			if (metrics_printf(buf, "whitelist_routed_total{port=\"%u\",target=\"",
+					   shared->ports[i].port) < 0 ||
+			    metrics_label_value(buf, conf->routes[j].pattern) < 0 ||
+			    metrics_printf(buf, "\"} %llu\n", (unsigned long long)shared_get(
+						   &shared->ports[i].routed[j])) < 0)
+				return -1;
+	return 0;
+}
+
+int metrics_render(struct metrics_buf *buf, const struct conf *conf, const struct shared *shared)
 {
 	buf->len = 0;
 	for (size_t i = 0; i < sizeof metrics_fields / sizeof metrics_fields[0]; i++)
-		if (metrics_render_field(buf, proxy->shared, &metrics_fields[i]) < 0)
+		if (metrics_render_field(buf, shared, &metrics_fields[i]) < 0)
 			return -1;
-	return metrics_render_target(buf, proxy);
+	if (metrics_render_routed(buf, conf, shared) < 0)
+		return -1;
+	return metrics_render_target(buf, conf, shared);
 }
 
 enum metrics_route metrics_route(const char *request, size_t len)
@@ -178,111 +213,228 @@ size_t metrics_request_end(const char *data, size_t len)
 	return 0;
 }
 
-static long long metrics_now_ms(void)
-{
-	struct timespec now;
+/* --- the server --- */
 
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+#define METRICS_CLIENTS 64		/* at once; a new one evicts the oldest still reading */
+#define METRICS_REQUEST_SIZE 4096	/* headers beyond this are not read: routing needs line 1 */
+#define METRICS_READ_MS 1000		/* a scraper sends its request at once */
+#define METRICS_WRITE_MS 5000
+#define METRICS_DRAIN_MS 500		/* after the answer: until the client closes */
+#define METRICS_BACKOFF_MS 100		/* after EMFILE */
+#define METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
+
+_Static_assert(offsetof(struct shared_port, bytes_down) ==
+		       offsetof(struct shared_port, bytes_up) + sizeof(uint64_t),
+	       "whitelist_bytes_total reads bytes_up and bytes_down as an array");
+
+enum metrics_phase { METRICS_FREE, METRICS_READING, METRICS_WRITING, METRICS_DRAINING };
+
+struct metrics_client {
+	int fd;
+	enum metrics_phase phase;
+	long long deadline;		/* of the current phase */
+	long long since;		/* accepted at: the oldest reader is evicted first */
+	size_t len;			/* of the request read so far */
+	char request[METRICS_REQUEST_SIZE];
+	struct metrics_buf answer;	/* head and body */
+	size_t sent;
+};
+
+struct metrics_server {
+	const struct conf *conf;
+	const struct shared *shared;
+	int listen_fd;
+	struct metrics_client clients[METRICS_CLIENTS];
+	struct metrics_buf body;
+};
+
+static void metrics_close(struct metrics_client *client)
+{
+	close(client->fd);
+	client->fd = -1;
+	client->phase = METRICS_FREE;
+	client->answer.len = 0;
 }
 
-/* Waits until fd is ready for events or the deadline; 1 ready, 0 not. */
-static int metrics_wait(int fd, short events, long long deadline)
+static void metrics_phase(struct metrics_client *client, enum metrics_phase phase,
+			  long long timeout_ms)
 {
-	struct pollfd pfd = { .fd = fd, .events = events };
-	long long left = deadline - metrics_now_ms();
-
-	return left > 0 && poll(&pfd, 1, (int)left) == 1;
+	client->phase = phase;
+	client->deadline = proc_now_ms() + timeout_ms;
 }
 
-/* The request's head (all of it, or what fits); its length, 0 when none came in time. */
-static size_t metrics_read_request(int fd, char *buf, size_t size)
-{
-	long long deadline = metrics_now_ms() + METRICS_READ_MS;
-	size_t len = 0;
-
-	while (len < size && metrics_wait(fd, POLLIN, deadline)) {
-		ssize_t got = recv(fd, buf + len, size - len, MSG_DONTWAIT);
-
-		if (got < 0 && (errno == EAGAIN || errno == EINTR))
-			continue;
-		if (got <= 0)
-			break;
-		len += (size_t)got;
-		if (metrics_request_end(buf, len))
-			break;
-	}
-	return len;
-}
-
-static void metrics_send(int fd, const char *data, size_t len, long long deadline)
-{
-	while (len > 0 && metrics_wait(fd, POLLOUT, deadline)) {
-		ssize_t put = send(fd, data, len, MSG_DONTWAIT | MSG_NOSIGNAL);
-
-		if (put < 0 && (errno == EAGAIN || errno == EINTR))
-			continue;
-		if (put <= 0)
-			return;
-		data += put;
-		len -= (size_t)put;
-	}
-}
-
-/* Ends the answer with a FIN and waits a little for the client's: no reset cuts it short. */
-static void metrics_finish(int fd)
-{
-	long long deadline = metrics_now_ms() + METRICS_DRAIN_MS;
-	char discard[1024];
-
-	shutdown(fd, SHUT_WR);
-	while (metrics_wait(fd, POLLIN, deadline) && recv(fd, discard, sizeof discard, 0) > 0)
-		;
-}
-
-static void metrics_answer(const struct proxy *proxy, int fd, struct metrics_buf *body)
+/* The whole answer to what was read, in client->answer; the client then writes it. */
+static void metrics_prepare(struct metrics_server *server, struct metrics_client *client)
 {
 	static const char not_found[] = "not found: the metrics are at /metrics\n";
-	char request[METRICS_REQUEST_SIZE], head[256];
-	long long deadline;
-	size_t len = metrics_read_request(fd, request, sizeof request);
-	int found = metrics_route(request, len) == METRICS_ROUTE_METRICS;
-	int head_len;
+	int found = metrics_route(client->request, client->len) == METRICS_ROUTE_METRICS;
+	const char *body = not_found;
+	size_t body_len = sizeof not_found - 1;
 
-	if (len == 0)
-		return;	/* nothing asked in time: a port scan, or a stuck client */
-	if (found && metrics_render(body, proxy) < 0) {
+	if (found && metrics_render(&server->body, server->conf, server->shared) < 0) {
 		log_msg("metrics: out of memory");
+		metrics_close(client);
 		return;
 	}
-	head_len = snprintf(head, sizeof head,
-			    "HTTP/1.0 %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-			    "Connection: close\r\n\r\n", found ? "200 OK" : "404 Not Found",
-			    found ? METRICS_CONTENT_TYPE : "text/plain; charset=utf-8",
-			    found ? body->len : sizeof not_found - 1);
-	deadline = metrics_now_ms() + METRICS_WRITE_MS;
-	metrics_send(fd, head, (size_t)head_len, deadline);
-	metrics_send(fd, found ? body->data : not_found, found ? body->len : sizeof not_found - 1,
-		     deadline);
-	metrics_finish(fd);
+	if (found) {
+		body = server->body.data;
+		body_len = server->body.len;
+	}
+	client->answer.len = client->sent = 0;
+	if (metrics_printf(&client->answer, "HTTP/1.0 %s\r\nContent-Type: %s\r\nContent-Length: "
+			   "%zu\r\nConnection: close\r\n\r\n%.*s", found ? "200 OK" : "404 Not Found",
+			   found ? METRICS_CONTENT_TYPE : "text/plain; charset=utf-8", body_len,
+			   (int)body_len, body) < 0) {
+		metrics_close(client);
+		return;
+	}
+	metrics_phase(client, METRICS_WRITING, METRICS_WRITE_MS);
 }
 
-void metrics_serve(const struct proxy *proxy, int listen_fd)
+static void metrics_read(struct metrics_server *server, struct metrics_client *client)
 {
-	struct metrics_buf body = { 0 };
+	ssize_t got = recv(client->fd, client->request + client->len,
+			   sizeof client->request - client->len, MSG_DONTWAIT);
 
-	/* Not "whitelist:PORT": the healthcheck must not take it for a port's listener. */
-	prctl(PR_SET_NAME, "whitelist:stats");
+	if (got < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (got <= 0) {
+		metrics_close(client);	/* gone before it asked anything */
+		return;
+	}
+	client->len += (size_t)got;
+	if (metrics_request_end(client->request, client->len) || client->len == sizeof client->request)
+		metrics_prepare(server, client);
+}
+
+/* Sends what is left of the answer; then a FIN, and a short wait for the client's. */
+static void metrics_write(struct metrics_client *client)
+{
+	ssize_t put = send(client->fd, client->answer.data + client->sent,
+			   client->answer.len - client->sent, MSG_DONTWAIT | MSG_NOSIGNAL);
+
+	if (put < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (put <= 0) {
+		metrics_close(client);
+		return;
+	}
+	client->sent += (size_t)put;
+	if (client->sent < client->answer.len)
+		return;
+	/* A FIN, not a reset, ends the answer: the client reads it whole. */
+	shutdown(client->fd, SHUT_WR);
+	metrics_phase(client, METRICS_DRAINING, METRICS_DRAIN_MS);
+}
+
+static void metrics_drain(struct metrics_client *client)
+{
+	char discard[1024];
+	ssize_t got = recv(client->fd, discard, sizeof discard, MSG_DONTWAIT);
+
+	if (got == 0 || (got < 0 && errno != EAGAIN && errno != EINTR))
+		metrics_close(client);
+}
+
+/* A free slot, or the one of the oldest client still reading (it had its chance). */
+static struct metrics_client *metrics_slot(struct metrics_server *server)
+{
+	struct metrics_client *oldest = NULL;
+
+	for (size_t i = 0; i < METRICS_CLIENTS; i++) {
+		struct metrics_client *client = &server->clients[i];
+
+		if (client->phase == METRICS_FREE)
+			return client;
+		if (client->phase == METRICS_READING && (!oldest || client->since < oldest->since))
+			oldest = client;
+	}
+	if (oldest)
+		metrics_close(oldest);
+	return oldest;
+}
+
+static void metrics_accept(struct metrics_server *server)
+{
+	struct metrics_client *client = metrics_slot(server);
+	int fd;
+
+	if (!client)
+		return;	/* every slot is answering: the new client waits in the backlog */
+	fd = accept4(server->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (fd < 0) {
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+			poll(NULL, 0, METRICS_BACKOFF_MS);
+		return;
+	}
+	client->fd = fd;
+	client->len = 0;
+	client->since = proc_now_ms();
+	metrics_phase(client, METRICS_READING, METRICS_READ_MS);
+}
+
+/* The poll set: the listening socket first, then each client for what it waits for. */
+static nfds_t metrics_poll_set(struct metrics_server *server, struct pollfd *pfds, int *timeout)
+{
+	static const short events[] = { 0, POLLIN, POLLOUT, POLLIN };
+	long long now = proc_now_ms(), next = -1;
+	nfds_t count = 1;
+
+	pfds[0] = (struct pollfd){ .fd = server->listen_fd, .events = POLLIN };
+	for (size_t i = 0; i < METRICS_CLIENTS; i++) {
+		struct metrics_client *client = &server->clients[i];
+
+		pfds[i + 1] = (struct pollfd){ .fd = -1 };
+		if (client->phase == METRICS_FREE)
+			continue;
+		pfds[i + 1] = (struct pollfd){ .fd = client->fd, .events = events[client->phase] };
+		if (next < 0 || client->deadline < next)
+			next = client->deadline;
+		count = i + 2;
+	}
+	*timeout = next < 0 ? -1 : next > now ? (int)(next - now) : 0;
+	return count;
+}
+
+/* Each client with something to do does it; those past their deadline are closed. */
+static void metrics_step(struct metrics_server *server, const struct pollfd *pfds)
+{
+	long long now = proc_now_ms();
+
+	for (size_t i = 0; i < METRICS_CLIENTS; i++) {
+		struct metrics_client *client = &server->clients[i];
+
+		if (client->phase == METRICS_FREE)
+			continue;
+		if (pfds[i + 1].revents && client->phase == METRICS_READING)
+			metrics_read(server, client);
+		else if (pfds[i + 1].revents && client->phase == METRICS_WRITING)
+			metrics_write(client);
+		else if (pfds[i + 1].revents && client->phase == METRICS_DRAINING)
+			metrics_drain(client);
+		if (client->phase != METRICS_FREE && now >= client->deadline)
+			metrics_close(client);	/* a port scan, a stuck client, or done draining */
+	}
+}
+
+void metrics_serve(const struct conf *conf, const struct shared *shared, int listen_fd)
+{
+	static struct metrics_server server;
+	struct pollfd pfds[METRICS_CLIENTS + 1];
+
+	server = (struct metrics_server){ .conf = conf, .shared = shared, .listen_fd = listen_fd };
+	for (size_t i = 0; i < METRICS_CLIENTS; i++)
+		server.clients[i].fd = -1;
+	prctl(PR_SET_NAME, SHARED_METRICS_COMM);
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	for (;;) {
-		int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+		int timeout;
+		nfds_t count = metrics_poll_set(&server, pfds, &timeout);
 
-		if (fd < 0) {
-			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
-				poll(NULL, 0, METRICS_BACKOFF_MS);
-			continue;
-		}
-		metrics_answer(proxy, fd, &body);
-		close(fd);
+		if (poll(pfds, count, timeout) < 0 && errno != EINTR)
+			die_errno("metrics: poll");
+		metrics_step(&server, pfds);
+		if (pfds[0].revents & POLLIN)
+			metrics_accept(&server);
 	}
 }

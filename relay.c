@@ -1,38 +1,46 @@
 /*
- * relay.c: the child that carries one TCP connection, and the connect to
- * TARGET that TCP and UDP children share.
+ * relay.c: see relay.h.
  *
  * Bytes move with splice() through one pipe per direction, never through
- * user space, except with VERBOSE=2 where they are read into a buffer to be
- * dumped as socat -v did. Half-close follows socat: EOF from one side is
- * passed on with shutdown(SHUT_WR), and the other direction goes on until
- * its own EOF or PROXY_LINGER_MS without any transfer.
- * Bytes are added to the port's shared counters as they are written, so the
- * totals are live during long connections and exact once each one ends.
+ * user space, except with the dump option where they are read into a buffer
+ * to be dumped as socat -v did. The loop is four short steps: fill (source
+ * into the pipe), flush (pipe into the sink), the events each socket is
+ * waited for, and the end condition.
+ *
+ * Two rules keep it from spinning or stalling:
+ * - a socket is polled only for events it can make progress on; one with
+ *   nothing to wait for is left out of poll altogether, because POLLHUP and
+ *   POLLERR (a reset peer) are reported whatever is asked, forever;
+ * - splice() stops at TCP's urgent mark and then returns EAGAIN forever (or
+ *   0, as if at the end, once the FIN is in), as tcp_read_sock() will not
+ *   step over it; when that happens at the mark (SIOCATMARK) with the pipe
+ *   empty, one read() steps over the mark (dropping the out-of-band byte, as
+ *   socat's read() did) and its bytes go through the pipe like the rest.
  */
+#include "relay.h"
+
 #include <errno.h>
 #include <fcntl.h>
-#include <netdb.h>
-#include <netinet/in.h>
 #include <poll.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "log.h"
-#include "proxy.h"
+#include "process.h"
 
-#define RELAY_COPY_SIZE 65536	/* VERBOSE=2 buffer per direction */
-#define RELAY_MAX_ADDRS 64
+#define RELAY_COPY_SIZE 65536		/* dump mode's buffer per direction */
 #define RELAY_PIPE_BULK (512 * 1024)	/* a bulk direction's pipe: fewer, larger splices */
+#define RELAY_MARK_READ 4096		/* one page: always fits an empty pipe */
 
 enum { RELAY_UP, RELAY_DOWN };	/* client -> target, target -> client */
 
 struct relay_dir {
 	int from, to;
 	int pipe_rd, pipe_wr;	/* splice mode */
-	uint8_t *buf;		/* copy mode (VERBOSE=2) */
+	uint8_t *buf;		/* copy mode (dump) */
 	size_t start, pending;	/* bytes read, not yet written */
 	size_t capacity;
 	int eof;		/* `from` has nothing more */
@@ -41,108 +49,9 @@ struct relay_dir {
 	int grown;		/* the pipe was offered RELAY_PIPE_BULK */
 	int broken;		/* writing to `to` failed: that peer is gone */
 	uint64_t bytes;		/* written to `to` */
-	_Atomic uint64_t *total;	/* the port's shared counter of this direction */
+	_Atomic uint64_t *total;
 	char tag;		/* '>' up, '<' down, for the dumps */
 };
-
-static void relay_set_port(struct sockaddr_storage *addr, uint16_t port)
-{
-	if (addr->ss_family == AF_INET)
-		((struct sockaddr_in *)addr)->sin_port = htons(port);
-	else
-		((struct sockaddr_in6 *)addr)->sin6_port = htons(port);
-}
-
-static int relay_connect_addr(int socktype, const struct sockaddr *addr, socklen_t len)
-{
-	int fd = socket(addr->sa_family, socktype | SOCK_CLOEXEC, 0);
-
-	if (fd < 0)
-		return -1;
-	if (connect(fd, addr, len) == 0)
-		return fd;
-	int saved = errno;
-	close(fd);
-	errno = saved;
-	return -1;
-}
-
-/* relay_connect_addr, and one log line naming TARGET and the address when it fails. */
-static int relay_connect_logged(const struct proxy *proxy, int socktype, uint16_t port,
-				const struct sockaddr *addr, socklen_t len)
-{
-	char shown[LOG_ADDR_SIZE];
-	int fd = relay_connect_addr(socktype, addr, len);
-
-	if (fd < 0)
-		log_errno("port %u: unable to connect to %s (%s)", port, proxy->conf->target,
-			  log_addr(addr, shown, sizeof shown));
-	return fd;
-}
-
-/* getaddrinfo's list, IPv4 first (socat 1.8's order), otherwise as given. */
-static size_t relay_order_v4_first(struct addrinfo *list, struct addrinfo **out)
-{
-	size_t count = 0;
-
-	for (int pass = 0; pass < 2; pass++)
-		for (struct addrinfo *ai = list; ai && count < RELAY_MAX_ADDRS; ai = ai->ai_next)
-			if ((ai->ai_family == AF_INET) == (pass == 0))
-				out[count++] = ai;
-	return count;
-}
-
-static int relay_connect_resolved(const struct proxy *proxy, int socktype, uint16_t port,
-				  struct endpoint *used)
-{
-	struct addrinfo hints = { .ai_socktype = socktype, .ai_flags = AI_NUMERICSERV };
-	struct addrinfo *list, *ordered[RELAY_MAX_ADDRS];
-	char service[8];
-	int status, fd = -1;
-	size_t count;
-
-	snprintf(service, sizeof service, "%u", port);
-	status = getaddrinfo(proxy->conf->target, service, &hints, &list);
-	if (status != 0) {
-		log_msg("port %u: unable to resolve TARGET %s: %s", port, proxy->conf->target,
-			status == EAI_SYSTEM ? strerror(errno) : gai_strerror(status));
-		return -1;
-	}
-	count = relay_order_v4_first(list, ordered);
-	for (size_t i = 0; i < count && fd < 0; i++) {
-		fd = relay_connect_logged(proxy, socktype, port, ordered[i]->ai_addr,
-					  ordered[i]->ai_addrlen);
-		if (fd >= 0)
-			memcpy(&used->addr, ordered[i]->ai_addr, used->len = ordered[i]->ai_addrlen);
-	}
-	freeaddrinfo(list);
-	return fd;
-}
-
-/* The address main keeps in shared memory: read now, so a refresh reaches this connection. */
-static int relay_connect_fixed(const struct proxy *proxy, int socktype, uint16_t port,
-			       struct endpoint *used)
-{
-	if (shared_target_load(proxy->shared, &used->addr, &used->len) < 0) {
-		log_msg("port %u: no address for TARGET %s", port, proxy->conf->target);
-		return -1;
-	}
-	relay_set_port(&used->addr, port);
-	return relay_connect_logged(proxy, socktype, port, (struct sockaddr *)&used->addr,
-				    used->len);
-}
-
-int target_connect(const struct proxy *proxy, struct shared_counters *counters, int socktype,
-		   struct endpoint *used)
-{
-	int fd = proxy->has_fixed_target
-			 ? relay_connect_fixed(proxy, socktype, counters->port, used)
-			 : relay_connect_resolved(proxy, socktype, counters->port, used);
-
-	if (fd < 0)
-		shared_add(&counters->upstream_errors, 1);
-	return fd;
-}
 
 static int relay_dir_init(struct relay_dir *dir, int from, int to, _Atomic uint64_t *total,
 			  char tag, int copy)
@@ -168,6 +77,12 @@ static int relay_dir_init(struct relay_dir *dir, int from, int to, _Atomic uint6
 	return 0;
 }
 
+/* A direction is over when its EOF was passed on, or its sink is gone. */
+static int relay_dir_done(const struct relay_dir *dir)
+{
+	return dir->shut || dir->broken;
+}
+
 /*
  * A direction that fills its pipe is a bulk transfer: give it a larger pipe,
  * once. Idle and small connections keep the default (no memory for them);
@@ -188,22 +103,60 @@ static int relay_grow_pipe(struct relay_dir *dir)
 	return 1;
 }
 
+/*
+ * splice() refused a readable socket with the pipe empty: the urgent mark.
+ * read() steps over it; the bytes go into the pipe (empty, so they fit).
+ */
+static ssize_t relay_read_past_mark(struct relay_dir *dir)
+{
+	uint8_t chunk[RELAY_MARK_READ];
+	ssize_t got = read(dir->from, chunk, sizeof chunk);
+
+	if (got > 0 && write(dir->pipe_wr, chunk, (size_t)got) != got)
+		return -1;	/* cannot happen with an empty pipe of a page or more */
+	return got;
+}
+
+/* 1 when fd's next byte is TCP's urgent mark: splice's 0 or EAGAIN was then not the end. */
+static int relay_at_mark(int fd)
+{
+	int at_mark = 0;
+
+	return ioctl(fd, SIOCATMARK, &at_mark) == 0 && at_mark;
+}
+
+static ssize_t relay_read(struct relay_dir *dir)
+{
+	ssize_t got;
+
+	if (dir->buf) {
+		dir->start = 0;
+		return read(dir->from, dir->buf, dir->capacity);
+	}
+	got = splice(dir->from, NULL, dir->pipe_wr, NULL, dir->capacity - dir->pending,
+		     SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+	if (got > 0 || (got < 0 && errno != EAGAIN) || !relay_at_mark(dir->from))
+		return got;
+	/*
+	 * Nothing moved at the urgent mark (splice says 0 once the FIN is in,
+	 * EAGAIN before): read() steps over it, into an empty pipe.
+	 */
+	if (dir->pending > 0) {
+		errno = EAGAIN;	/* the pipe first: relay_fill waits for the flush */
+		return -1;
+	}
+	return relay_read_past_mark(dir);
+}
+
 /* Moves what `from` has into the pipe or buffer. 1 when something moved. */
 static int relay_fill(struct relay_dir *dir)
 {
 	ssize_t got;
 
-	if (dir->eof || dir->pending == dir->capacity)
+	if (dir->eof || relay_dir_done(dir) || dir->pending == dir->capacity ||
+	    (dir->buf && dir->pending > 0))	/* a buffer holds one chunk: it is dumped whole */
 		return 0;
-	if (dir->buf) {
-		if (dir->pending > 0)
-			return 0;	/* one chunk at a time: it is dumped whole */
-		dir->start = 0;
-		got = read(dir->from, dir->buf, dir->capacity);
-	} else {
-		got = splice(dir->from, NULL, dir->pipe_wr, NULL, dir->capacity - dir->pending,
-			     SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-	}
+	got = relay_read(dir);
 	if (got > 0) {
 		if (dir->buf)
 			log_dump(dir->tag, dir->bytes, dir->buf, (size_t)got);
@@ -214,7 +167,7 @@ static int relay_fill(struct relay_dir *dir)
 	}
 	if (got < 0 && (errno == EAGAIN || errno == EINTR)) {
 		/* `from` was readable, so it is the pipe that is full (pages, not bytes). */
-		if (!dir->buf && !relay_grow_pipe(dir))
+		if (!dir->buf && dir->pending > 0 && !relay_grow_pipe(dir))
 			dir->stalled = 1;
 		return 0;
 	}
@@ -227,26 +180,25 @@ static int relay_flush(struct relay_dir *dir)
 {
 	int moved = 0;
 
-	while (dir->pending > 0) {
+	while (dir->pending > 0 && !dir->broken) {
 		ssize_t put = dir->buf ? write(dir->to, dir->buf + dir->start, dir->pending)
 				       : splice(dir->pipe_rd, NULL, dir->to, NULL, dir->pending,
 						SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 		if (put < 0) {
 			if (errno != EAGAIN && errno != EINTR)
-				dir->broken = 1;
+				dir->broken = moved = 1;	/* the sink is gone: this way is over */
 			break;
 		}
 		dir->pending -= (size_t)put;
 		dir->start += (size_t)put;
 		dir->bytes += (size_t)put;
-		shared_add(dir->total, (uint64_t)put);
+		atomic_fetch_add_explicit(dir->total, (uint64_t)put, memory_order_relaxed);
 		dir->stalled = 0;
 		moved = 1;
 	}
-	if (dir->eof && dir->pending == 0 && !dir->shut) {
+	if (dir->eof && dir->pending == 0 && !relay_dir_done(dir)) {
 		shutdown(dir->to, SHUT_WR);
-		dir->shut = 1;
-		moved = 1;
+		dir->shut = moved = 1;
 	}
 	return moved;
 }
@@ -256,44 +208,59 @@ static short relay_events(const struct relay_dir *reading, const struct relay_di
 {
 	short events = 0;
 
-	if (!reading->eof && !reading->stalled && reading->pending < reading->capacity &&
-	    !(reading->buf && reading->pending > 0))
+	if (!reading->eof && !relay_dir_done(reading) && !reading->stalled &&
+	    reading->pending < reading->capacity && !(reading->buf && reading->pending > 0))
 		events |= POLLIN;
-	if (writing->pending > 0)
+	if (writing->pending > 0 && !writing->broken)
 		events |= POLLOUT;
 	return events;
 }
 
+/* Fills in one socket's poll slot; a socket with nothing to wait for is left out. */
+static void relay_slot(struct pollfd *slot, int fd, short events)
+{
+	slot->fd = events ? fd : -1;
+	slot->events = events;
+	slot->revents = 0;
+}
+
 /*
- * Relays until both directions have ended, a peer is gone, or one direction
- * has ended and nothing moved for PROXY_LINGER_MS.
+ * How long poll may wait: forever while both directions run; once one is
+ * over, what is left of RELAY_LINGER_MS since the last transfer (0: stop).
  */
+static int relay_timeout(const struct relay_dir *dirs, long long last_transfer)
+{
+	long long left;
+
+	if (!relay_dir_done(&dirs[RELAY_UP]) && !relay_dir_done(&dirs[RELAY_DOWN]))
+		return -1;
+	left = last_transfer + RELAY_LINGER_MS - proc_now_ms();
+	return left > 0 ? (int)left : 0;
+}
+
 static void relay_loop(struct relay_dir *dirs)
 {
-	struct pollfd pfds[2] = { { .fd = dirs[RELAY_UP].from }, { .fd = dirs[RELAY_DOWN].from } };
-	long long last_transfer = proxy_now_ms();
+	struct pollfd pfds[2] = { { .fd = -1 }, { .fd = -1 } };
+	long long last_transfer = proc_now_ms();
 
 	for (;;) {
-		int moved = 0;
+		int moved = 0, timeout;
 
 		for (int i = 0; i < 2; i++) {
 			if (pfds[i].revents & (POLLIN | POLLHUP | POLLERR))
 				moved |= relay_fill(&dirs[i]);
 			moved |= relay_flush(&dirs[i]);
 		}
-		if (dirs[RELAY_UP].broken || dirs[RELAY_DOWN].broken ||
-		    (dirs[RELAY_UP].shut && dirs[RELAY_DOWN].shut))
+		if (relay_dir_done(&dirs[RELAY_UP]) && relay_dir_done(&dirs[RELAY_DOWN]))
 			return;
 		if (moved)
-			last_transfer = proxy_now_ms();
-		int timeout = -1;
-		if (dirs[RELAY_UP].shut || dirs[RELAY_DOWN].shut) {
-			timeout = (int)(last_transfer + PROXY_LINGER_MS - proxy_now_ms());
-			if (timeout <= 0)
-				return;
-		}
-		pfds[0].events = relay_events(&dirs[RELAY_UP], &dirs[RELAY_DOWN]);
-		pfds[1].events = relay_events(&dirs[RELAY_DOWN], &dirs[RELAY_UP]);
+			last_transfer = proc_now_ms();
+		if ((timeout = relay_timeout(dirs, last_transfer)) == 0)
+			return;
+		relay_slot(&pfds[0], dirs[RELAY_UP].from,
+			   relay_events(&dirs[RELAY_UP], &dirs[RELAY_DOWN]));
+		relay_slot(&pfds[1], dirs[RELAY_DOWN].from,
+			   relay_events(&dirs[RELAY_DOWN], &dirs[RELAY_UP]));
 		if (poll(pfds, 2, timeout) < 0 && errno != EINTR)
 			return;
 	}
@@ -304,55 +271,20 @@ static void relay_set_nonblocking(int fd)
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 }
 
-/*
- * The target could not be reached: end the client with a FIN, not a reset,
- * which close() would send while its request sits unread.
- */
-static _Noreturn void relay_refuse(int client_fd)
+int relay_run(int client_fd, int target_fd, const struct relay_options *options,
+	      struct relay_totals *totals)
 {
-	struct pollfd pfd = { .fd = client_fd, .events = POLLIN };
-	long long deadline = proxy_now_ms() + PROXY_LINGER_MS;
-	char discard[4096];
-
-	shutdown(client_fd, SHUT_WR);
-	for (long long left; (left = deadline - proxy_now_ms()) > 0;) {
-		if (poll(&pfd, 1, (int)left) <= 0 || read(client_fd, discard, sizeof discard) <= 0)
-			break;
-	}
-	_exit(1);
-}
-
-void relay_tcp_child(const struct proxy *proxy, struct shared_counters *counters, int client_fd,
-		     const struct endpoint *client)
-{
-	const struct conf *conf = proxy->conf;
-	char client_shown[LOG_ADDR_SIZE], target_shown[LOG_ADDR_SIZE];
-	struct endpoint target;
 	struct relay_dir dirs[2];
-	long long started = proxy_now_ms();
-	uint16_t port = counters->port;
-	int target_fd = target_connect(proxy, counters, SOCK_STREAM, &target);
 
-	if (target_fd < 0)
-		relay_refuse(client_fd);
-	log_addr((const struct sockaddr *)&client->addr, client_shown, sizeof client_shown);
-	log_addr((const struct sockaddr *)&target.addr, target_shown, sizeof target_shown);
-	if (conf->verbose >= 1)
-		log_msg("connect %s -> %u -> %s", client_shown, port, target_shown);
 	relay_set_nonblocking(client_fd);
 	relay_set_nonblocking(target_fd);
-	if (relay_dir_init(&dirs[RELAY_UP], client_fd, target_fd, &counters->bytes_up, '>',
-			   conf->verbose >= 2) < 0 ||
-	    relay_dir_init(&dirs[RELAY_DOWN], target_fd, client_fd, &counters->bytes_down, '<',
-			   conf->verbose >= 2) < 0) {
-		log_errno("port %u: no pipe for %s", port, client_shown);
-		_exit(1);
-	}
+	if (relay_dir_init(&dirs[RELAY_UP], client_fd, target_fd, options->up_total, '>',
+			   options->dump) < 0 ||
+	    relay_dir_init(&dirs[RELAY_DOWN], target_fd, client_fd, options->down_total, '<',
+			   options->dump) < 0)
+		return -1;
 	relay_loop(dirs);
-	if (conf->verbose >= 1)
-		log_msg("close %s -> %u -> %s: %llu bytes up, %llu bytes down, %.3f s", client_shown,
-			port, target_shown, (unsigned long long)dirs[RELAY_UP].bytes,
-			(unsigned long long)dirs[RELAY_DOWN].bytes,
-			(double)(proxy_now_ms() - started) / 1000.0);
-	_exit(0);
+	totals->up = dirs[RELAY_UP].bytes;
+	totals->down = dirs[RELAY_DOWN].bytes;
+	return 0;
 }

@@ -89,9 +89,18 @@ void pending_init(struct pending_queue *queue)
 	memset(queue, 0, sizeof *queue);
 }
 
-int pending_has_room(const struct pending_queue *queue, size_t len)
+size_t pending_cost(size_t len)
 {
-	return queue->bytes + len <= SESSION_PENDING_BYTES;
+	/* glibc's malloc: a 16-byte aligned chunk with an 8-byte header, 32 bytes at least. */
+	size_t chunk = (sizeof(struct pending) + len + 8 + 15) & ~(size_t)15;
+
+	return chunk < 32 ? 32 : chunk;
+}
+
+int pending_has_room(const struct pending_queue *queue, size_t entries, size_t len)
+{
+	return queue->count + entries <= SESSION_PENDING_ENTRIES &&
+	       queue->bytes + entries * pending_cost(len) <= SESSION_PENDING_BYTES;
 }
 
 static struct pending *pending_new(const struct pending_queue *queue,
@@ -100,7 +109,7 @@ static struct pending *pending_new(const struct pending_queue *queue,
 {
 	struct pending *item;
 
-	if (!pending_has_room(queue, len) || !(item = malloc(sizeof *item + len)))
+	if (!pending_has_room(queue, 1, len) || !(item = malloc(sizeof *item + len)))
 		return NULL;
 	item->next = NULL;
 	memcpy(&item->client, client, client_len);
@@ -124,7 +133,7 @@ int pending_push(struct pending_queue *queue, const struct sockaddr_storage *cli
 		queue->head = item;
 	queue->tail = item;
 	queue->count++;
-	queue->bytes += len;
+	queue->bytes += pending_cost(len);
 	return 0;
 }
 
@@ -151,7 +160,7 @@ struct pending *pending_pop(struct pending_queue *queue)
 	if (!queue->head)
 		queue->tail = NULL;
 	queue->count--;
-	queue->bytes -= item->len;
+	queue->bytes -= pending_cost(item->len);
 	item->next = NULL;
 	return item;
 }

@@ -12,7 +12,14 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
-#define SESSION_PENDING_BYTES (4u << 20)	/* held datagrams; beyond, the kernel holds them */
+/*
+ * The waiting queue's budget, in real memory: each entry costs its struct,
+ * its datagram and the allocator's overhead, so a flood of empty datagrams
+ * is bounded as tightly as one of large ones. Beyond it, the kernel holds
+ * datagrams in the socket buffer, or drops them, as UDP may.
+ */
+#define SESSION_PENDING_BYTES (4u << 20)
+#define SESSION_PENDING_ENTRIES 4096	/* also bounds the scans of pending_has_client */
 
 struct session {
 	struct sockaddr_storage client;
@@ -37,7 +44,8 @@ struct pending {
 
 struct pending_queue {
 	struct pending *head, *tail;
-	size_t count, bytes;
+	size_t count;
+	size_t bytes;	/* what the entries cost, overhead included (pending_cost) */
 };
 
 /* 1 when a and b are the same client: family, address, port (v4-mapped as given). */
@@ -54,8 +62,10 @@ struct session *session_add(struct session_table *table, const struct sockaddr_s
 void session_remove(struct session_table *table, struct session *session);
 
 void pending_init(struct pending_queue *queue);
-/* 1 when a datagram of len bytes fits in the queue's budget. */
-int pending_has_room(const struct pending_queue *queue, size_t len);
+/* What an entry holding a datagram of len bytes costs in memory. */
+size_t pending_cost(size_t len);
+/* 1 when `entries` more datagrams of `len` bytes each (at most) fit in the queue's budget. */
+int pending_has_room(const struct pending_queue *queue, size_t entries, size_t len);
 /* Appends a copy; -1 when out of memory or over budget. */
 int pending_push(struct pending_queue *queue, const struct sockaddr_storage *client,
 		 socklen_t client_len, const uint8_t *data, size_t len);

@@ -1,13 +1,29 @@
 /*
- * shared.h: the memory every process of the proxy shares: per-port counters
- * (served by METRICS_PORT) and TARGET's current address (PRE_RESOLVE=1,
- * rewritten by the main process every RESOLVE_INTERVAL).
+ * shared.h: the memory every process of the proxy shares, and the contract
+ * with the healthcheck, in one place.
  *
- * One anonymous MAP_SHARED mapping, made by the main process before its
- * first fork: every listener and relay sees the same pages at the same
- * address, and fork never copies them. Counters are C11 atomics updated
- * with relaxed ordering: each is an independent total, so no ordering
- * between them is needed, only that no increment is lost.
+ * One MAP_SHARED region, made by the main process before its first fork, so
+ * every listener and relay sees the same pages at the same address and fork
+ * never copies them. It holds per-port counters (served by METRICS_PORT),
+ * TARGET's current address (PRE_RESOLVE=1, rewritten every RESOLVE_INTERVAL)
+ * and what the healthcheck needs to judge the proxy: the main pid, each
+ * port's listener pid and listening socket, the loop guard's last event.
+ *
+ * The region is a file, /dev/shm/whitelist-PID.state, because the
+ * healthcheck runs in the container without CAP_SYS_PTRACE: it cannot look
+ * into the proxy's processes (their fds, their namespaces) once they run as
+ * RUN_AS, but it can read this file (mode 0644), /proc/PID/stat and
+ * /proc/net. /dev/shm is a tmpfs in every container engine, writable with a
+ * read-only root, and never written back to a disk: on a disk, writeback
+ * would write-protect the pages under the seqlock's writer. Without it, the
+ * temp dir ($TMPDIR, /tmp) serves.
+ * It proves that the file is not stale by the main pid's start time, and that
+ * it is in the proxy's network namespace by finding the published listening
+ * sockets' inodes in its own /proc/net tables.
+ *
+ * Counters are C11 atomics updated with relaxed ordering: each is an
+ * independent total, so no ordering between them is needed, only that no
+ * increment is lost.
  */
 #ifndef WHITELIST_SHARED_H
 #define WHITELIST_SHARED_H
@@ -16,63 +32,196 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 #include "config.h"
 
-#define SHARED_LINE 64	/* one cache line per port: ports never contend */
+#define SHARED_LINE 64		/* ports never share a cache line */
+#define SHARED_MAGIC 0x776c7374	/* "wlst": the region is complete */
+#define SHARED_VERSION 3	/* the layout below; the healthcheck refuses another */
 
-struct shared_counters {
-	_Alignas(SHARED_LINE) _Atomic uint64_t connections_total;	/* TCP accepts, UDP sessions */
+/* Process names (comm), for people reading ps; the healthcheck goes by pid. */
+#define SHARED_MAIN_COMM "whitelist"		/* the executable's name */
+#define SHARED_METRICS_COMM "whitelist-stats"
+/* A port's listener, and so its relays: "whitelist:443" (at most 15 bytes). */
+#define SHARED_LISTENER_COMM "whitelist:%u"
+
+/* How long a loop-guard event keeps the healthcheck unhealthy, and its log quiet. */
+#define SHARED_LOOP_WINDOW_MS 60000
+
+/* Why a client got no upstream connection: whitelist_connections_refused_total{reason}. */
+enum shared_refusal {
+	SHARED_REFUSED_ALLOW_FROM,	/* not in ALLOW_FROM */
+	SHARED_REFUSED_LOOP,		/* TARGET is this proxy itself */
+	SHARED_REFUSED_NOT_ALLOWED,	/* routed: a name no entry covers */
+	SHARED_REFUSED_NO_NAME,		/* routed: no SNI, no Host, or a name that is none */
+	SHARED_REFUSED_AMBIGUOUS,	/* routed: two names (two Hosts, Host against the URL) */
+	SHARED_REFUSED_NOT_TLS_OR_HTTP,	/* routed: neither a ClientHello nor an HTTP/1.x request */
+	SHARED_REFUSED_TIMEOUT,		/* routed: no name within ROUTE_TIMEOUT */
+	SHARED_REFUSED_PRIVATE,		/* routed: a wildcard's name led to a private address */
+	SHARED_REFUSALS
+};
+
+/* Why the UDP listener dropped datagrams: whitelist_datagrams_dropped_total{reason}. */
+enum shared_drop {
+	SHARED_DROPPED_QUEUE_FULL,	/* no room to wait for a session slot */
+	SHARED_DROPPED_UPSTREAM_DOWN,	/* TARGET could not be reached: no session for a while */
+	SHARED_DROPPED_SESSION_LOST,	/* its session died before reading it */
+	SHARED_DROPS
+};
+
+/* The metrics' label values of the reasons above, in their order. */
+extern const char *const shared_refusal_names[SHARED_REFUSALS];
+extern const char *const shared_drop_names[SHARED_DROPS];
+
+/* An address under a seqlock: one writer (see shared_addr_store), any readers. */
+struct shared_addr {
+	_Atomic uint32_t seq;
+	_Atomic uint32_t family;	/* 0 until an address is stored */
+	_Atomic uint32_t words[4];	/* the address in network order; 1 word for AF_INET */
+	_Atomic uint32_t is_self;	/* it leads back to this proxy (target.c decides) */
+};
+
+struct shared_port {
+	_Alignas(SHARED_LINE) _Atomic uint64_t connections_total; /* TCP accepts, UDP sessions */
 	_Atomic int64_t connections_active;	/* +1 when a child has its slot, -1 when reaped */
-	_Atomic uint64_t refused_allow_from;	/* TCP connections, UDP datagrams */
-	_Atomic uint64_t upstream_errors;	/* target_connect failures */
+	_Atomic uint64_t upstream_errors;	/* connections to TARGET that failed */
 	_Atomic uint64_t bytes_up;		/* written to the target */
 	_Atomic uint64_t bytes_down;		/* written to clients */
+	_Atomic uint64_t refused[SHARED_REFUSALS];
+	_Atomic uint64_t dropped[SHARED_DROPS];
+	_Atomic uint64_t routed[CONF_MAX_ROUTES];	/* routed mode: connections per TARGET entry */
+	_Atomic int64_t refused_logged_ms[SHARED_REFUSALS];	/* routed: a line a second per reason */
+	_Atomic int64_t loop_last_ms;		/* last loop-guard event (proc_now_ms), 0: none */
+	_Atomic int64_t loop_logged_ms;		/* last log line about it: one a minute */
+	struct shared_addr loop_addr;		/* where it led, for the log and the healthcheck */
+	_Atomic uint64_t loop_name[(CONF_TARGET_SIZE + 7) / 8];	/* the name that led there */
+	_Atomic int32_t listener_pid;		/* written by main when it starts the listener */
+	_Atomic uint64_t listener_inode;	/* its socket, as /proc/net/{tcp,udp}* show it */
 	uint16_t port;
 };
 
 /*
- * TARGET's address as a seqlock: the single writer (main) makes seq odd,
- * stores the words, makes it even again; a reader retries while seq is odd
- * or changed under it, so it never sees half of an old and half of a new
- * address. The words are atomics too: no data race, in C11's terms.
+ * Routed mode: the addresses of a name a wildcard allowed, resolved through
+ * NAMESERVERS by one relay and reused by the next ones until the answer's
+ * TTL (at most SHARED_NAME_MAX_TTL_S) runs out. A direct-mapped cache:
+ * a name's slot is its hash. Any process writes, so a writer first claims
+ * the slot by making seq odd; readers treat a slot being written as a miss.
  */
-struct shared_target {
+#define SHARED_NAMES 64
+#define SHARED_NAME_ADDRS 8
+#define SHARED_NAME_MAX_TTL_S 60
+struct shared_name {
 	_Atomic uint32_t seq;
-	_Atomic uint32_t family;	/* 0 until an address is stored */
-	_Atomic uint32_t words[4];	/* the address in network order; 1 word for AF_INET */
+	_Atomic uint32_t family;
+	_Atomic uint32_t count;
+	_Atomic int64_t expires_ms;
+	_Atomic uint64_t name[(CONF_TARGET_SIZE + 7) / 8];
+	_Atomic uint32_t addrs[SHARED_NAME_ADDRS][4];
+};
+
+/* Addresses of one name, all of one family, as the cache keeps them. */
+struct shared_addrs {
+	int family;
+	size_t count;
+	uint8_t addrs[SHARED_NAME_ADDRS][16];
 };
 
 struct shared {
-	struct shared_target target;
+	uint32_t magic;			/* SHARED_MAGIC, written last */
+	uint32_t version;
+	uint64_t size;			/* of the whole region, ports included */
+	int32_t main_pid;
+	uint64_t main_starttime;	/* /proc/PID/stat: tells a reused pid apart */
+	uint32_t mode;			/* SOCK_STREAM or SOCK_DGRAM */
+	struct shared_addr target;	/* TARGET's one address, when it has one */
+	struct shared_addr routes[CONF_MAX_ROUTES];	/* routed, PRE_RESOLVE=1: exact entries' */
+	struct shared_name names[SHARED_NAMES];		/* routed, PRE_RESOLVE=1: wildcards' */
 	_Atomic uint64_t resolve_failures;	/* RESOLVE_INTERVAL lookups that failed */
-	size_t nports;
-	struct shared_counters ports[];	/* in conf's PORT order */
+	uint32_t nports;
+	struct shared_port ports[];	/* in PORT's order */
 };
 
-/* The region for conf's ports, zeroed; NULL with errno when mmap fails. */
-struct shared *shared_create(const struct conf *conf);
+/*
+ * The region for ports[0..nports), zeroed, for a proxy whose sockets are of
+ * type mode. Published as a file (shared_path), created as fsuid `owner`
+ * (the main process can then remove it after becoming RUN_AS); when that
+ * fails, anonymous memory and *published = 0 (errno says why). NULL with
+ * errno when no memory can be mapped at all.
+ */
+struct shared *shared_create(const uint16_t *ports, size_t nports, int mode, uid_t owner,
+			     int *published);
 
-/* The counters of port; NULL when it is not one of the ports. */
-struct shared_counters *shared_counters_of(struct shared *shared, uint16_t port);
+/* Removes the published file (main process, at exit). */
+void shared_unpublish(const struct shared *shared);
+
+#define SHARED_DIR "/dev/shm"
+
+/* Where state files are: SHARED_DIR when it is a directory we may write, else the temp dir. */
+const char *shared_dir(void);
+
+/* shared_dir()/whitelist-PID.state; -1 when it does not fit. */
+int shared_path(char *out, size_t size, long pid);
+
+/*
+ * The healthcheck's view: maps path read-only and checks it is a complete
+ * region of this version. NULL with errno (ENOENT, EACCES, EPROTO for a
+ * file that is not one); shared_close when done.
+ */
+const struct shared *shared_open(const char *path);
+void shared_close(const struct shared *shared);
+
+/* The entry of port; NULL when it is not one of the ports. */
+struct shared_port *shared_port_of(struct shared *shared, uint16_t port);
 
 static inline void shared_add(_Atomic uint64_t *counter, uint64_t amount)
 {
 	atomic_fetch_add_explicit(counter, amount, memory_order_relaxed);
 }
 
-static inline uint64_t shared_get(_Atomic uint64_t *counter)
+static inline uint64_t shared_get(const _Atomic uint64_t *counter)
 {
-	return atomic_load_explicit(counter, memory_order_relaxed);
+	return atomic_load_explicit((_Atomic uint64_t *)counter, memory_order_relaxed);
 }
 
-/* Main process only: the address new connections go to (its port is ignored). */
-void shared_target_store(struct shared *shared, const struct sockaddr *addr);
+/* One writer at a time: stores addr (port ignored) and whether it is this proxy. */
+void shared_addr_store(struct shared_addr *slot, const struct sockaddr *addr, int is_self);
 
-/* The address (port 0) into out; -1 when none was stored. Any process. */
-int shared_target_load(struct shared *shared, struct sockaddr_storage *out, socklen_t *len);
+/* The address (port 0) into out and its is_self; -1 when none was stored. Any process. */
+int shared_addr_load(const struct shared_addr *slot, struct sockaddr_storage *out,
+		     socklen_t *len, int *is_self);
 
 /* Changes with every store: a long-lived upstream socket can tell it must reconnect. */
-uint32_t shared_target_version(struct shared *shared);
+uint32_t shared_addr_version(const struct shared_addr *slot);
+
+/*
+ * A short text in atomic words (the loop guard's name): stored by the
+ * process that claimed the log line; a read racing a store may mix the two,
+ * which only a message shows.
+ */
+void shared_text_store(_Atomic uint64_t *words, size_t count, const char *text);
+void shared_text_load(const _Atomic uint64_t *words, size_t count, char *out, size_t size);
+
+/* The cached addresses of name (lower case) when fresh at now: 0, else -1. */
+int shared_name_load(const struct shared *shared, const char *name, long long now,
+		     struct shared_addrs *out);
+
+/* Caches name's addresses until expires_ms; skipped when another process is writing its slot. */
+void shared_name_store(struct shared *shared, const char *name, const struct shared_addrs *addrs,
+		       long long expires_ms);
+
+/*
+ * Claims the right to log an event of a rate-limited kind: 1 when the last
+ * claim (in any process) is at least period_ms old, and then it is now's.
+ */
+int shared_claim_log(_Atomic int64_t *last_ms, long long now, long long period_ms);
+
+/*
+ * The loop guard's sentence, the same in the proxy's log and the
+ * healthcheck: "port 80: TARGET x is this proxy itself (198.18.2.1): ...",
+ * with advice that depends on how TARGET was resolved.
+ */
+void shared_loop_sentence(char *out, size_t size, uint16_t port, const char *target,
+			  int pre_resolve, const char *address);
 
 #endif

@@ -6,21 +6,16 @@
 #include "slots.h"
 
 #include <stdlib.h>
-
-#define SLOTS_INITIAL 64
+#include <string.h>
 
 int slots_init(struct slots *slots, long limit)
 {
 	slots->limit = limit;
 	slots->used = 0;
-	if (limit > 0 && limit <= SLOTS_INLINE) {
-		slots->cap = SLOTS_INLINE;
-		slots->pids = slots->inline_pids;
-		return 0;
-	}
-	slots->cap = limit > 0 ? (size_t)limit : SLOTS_INITIAL;
-	slots->pids = calloc(slots->cap, sizeof *slots->pids);
-	return slots->pids ? 0 : -1;
+	/* Whatever the limit, start small: the table grows only as children come. */
+	slots->cap = SLOTS_INLINE;
+	slots->pids = slots->inline_pids;
+	return 0;
 }
 
 void slots_free(struct slots *slots)
@@ -36,14 +31,21 @@ int slots_full(const struct slots *slots)
 	return slots->limit > 0 && slots->used >= (size_t)slots->limit;
 }
 
-/* Only without a limit does the table grow. */
+/* Doubles the table, never past the limit; the inline pids move to the heap. */
 static int slots_grow(struct slots *slots)
 {
 	size_t cap = slots->cap * 2;
-	pid_t *pids = realloc(slots->pids, cap * sizeof *pids);
+	pid_t *pids;
 
-	if (!pids)
+	if (slots->limit > 0 && cap > (size_t)slots->limit)
+		cap = (size_t)slots->limit;
+	if (slots->pids == slots->inline_pids) {
+		if (!(pids = malloc(cap * sizeof *pids)))
+			return -1;
+		memcpy(pids, slots->inline_pids, slots->used * sizeof *pids);
+	} else if (!(pids = realloc(slots->pids, cap * sizeof *pids))) {
 		return -1;
+	}
 	slots->pids = pids;
 	slots->cap = cap;
 	return 0;

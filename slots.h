@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#define SLOTS_INLINE 128	/* pids kept inside the struct: no heap page to copy per fork */
+#define SLOTS_INLINE 128	/* pids kept inside the struct until more are needed: no heap page */
 
 struct slots {
 	long limit;	/* 0 = no limit */
@@ -20,6 +20,7 @@ struct slots {
 	pid_t inline_pids[SLOTS_INLINE];
 };
 
+/* An empty table for limit children (0: no limit); it grows as they come. 0 (cannot fail). */
 int slots_init(struct slots *slots, long limit);
 void slots_free(struct slots *slots);
 int slots_full(const struct slots *slots);

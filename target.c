@@ -1,22 +1,20 @@
 /*
- * target.c: TARGET's address, kept by the main process.
- *
- * When TARGET is an IP literal, or PRE_RESOLVE=1, every connection goes to
- * one address that lives in shared memory (shared.h): relays read it when
- * they connect. PRE_RESOLVE=1 resolves the name through NAMESERVERS at start
- * and, with RESOLVE_INTERVAL, again every interval: new connections then use
- * the new address, open ones keep theirs. The address in use is also written
- * to $TMPDIR/whitelist-PID.target, which the healthcheck reads.
+ * target.c: see target.h.
  */
+#include "target.h"
+
 #include <arpa/inet.h>
-#include <fcntl.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
 #include <unistd.h>
 
+#include "guard.h"
 #include "log.h"
-#include "proxy.h"
+#include "process.h"
 #include "resolve.h"
 
 /*
@@ -24,150 +22,425 @@
  * SIGTERM: bounded so a stop still fits in Docker's 10 s with the grace period.
  */
 #define TARGET_REFRESH_TIMEOUT_MS 2000
+#define TARGET_MAX_ADDRS 64
 
-static int target_is_literal;	/* TARGET is an IP address: nothing to resolve */
-
-/* Stores a resolved address (4 or 16 bytes) as the one every new connection uses. */
-static void target_store(struct proxy *proxy, int family, const unsigned char *bytes)
+int target_is_self(const struct sockaddr *addr, socklen_t len)
 {
-	struct sockaddr_storage addr = { .ss_family = (sa_family_t)family };
+	struct sockaddr_storage local;
+	socklen_t local_len = sizeof local;
+	int fd, self = 0;
 
-	if (family == AF_INET)
-		memcpy(&((struct sockaddr_in *)&addr)->sin_addr, bytes, 4);
-	else
-		memcpy(&((struct sockaddr_in6 *)&addr)->sin6_addr, bytes, 16);
-	shared_target_store(proxy->shared, (struct sockaddr *)&addr);
-	proxy->has_fixed_target = 1;
+	if (addr_is_loopback(addr) || addr_is_unspecified(addr))
+		return 1;
+	/* A UDP connect only looks the route up: nothing is sent. */
+	fd = socket(addr->sa_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return 0;
+	if (connect(fd, addr, len) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&local, &local_len) == 0)
+		self = addr_same_host((struct sockaddr *)&local, addr);
+	close(fd);
+	return self;
+}
+
+/* Stores an address (4 or 16 bytes) in slot, with the loop guard's verdict on it. */
+static void target_store(struct target *target, struct shared_addr *slot, int family,
+			 const uint8_t *bytes)
+{
+	struct sockaddr_storage addr;
+	socklen_t len = addr_make(&addr, family, bytes, target->conf->ports[0]);
+
+	shared_addr_store(slot, (struct sockaddr *)&addr, target_is_self((struct sockaddr *)&addr, len));
 }
 
 /* 1 and the address stored when TARGET is an IP literal (v4 or v6). */
-static int target_use_literal(struct proxy *proxy)
+static int target_use_literal(struct target *target)
 {
-	unsigned char addr[16];
+	uint8_t addr[16];
 
-	if (inet_pton(AF_INET, proxy->conf->target, addr) == 1)
-		target_store(proxy, AF_INET, addr);
-	else if (inet_pton(AF_INET6, proxy->conf->target, addr) == 1)
-		target_store(proxy, AF_INET6, addr);
+	if (inet_pton(AF_INET, target->conf->target, addr) == 1)
+		target_store(target, &target->shared->target, AF_INET, addr);
+	else if (inet_pton(AF_INET6, target->conf->target, addr) == 1)
+		target_store(target, &target->shared->target, AF_INET6, addr);
 	else
 		return 0;
-	target_is_literal = 1;
+	target->literal = target->fixed = 1;
 	return 1;
 }
 
-/* "198.18.2.2": the address in use, for logs, the target file and metrics. */
-static const char *target_shown(struct proxy *proxy, char *out, size_t size)
+/* "198.18.2.2": the address in slot, for logs. */
+static const char *target_shown(const struct shared_addr *slot, char *out, size_t size)
 {
 	struct sockaddr_storage addr;
 	socklen_t len;
 
-	if (shared_target_load(proxy->shared, &addr, &len) < 0)
+	if (shared_addr_load(slot, &addr, &len, NULL) < 0)
 		return "no address";
 	return log_host((struct sockaddr *)&addr, out, size);
 }
 
-void target_file_write(struct proxy *proxy)
-{
-	char path[512], partial[520], shown[LOG_ADDR_SIZE];
-	int fd;
-
-	if (conf_target_file(path, sizeof path, (long)getpid()) < 0)
-		return;
-	snprintf(partial, sizeof partial, "%s.new", path);
-	fd = open(partial, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		log_errno("unable to write %s (the healthcheck reads it)", partial);
-		return;
-	}
-	dprintf(fd, "%s\n", target_shown(proxy, shown, sizeof shown));
-	close(fd);
-	if (rename(partial, path) < 0)
-		log_errno("unable to write %s (the healthcheck reads it)", path);
-}
-
-void target_file_remove(void)
-{
-	char path[512];
-
-	if (conf_target_file(path, sizeof path, (long)getpid()) == 0)
-		unlink(path);
-}
-
 /* One of the answer's addresses, chosen at random, as the old image did. */
-static void target_pick(struct proxy *proxy, const struct dns_result *result)
+static void target_pick(struct target *target, struct shared_addr *slot,
+			const struct dns_result *result)
 {
 	uint32_t pick = 0;
 
 	if (getrandom(&pick, sizeof pick, 0) != sizeof pick)
 		pick = (uint32_t)getpid();
-	target_store(proxy, result->family, result->addrs[pick % (uint32_t)result->count]);
+	target_store(target, slot, result->family, result->addrs[pick % (uint32_t)result->count]);
 }
 
-void target_setup(struct proxy *proxy)
-{
-	const struct conf *conf = proxy->conf;
-	static struct dns_result result;
-	char shown[LOG_ADDR_SIZE];
-	int status;
-
-	if (target_use_literal(proxy)) {
-		/* An IP literal needs no lookup (and would get NXDOMAIN). */
-		if (conf->pre_resolve)
-			log_msg("resolved %s to itself: an IP address", conf->target);
-		return;
-	}
-	if (!conf->pre_resolve)
-		return;	/* each connection asks the system resolver */
-	status = dns_resolve(conf->target, conf->nameservers, conf->nnameservers, NULL, &result);
-	if (status != DNS_OK)
-		die("TARGET: unable to resolve \"%s\" through NAMESERVERS: %s", conf->target,
-		    dns_strerror(status));
-	target_pick(proxy, &result);
-	log_msg("resolved %s to %s", conf->target, target_shown(proxy, shown, sizeof shown));
-}
-
-int target_refreshes(const struct proxy *proxy)
-{
-	return proxy->conf->pre_resolve && proxy->conf->resolve_interval > 0 && !target_is_literal;
-}
-
-/* 1 when the address in use is among the answer's. */
-static int target_in_result(struct proxy *proxy, const struct dns_result *result)
+/* 1 when the address in slot is among the answer's. */
+static int target_in_result(const struct shared_addr *slot, const struct dns_result *result)
 {
 	struct sockaddr_storage addr;
+	uint8_t bytes[16];
 	socklen_t len;
-	const void *bytes;
 
-	if (shared_target_load(proxy->shared, &addr, &len) < 0 || addr.ss_family != result->family)
+	if (shared_addr_load(slot, &addr, &len, NULL) < 0 ||
+	    addr_host_bytes((struct sockaddr *)&addr, bytes) != result->family)
 		return 0;
-	bytes = addr.ss_family == AF_INET ? (const void *)&((struct sockaddr_in *)&addr)->sin_addr
-					  : (const void *)&((struct sockaddr_in6 *)&addr)->sin6_addr;
 	for (size_t i = 0; i < result->count; i++)
 		if (memcmp(result->addrs[i], bytes, result->family == AF_INET ? 4 : 16) == 0)
 			return 1;
 	return 0;
 }
 
-void target_refresh(struct proxy *proxy)
+/*
+ * Resolves name through NAMESERVERS into slot: at start (refresh 0) a
+ * failure is fatal; at a refresh it keeps the address in use, and an
+ * address still among the answers is kept (DNS round-robin must not move us
+ * at every interval). TARGET_STOPPING when cancel_fd turned readable.
+ */
+static int target_lookup(struct target *target, struct shared_addr *slot, const char *name,
+			 int refresh, int cancel_fd)
 {
-	const struct conf *conf = proxy->conf;
-	struct dns_options opts = { .timeout_ms = TARGET_REFRESH_TIMEOUT_MS };
+	const struct conf *conf = target->conf;
+	struct dns_options opts = { .timeout_ms = refresh ? TARGET_REFRESH_TIMEOUT_MS : 0,
+				    .cancel_fd = &cancel_fd };
 	static struct dns_result result;
 	char shown[LOG_ADDR_SIZE];
-	int status;
+	int status = dns_resolve(name, conf->nameservers, conf->nnameservers, &opts, &result);
 
-	status = dns_resolve(conf->target, conf->nameservers, conf->nnameservers, &opts, &result);
+	if (status == DNS_ECANCELED)
+		return TARGET_STOPPING;
+	if (status != DNS_OK && !refresh)
+		die("TARGET: unable to resolve \"%s\" through NAMESERVERS: %s", name,
+		    dns_strerror(status));
 	if (status != DNS_OK) {
 		/* A passing DNS outage must not stop the forwarding: the old address may work. */
-		shared_add(&proxy->shared->resolve_failures, 1);
-		log_msg("TARGET: lookup of %s failed (%s), keeping %s", conf->target,
-			dns_strerror(status), target_shown(proxy, shown, sizeof shown));
-		return;
+		shared_add(&target->shared->resolve_failures, 1);
+		log_msg("TARGET: lookup of %s failed (%s), keeping %s", name, dns_strerror(status),
+			target_shown(slot, shown, sizeof shown));
+		return 0;
 	}
-	/* Still valid: no change, so DNS round-robin does not move us at every interval. */
-	if (target_in_result(proxy, &result))
+	if (refresh && target_in_result(slot, &result))
+		return 0;
+	target_pick(target, slot, &result);
+	log_msg("resolved %s to %s", name, target_shown(slot, shown, sizeof shown));
+	return 0;
+}
+
+/* Every exact entry of a routed TARGET (PRE_RESOLVE=1), each in its own slot. */
+static int target_lookup_routes(struct target *target, int refresh, int cancel_fd)
+{
+	const struct conf *conf = target->conf;
+
+	for (size_t i = 0; i < conf->nroutes; i++)
+		if (conf->routes[i].kind == CONF_ROUTE_EXACT &&
+		    target_lookup(target, &target->shared->routes[i], conf->routes[i].pattern,
+				  refresh, cancel_fd) == TARGET_STOPPING)
+			return TARGET_STOPPING;
+	return 0;
+}
+
+int target_setup(struct target *target, const struct conf *conf, struct shared *shared,
+		 int cancel_fd)
+{
+	*target = (struct target){ .conf = conf, .shared = shared };
+	if (conf->routed)
+		return conf->pre_resolve ? target_lookup_routes(target, 0, cancel_fd) : 0;
+	if (target_use_literal(target)) {
+		/* An IP literal needs no lookup (and would get NXDOMAIN). */
+		if (conf->pre_resolve)
+			log_msg("resolved %s to itself: an IP address", conf->target);
+		return 0;
+	}
+	if (!conf->pre_resolve)
+		return 0;	/* each connection asks the system resolver */
+	target->fixed = 1;
+	return target_lookup(target, &shared->target, conf->target, 0, cancel_fd);
+}
+
+int target_refreshes(const struct target *target)
+{
+	return target->conf->pre_resolve && target->conf->resolve_interval > 0 && !target->literal;
+}
+
+void target_refresh(struct target *target, int cancel_fd)
+{
+	if (target->conf->routed)
+		target_lookup_routes(target, 1, cancel_fd);
+	else
+		target_lookup(target, &target->shared->target, target->conf->target, 1, cancel_fd);
+}
+
+/* --- in the children --- */
+
+/* Addresses to try, in order, each with the port already set. */
+struct target_candidates {
+	size_t count;
+	struct endpoint list[TARGET_MAX_ADDRS];
+};
+
+/* How the tries went, when none connected. */
+struct target_tally {
+	size_t self, private;
+	struct endpoint first_self, first_private;
+};
+
+/*
+ * The loop guard's reaction: counted, and one log line a minute per port, in
+ * whichever process sees it first; the healthcheck reads loop_last_ms.
+ */
+static void target_loop_event(const struct target *target, struct shared_port *port,
+			      const char *name, const struct sockaddr *addr)
+{
+	long long now = proc_now_ms();
+	char shown[LOG_ADDR_SIZE], sentence[512];
+
+	shared_add(&port->refused[SHARED_REFUSED_LOOP], 1);
+	atomic_store_explicit(&port->loop_last_ms, now, memory_order_relaxed);
+	if (!shared_claim_log(&port->loop_logged_ms, now, SHARED_LOOP_WINDOW_MS))
 		return;
-	target_pick(proxy, &result);
-	log_msg("resolved %s to %s", conf->target, target_shown(proxy, shown, sizeof shown));
-	target_file_write(proxy);
+	shared_addr_store(&port->loop_addr, addr, 1);
+	shared_text_store(port->loop_name, sizeof port->loop_name / sizeof port->loop_name[0],
+			  name);
+	shared_loop_sentence(sentence, sizeof sentence, port->port, name,
+			     target->conf->pre_resolve, log_host(addr, shown, sizeof shown));
+	log_msg("%s", sentence);
+}
+
+static int target_connect_addr(int socktype, const struct sockaddr *addr, socklen_t len)
+{
+	int fd = socket(addr->sa_family, socktype | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -1;
+	if (connect(fd, addr, len) == 0)
+		return fd;
+	int saved = errno;
+	close(fd);
+	errno = saved;
+	return -1;
+}
+
+/* target_connect_addr, and one log line naming the name and the address when it fails. */
+static int target_connect_logged(const char *name, int socktype, uint16_t port,
+				 const struct endpoint *to)
+{
+	char shown[LOG_ADDR_SIZE];
+	int fd = target_connect_addr(socktype, (const struct sockaddr *)&to->addr, to->len);
+
+	if (fd < 0)
+		log_errno("port %u: unable to connect to %s (%s)", port, name,
+			  log_addr((const struct sockaddr *)&to->addr, shown, sizeof shown));
+	return fd;
+}
+
+/*
+ * Tries the candidates in order, skipping this proxy's own addresses (the
+ * loop guard) and, when guarded, the private ones (the destination guard).
+ * The fd, or why none connected: TARGET_SELF when every address was this
+ * proxy, TARGET_PRIVATE (the first private one in *used) when each was
+ * refused by a guard, else TARGET_FAILED.
+ */
+static int target_try(const struct target *target, struct shared_port *port, int socktype,
+		      const char *name, int guarded, const struct target_candidates *candidates,
+		      struct endpoint *used)
+{
+	struct target_tally tally = { 0 };
+
+	for (size_t i = 0; i < candidates->count; i++) {
+		const struct endpoint *to = &candidates->list[i];
+		const struct sockaddr *addr = (const struct sockaddr *)&to->addr;
+		int fd;
+
+		/* A wildcard's name may not lead here either: the guard says so first. */
+		if (guarded && (guard_is_private(addr) || target_is_self(addr, to->len))) {
+			if (!tally.private++)
+				tally.first_private = *to;
+		} else if (target_is_self(addr, to->len)) {
+			if (!tally.self++)
+				tally.first_self = *to;
+		} else if ((fd = target_connect_logged(name, socktype, port->port, to)) >= 0) {
+			*used = *to;
+			return fd;
+		}
+	}
+	if (candidates->count == 0 || tally.self + tally.private < candidates->count)
+		return TARGET_FAILED;
+	if (tally.private) {
+		*used = tally.first_private;	/* for the caller's log line */
+		return TARGET_PRIVATE;
+	}
+	target_loop_event(target, port, name, (const struct sockaddr *)&tally.first_self.addr);
+	return TARGET_SELF;
+}
+
+/* getaddrinfo's list, IPv4 first (socat 1.8's order), otherwise as given. */
+static void target_order_v4_first(struct addrinfo *list, struct target_candidates *out)
+{
+	out->count = 0;
+	for (int pass = 0; pass < 2; pass++)
+		for (struct addrinfo *ai = list; ai && out->count < TARGET_MAX_ADDRS; ai = ai->ai_next)
+			if ((ai->ai_family == AF_INET) == (pass == 0)) {
+				struct endpoint *to = &out->list[out->count++];
+
+				memcpy(&to->addr, ai->ai_addr, to->len = ai->ai_addrlen);
+			}
+}
+
+/* The system resolver's addresses of name (PRE_RESOLVE=0); -1 logged when there are none. */
+static int target_getaddrinfo(const char *name, int socktype, uint16_t port,
+			      struct target_candidates *out)
+{
+	struct addrinfo hints = { .ai_socktype = socktype, .ai_flags = AI_NUMERICSERV };
+	struct addrinfo *list;
+	char service[8];
+	int status;
+
+	snprintf(service, sizeof service, "%u", port);
+	status = getaddrinfo(name, service, &hints, &list);
+	if (status != 0) {
+		log_msg("port %u: unable to resolve TARGET %s: %s", port, name,
+			status == EAI_SYSTEM ? strerror(errno) : gai_strerror(status));
+		return -1;
+	}
+	target_order_v4_first(list, out);
+	freeaddrinfo(list);
+	return 0;
+}
+
+/* One stored address as the only candidate; its loop-guard verdict, known in advance. */
+static int target_from_slot(const struct shared_addr *slot, uint16_t port,
+			    struct target_candidates *out, int *is_self)
+{
+	struct endpoint *to = &out->list[0];
+
+	out->count = 0;
+	if (shared_addr_load(slot, &to->addr, &to->len, is_self) < 0)
+		return -1;
+	addr_set_port(&to->addr, port);
+	out->count = 1;
+	return 0;
+}
+
+/* The address main keeps in shared memory: read now, so a refresh reaches this connection. */
+static int target_connect_fixed(const struct target *target, struct shared_port *port,
+				int socktype, struct endpoint *used)
+{
+	struct target_candidates one;
+	int is_self, fd;
+
+	if (target_from_slot(&target->shared->target, port->port, &one, &is_self) < 0) {
+		log_msg("port %u: no address for TARGET %s", port->port, target->conf->target);
+		return TARGET_FAILED;
+	}
+	if (is_self) {	/* decided by main when it stored it: no probe per connection */
+		target_loop_event(target, port, target->conf->target,
+				  (const struct sockaddr *)&one.list[0].addr);
+		return TARGET_SELF;
+	}
+	fd = target_connect_logged(target->conf->target, socktype, port->port, &one.list[0]);
+	if (fd >= 0)
+		*used = one.list[0];
+	return fd < 0 ? TARGET_FAILED : fd;
+}
+
+int target_connect(const struct target *target, struct shared_port *port, int socktype,
+		   struct endpoint *used)
+{
+	struct target_candidates candidates;
+	int fd;
+
+	if (target->fixed)
+		fd = target_connect_fixed(target, port, socktype, used);
+	else if (target_getaddrinfo(target->conf->target, socktype, port->port, &candidates) < 0)
+		fd = TARGET_FAILED;
+	else
+		fd = target_try(target, port, socktype, target->conf->target, 0, &candidates, used);
+	if (fd == TARGET_FAILED)
+		shared_add(&port->upstream_errors, 1);
+	return fd;
+}
+
+/* --- routed mode, in the children --- */
+
+/* Addresses as candidates on port. */
+static void target_from_addrs(const struct shared_addrs *addrs, uint16_t port,
+			      struct target_candidates *out)
+{
+	out->count = 0;
+	for (size_t i = 0; i < addrs->count && out->count < TARGET_MAX_ADDRS; i++) {
+		struct endpoint *to = &out->list[out->count++];
+
+		to->len = addr_make(&to->addr, addrs->family, addrs->addrs[i], port);
+	}
+}
+
+/*
+ * A wildcard's name through NAMESERVERS (PRE_RESOLVE=1): from the shared
+ * cache, or asked now and cached for the answer's TTL (bounded).
+ */
+static int target_resolve_name(const struct target *target, const char *name, uint16_t port,
+			       struct target_candidates *out)
+{
+	const struct conf *conf = target->conf;
+	struct dns_options opts = { .timeout_ms = TARGET_REFRESH_TIMEOUT_MS };
+	static struct dns_result result;
+	struct shared_addrs addrs;
+	long long now = proc_now_ms();
+	int status;
+
+	if (shared_name_load(target->shared, name, now, &addrs) < 0) {
+		status = dns_resolve(name, conf->nameservers, conf->nnameservers, &opts, &result);
+		if (status != DNS_OK) {
+			log_msg("port %u: unable to resolve %s through NAMESERVERS: %s", port, name,
+				dns_strerror(status));
+			return -1;
+		}
+		addrs.family = result.family;
+		addrs.count = result.count < SHARED_NAME_ADDRS ? result.count : SHARED_NAME_ADDRS;
+		memcpy(addrs.addrs, result.addrs, addrs.count * sizeof addrs.addrs[0]);
+		shared_name_store(target->shared, name, &addrs, now + 1000LL *
+				  (result.ttl < SHARED_NAME_MAX_TTL_S ? result.ttl : SHARED_NAME_MAX_TTL_S));
+	}
+	target_from_addrs(&addrs, port, out);
+	return 0;
+}
+
+int target_connect_name(const struct target *target, struct shared_port *port, int route,
+			const char *name, struct endpoint *used)
+{
+	const struct conf *conf = target->conf;
+	int exact = conf->routes[route].kind == CONF_ROUTE_EXACT;
+	struct target_candidates candidates;
+	int fd, is_self = 0;
+
+	if (conf->pre_resolve && exact)
+		fd = target_from_slot(&target->shared->routes[route], port->port, &candidates,
+				      &is_self);
+	else if (conf->pre_resolve)
+		fd = target_resolve_name(target, name, port->port, &candidates);
+	else
+		fd = target_getaddrinfo(name, SOCK_STREAM, port->port, &candidates);
+	if (fd == 0)
+		fd = target_try(target, port, SOCK_STREAM, name, !exact && !conf->route_allow_private,
+				&candidates, used);
+	else
+		fd = TARGET_FAILED;
+	if (fd == TARGET_FAILED)
+		shared_add(&port->upstream_errors, 1);
+	return fd;
 }

@@ -1,26 +1,22 @@
 /*
- * udp.c: MODE=udp, the listener process of one UDP port.
+ * udp.c: see udp.h.
  *
  * UDP_ANSWERS=1: the listener reads every datagram and hands it to the
  * session of its client (address and port) through a socketpair. A new
- * client gets a session: a slot taken, a child forked with an upstream
- * socket connected to TARGET:PORT, relaying answers back to the client from
- * the listening socket. Only the listener reads that socket, so one client
- * gets exactly one session however fast it sends (socat forked duplicates).
- * At MAX_CONNECTIONS, datagrams of new clients wait in a FIFO (then in the
- * kernel) and go out when a session ends; nothing is refused.
- * A session ends after UDP_TIMEOUT seconds without traffic either way. The
- * listener keeps the child's end of the socketpair, so datagrams the child
- * never read are taken back when it is reaped and passed on, in order.
+ * client gets a session (udp_session.h): a slot taken, a child forked with
+ * its first datagram. Only the listener reads the port's socket, so one
+ * client gets exactly one session however fast it sends (socat forked
+ * duplicates). At MAX_CONNECTIONS, datagrams of new clients wait in a FIFO
+ * bounded by real memory (session.h), then in the kernel, and go out when a
+ * session ends; nothing is refused. The fast path, where the kernel hands a
+ * session its client's datagrams directly, is udp_handover.h.
  *
- * The fast path: a session also opens its own socket on the port, connected
- * to its client, so the kernel delivers that client's datagrams to it
- * directly (a connected socket outranks the listener's). Order is kept by a
- * handover: the child tells the listener its socket is connected; the
- * listener sends a marker datagram through its own socket's queue from
- * loopback; when it reads the marker, every datagram of that client queued
- * before the connect has been passed on, and it tells the child, in the
- * socketpair after them, to switch. Only then does the child read its socket.
+ * A session that ended normally may leave datagrams it never read in the
+ * pair: they are taken back and passed on, in order. One that could not
+ * reach TARGET, or died, leaves them dropped and counted: they would only
+ * start the same failure again. After a session could not reach TARGET, no
+ * new session starts for UDP_RETRY_MS: a client that keeps sending costs at
+ * most one fork and one connection attempt per second, never one per datagram.
  *
  * UDP_ANSWERS=0: one process, no children: every datagram goes to TARGET
  * from one socket; answers are read and dropped (socat exited on them).
@@ -28,6 +24,8 @@
  * ALLOW_FROM: a datagram from a client without a session is checked before
  * a session is made for it (one-way: every datagram); others are dropped.
  */
+#include "udp.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -37,58 +35,44 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "listener.h"
 #include "log.h"
-#include "proxy.h"
+#include "process.h"
 #include "session.h"
+#include "udp_batch.h"
+#include "udp_handover.h"
+#include "udp_session.h"
 
-#define UDP_MAX_DATAGRAM 65535
 #define UDP_PAIR_BUFFER (1 << 20)	/* socketpair: room for bursts of large datagrams */
 #define UDP_READ_BURST 64		/* datagrams per wake-up before signals are looked at */
-#define UDP_BATCH 32			/* datagrams per recvmmsg/sendmmsg in a session */
-#define UDP_ROUNDS 8			/* full batches read in a row before polling again */
-#define UDP_SLOT (UDP_MAX_DATAGRAM + 1)
-#define UDP_PAIR_TAG 'D'		/* first byte of a datagram on the socketpair */
-#define UDP_GSO_MAX_BYTES 65000		/* one UDP_SEGMENT send: under the 64 KiB limit */
-#ifndef UDP_SEGMENT
-#define UDP_SEGMENT 103			/* linux/udp.h, not in every libc */
-#endif
-#ifndef SOL_UDP
-#define SOL_UDP 17
-#endif
-#define UDP_SWITCH_TAG 'S'		/* on the socketpair: read your own socket from now on */
-#define UDP_SWITCH_LATE_MS 2000		/* no switch by then (no loopback?): take it anyway */
-#define UDP_MARKER_MAGIC 0x776c6d6b	/* "wlmk", then the session's pid */
-
-struct udp_batch;
+#define UDP_RETRY_MS 1000		/* after TARGET could not be reached: the next attempt */
 
 struct udp_state {
-	const struct proxy *proxy;
+	const struct conf *conf;
+	const struct target *target;
 	struct listener_core core;
-	uint16_t port;
 	int fd;
 	struct session_table sessions;
 	struct pending_queue pending;
 	int fork_failing;
+	long long retry_ms;		/* no session (or upstream socket) before this */
 	struct udp_batch *batch;	/* the listener's reads */
 	int notify_rd, notify_wr;	/* sessions -> listener: pids whose socket is connected */
 	int marker_fd;			/* -1: no fast path */
 	struct sockaddr_storage marker_to, marker_from;	/* from: as our socket sees it */
 	socklen_t marker_to_len;
 	uint32_t target_version;	/* one-way: the shared address its socket was made for */
+	uint32_t kernel_drops;		/* the socket's SO_RXQ_OVFL count, as last seen */
 	uint8_t buf[UDP_MAX_DATAGRAM + 2];	/* a datagram, with the tag byte */
 };
 
-struct udp_counts {
-	unsigned long datagrams;
-	unsigned long long bytes;
-};
+/* Counts datagrams dropped for a reason. */
+static void udp_drop(struct udp_state *state, enum shared_drop reason, uint64_t count)
+{
+	shared_add(&state->core.stats->dropped[reason], count);
+}
 
-struct udp_marker {
-	uint32_t magic;
-	int32_t pid;
-};
-
-/* --- the session child --- */
+/* --- sessions --- */
 
 static void udp_close_others(struct udp_state *state, const struct session *mine)
 {
@@ -101,342 +85,23 @@ static void udp_close_others(struct udp_state *state, const struct session *mine
 	}
 }
 
-/* Up to UDP_BATCH datagrams per system call: recvmmsg in, sendmmsg out. */
-struct udp_batch {
-	struct mmsghdr msgs[UDP_BATCH];
-	struct iovec iov[UDP_BATCH][2];	/* [0]: the pair's tag byte, [1]: the datagram */
-	uint8_t tags[UDP_BATCH];
-	struct sockaddr_storage from[UDP_BATCH];
-	uint8_t *buf;	/* UDP_BATCH slots of 64 KiB; only the pages used are touched */
-};
-
-static struct udp_batch *udp_batch_new(void)
+/* In the new child: keeps only what the session needs, and becomes it. */
+static _Noreturn void udp_become_session(struct udp_state *state, const struct session *session)
 {
-	struct udp_batch *batch = calloc(1, sizeof *batch);
-
-	if (!batch || !(batch->buf = malloc((size_t)UDP_BATCH * UDP_SLOT)))
-		die("out of memory for UDP buffers");
-	return batch;
-}
-
-/*
- * Receives what fd holds, up to UDP_BATCH datagrams; their count, or 0.
- * From the socketpair (tagged) each message starts with UDP_PAIR_TAG.
- */
-static int udp_batch_recv(struct udp_batch *batch, int fd, int tagged)
-{
-	int got;
-
-	for (int i = 0; i < UDP_BATCH; i++) {
-		batch->iov[i][0] = (struct iovec){ &batch->tags[i], 1 };
-		batch->iov[i][1] = (struct iovec){ batch->buf + (size_t)i * UDP_SLOT, UDP_SLOT };
-		batch->msgs[i].msg_hdr = (struct msghdr){ .msg_name = &batch->from[i],
-							  .msg_namelen = sizeof batch->from[i],
-							  .msg_iov = &batch->iov[i][tagged ? 0 : 1],
-							  .msg_iovlen = tagged ? 2 : 1 };
-	}
-	got = recvmmsg(fd, batch->msgs, UDP_BATCH, MSG_DONTWAIT, NULL);
-	for (int i = 0; i < got; i++) {
-		size_t len = batch->msgs[i].msg_len;
-
-		batch->iov[i][1].iov_len = tagged ? (len ? len - 1 : 0) : len;
-	}
-	return got > 0 ? got : 0;
-}
-
-/*
- * The socketpair is SOCK_SEQPACKET: a datagram socketpair queues only
- * net.unix.max_dgram_qlen (10) messages and would drop bursts. Each message
- * carries a tag byte first, so an empty UDP datagram is not read as EOF.
- */
-static int udp_pair_send(int fd, uint8_t tag, const uint8_t *data, size_t len)
-{
-	struct iovec iov[2] = { { &tag, 1 }, { (void *)data, len } };
-	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = 2 };
-
-	return sendmsg(fd, &msg, MSG_DONTWAIT) < 0 ? -1 : 0;
-}
-
-/* Sends the batch's datagrams, each to `to` (NULL: the connected peer). */
-/* How many datagrams from `first` one UDP GSO send can carry: equal sizes, the last may be shorter. */
-static int udp_gso_run(const struct udp_batch *batch, int first, int count)
-{
-	size_t size = batch->iov[first][1].iov_len, total = size;
-	int end = first + 1;
-
-	if (size == 0)
-		return 1;
-	while (end < count && batch->iov[end][1].iov_len <= size &&
-	       total + batch->iov[end][1].iov_len <= UDP_GSO_MAX_BYTES) {
-		total += batch->iov[end][1].iov_len;
-		if (batch->iov[end++][1].iov_len < size)
-			break;	/* a shorter one can only be last */
-	}
-	return end - first;
-}
-
-/*
- * Sends a run of datagrams as one UDP GSO buffer (UDP_SEGMENT): the stack
- * is crossed once and the datagrams are cut apart at the end, each as sent.
- * -1 when the kernel or the device refuses it: the caller sends them one by one.
- */
-static int udp_gso_send(struct udp_batch *batch, int first, int run, int fd,
-			const struct sockaddr_storage *to, socklen_t to_len)
-{
-	static int unsupported;
-	struct iovec iov[UDP_BATCH];
-	union { char buf[CMSG_SPACE(sizeof(uint16_t))]; struct cmsghdr align; } control;
-	struct msghdr msg = { .msg_name = (void *)to, .msg_namelen = to ? to_len : 0,
-			      .msg_iov = iov, .msg_iovlen = (size_t)run,
-			      .msg_control = control.buf, .msg_controllen = sizeof control.buf };
-	struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
-	uint16_t segment = (uint16_t)batch->iov[first][1].iov_len;
-
-	if (unsupported)
-		return -1;
-	for (int i = 0; i < run; i++)
-		iov[i] = batch->iov[first + i][1];
-	cmsg->cmsg_level = SOL_UDP;
-	cmsg->cmsg_type = UDP_SEGMENT;
-	cmsg->cmsg_len = CMSG_LEN(sizeof segment);
-	memcpy(CMSG_DATA(cmsg), &segment, sizeof segment);
-	if (sendmsg(fd, &msg, 0) >= 0 || errno == ECONNREFUSED)
-		return 0;
-	/* No GSO in this kernel or device: never again. EINVAL (a segment over the MTU): this run. */
-	unsupported = errno == EIO || errno == ENOPROTOOPT || errno == EOPNOTSUPP;
-	return unsupported || errno == EINVAL || errno == EMSGSIZE ? -1 : 0;
-}
-
-static void udp_batch_send(struct udp_batch *batch, int count, int fd,
-			   const struct sockaddr_storage *to, socklen_t to_len)
-{
-	int done = 0, errors = 0;
-
-	for (int first = 0, run; first < count && done == first; first += run) {
-		run = udp_gso_run(batch, first, count);
-		if (run > 1 && udp_gso_send(batch, first, run, fd, to, to_len) == 0)
-			done += run;
-	}
-
-	for (int i = 0; i < count; i++) {
-		batch->msgs[i].msg_hdr.msg_name = (void *)to;
-		batch->msgs[i].msg_hdr.msg_namelen = to ? to_len : 0;
-		batch->msgs[i].msg_hdr.msg_iov = &batch->iov[i][1];
-		batch->msgs[i].msg_hdr.msg_iovlen = 1;
-	}
-	/* An error stands for one datagram (or an earlier ICMP report): skip it, go on. */
-	while (done < count && errors <= count) {
-		int sent = sendmmsg(fd, batch->msgs + done, (unsigned)(count - done), 0);
-
-		if (sent > 0) {
-			done += sent;
-		} else {
-			errors++;
-			done += errno != ECONNREFUSED;
-		}
-	}
-}
-
-static void udp_count(struct udp_batch *batch, int count, char direction,
-		      struct udp_counts *counts, _Atomic uint64_t *total, int verbose)
-{
-	uint64_t bytes = 0;
-
-	for (int i = 0; i < count; i++) {
-		if (verbose >= 2)
-			log_dump(direction, counts->bytes, batch->iov[i][1].iov_base,
-				 batch->iov[i][1].iov_len);
-		counts->datagrams++;
-		counts->bytes += batch->iov[i][1].iov_len;
-		bytes += batch->iov[i][1].iov_len;
-	}
-	shared_add(total, bytes);
-}
-
-/* Drops the switch messages from a batch read from the socketpair; 1 when one was there. */
-static int udp_take_switch(struct udp_batch *batch, int *count)
-{
-	int kept = 0, seen = 0;
-
-	for (int i = 0; i < *count; i++) {
-		if (batch->tags[i] == UDP_SWITCH_TAG) {
-			seen = 1;
-			continue;
-		}
-		batch->iov[kept][1] = batch->iov[i][1];
-		kept++;
-	}
-	*count = kept;
-	return seen;
-}
-
-/* The session's own socket: the listener's address and port, connected to the client. */
-static int udp_direct_socket(const struct udp_state *state, const struct session *session)
-{
-	struct sockaddr_storage local;
-	socklen_t len = sizeof local;
-	int fd, on = 1, off = 0;
-
-	if (state->marker_fd < 0 || getsockname(state->fd, (struct sockaddr *)&local, &len) < 0 ||
-	    (fd = socket(local.ss_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) < 0)
-		return -1;
-	/*
-	 * SO_REUSEPORT alone: the bind succeeds only by joining the listener's
-	 * group, whose program sends every datagram that no connected socket
-	 * claims to the listener, so nothing of another client lands here in the
-	 * moment between bind and connect.
-	 */
-	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on);
-	if (local.ss_family == AF_INET6)
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
-	if (bind(fd, (struct sockaddr *)&local, len) < 0 ||
-	    connect(fd, (const struct sockaddr *)&session->client, session->client_len) < 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-struct udp_flow {
-	struct udp_state *state;
-	const struct session *session;
-	int upstream_fd;
-	int direct_fd;		/* -1 without the fast path */
-	int switched;		/* reading direct_fd, and answering through it */
-	long long direct_since;
-	struct udp_batch *batch;
-	struct udp_counts up, down;
-};
-
-/* A full batch means more is waiting: read again, a few times, before the next poll. */
-static void udp_flow_up(struct udp_flow *flow, int from_fd, int tagged)
-{
-	for (int rounds = 0, got = UDP_BATCH; got == UDP_BATCH && rounds < UDP_ROUNDS; rounds++) {
-		int count = got = udp_batch_recv(flow->batch, from_fd, tagged);
-
-		if (tagged && udp_take_switch(flow->batch, &count))
-			flow->switched = flow->direct_fd >= 0;
-		udp_count(flow->batch, count, '>', &flow->up,
-			  &flow->state->core.counters->bytes_up, flow->state->proxy->conf->verbose);
-		udp_batch_send(flow->batch, count, flow->upstream_fd, NULL, 0);
-	}
-}
-
-/* Recv errors (ECONNREFUSED: the target's port is closed for now) drop nothing of ours. */
-static void udp_flow_down(struct udp_flow *flow)
-{
-	int count = udp_batch_recv(flow->batch, flow->upstream_fd, 0);
-
-	udp_count(flow->batch, count, '<', &flow->down, &flow->state->core.counters->bytes_down,
-		  flow->state->proxy->conf->verbose);
-	if (flow->switched)
-		udp_batch_send(flow->batch, count, flow->direct_fd, NULL, 0);
-	else
-		udp_batch_send(flow->batch, count, flow->state->fd, &flow->session->client,
-			       flow->session->client_len);
-}
-
-/* How long poll may wait (-1: forever): the idle timeout, and the late-switch deadline. */
-static int udp_flow_timeout(const struct udp_flow *flow, long long last_traffic)
-{
-	long timeout_s = flow->state->proxy->conf->udp_timeout;
-	long long now = proxy_now_ms(), wait = -1;
-
-	if (timeout_s > 0)
-		wait = last_traffic + timeout_s * 1000 - now;
-	if (flow->direct_fd >= 0 && !flow->switched) {
-		long long late = flow->direct_since + UDP_SWITCH_LATE_MS - now;
-
-		if (wait < 0 || late < wait)
-			wait = late;
-	}
-	return wait < 0 && (timeout_s > 0 || (flow->direct_fd >= 0 && !flow->switched))
-		       ? 0
-		       : (int)wait;
-}
-
-static void udp_session_loop(struct udp_flow *flow)
-{
-	long timeout_s = flow->state->proxy->conf->udp_timeout;
-	long long last_traffic = proxy_now_ms();
-
-	for (;;) {
-		struct pollfd pfds[3] = { { .fd = flow->session->child_fd, .events = POLLIN },
-					  { .fd = flow->upstream_fd, .events = POLLIN },
-					  { .fd = flow->switched ? flow->direct_fd : -1,
-					    .events = POLLIN } };
-		int ready = poll(pfds, 3, udp_flow_timeout(flow, last_traffic));
-
-		if (ready > 0) {
-			last_traffic = proxy_now_ms();
-			if (pfds[0].revents)
-				udp_flow_up(flow, flow->session->child_fd, 1);
-			if (pfds[2].revents)
-				udp_flow_up(flow, flow->direct_fd, 0);
-			if (pfds[1].revents)
-				udp_flow_down(flow);
-			continue;
-		}
-		if (flow->direct_fd >= 0 && !flow->switched &&
-		    proxy_now_ms() >= flow->direct_since + UDP_SWITCH_LATE_MS)
-			flow->switched = 1;	/* the marker never came: loopback is down */
-		if (ready < 0 ? errno != EINTR
-			      : timeout_s > 0 && proxy_now_ms() >= last_traffic + timeout_s * 1000)
-			return;
-	}
-}
-
-/* Ending: what already sits in our own socket still goes up, then it closes. */
-static void udp_flow_close(struct udp_flow *flow)
-{
-	if (flow->direct_fd < 0)
-		return;
-	udp_flow_up(flow, flow->direct_fd, 0);
-	close(flow->direct_fd);
-}
-
-static _Noreturn void udp_session_child(struct udp_state *state, const struct session *session)
-{
-	const struct conf *conf = state->proxy->conf;
-	char client[LOG_ADDR_SIZE], target_shown[LOG_ADDR_SIZE];
-	struct udp_flow flow = { .state = state, .session = session };
-	long long started = proxy_now_ms();
-	struct endpoint target;
-	int upstream_fd;
-	pid_t self = getpid();
+	struct udp_session_args args = {
+		.target = state->target, .stats = state->core.stats, .verbose = state->conf->verbose,
+		.timeout_s = state->conf->udp_timeout, .pair_fd = session->child_fd,
+		.listen_fd = state->fd, .notify_fd = state->marker_fd >= 0 ? state->notify_wr : -1,
+		.client = session->client, .client_len = session->client_len,
+	};
 
 	udp_close_others(state, session);
 	close(state->core.signal_fd);
 	close(state->notify_rd);
 	close(state->marker_fd);
-	proxy_signals_child();
-	log_addr((const struct sockaddr *)&session->client, client, sizeof client);
-	upstream_fd = target_connect(state->proxy, state->core.counters, SOCK_DGRAM, &target);
-	if (upstream_fd < 0)
-		_exit(1);	/* logged; the datagrams of this client are dropped as UDP allows */
-	log_addr((const struct sockaddr *)&target.addr, target_shown, sizeof target_shown);
-	if (conf->verbose >= 1)
-		log_msg("session %s -> %u -> %s", client, state->port, target_shown);
-	flow.upstream_fd = upstream_fd;
-	flow.batch = udp_batch_new();
-	flow.direct_fd = udp_direct_socket(state, session);
-	flow.direct_since = proxy_now_ms();
-	if (flow.direct_fd >= 0 && write(state->notify_wr, &self, sizeof self) != sizeof self) {
-		close(flow.direct_fd);	/* the listener cannot hear us: stay on the slow path */
-		flow.direct_fd = -1;
-	}
-	udp_session_loop(&flow);
-	udp_flow_close(&flow);
-	if (conf->verbose >= 1)
-		log_msg("session end %s -> %u -> %s: %lu datagrams (%llu bytes) up, "
-			"%lu datagrams (%llu bytes) down, %.3f s",
-			client, state->port, target_shown, flow.up.datagrams, flow.up.bytes,
-			flow.down.datagrams, flow.down.bytes,
-			(double)(proxy_now_ms() - started) / 1000.0);
-	_exit(0);
+	proc_signals_child();
+	udp_session_run(&args);
 }
-
-/* --- the listener --- */
 
 static int udp_pair(struct session *session)
 {
@@ -454,7 +119,7 @@ static int udp_pair(struct session *session)
 static void udp_fork_failed(struct udp_state *state, struct session *session)
 {
 	if (!state->fork_failing)
-		log_errno("port %u: no session for a new client", state->port);
+		log_errno("port %u: no session for a new client", state->core.port);
 	state->fork_failing = 1;
 	slots_cancel(&state->core.slots);
 	if (session->parent_fd >= 0) {
@@ -478,25 +143,26 @@ static int udp_spawn(struct udp_state *state, const struct sockaddr_storage *cli
 		slots_cancel(&state->core.slots);
 		return -1;
 	}
-	if (udp_pair(session) < 0 || udp_pair_send(session->parent_fd, UDP_PAIR_TAG, data, len) < 0 ||
-	    (pid = proxy_fork()) < 0) {
+	if (udp_pair(session) < 0 ||
+	    udp_pair_send(session->parent_fd, UDP_PAIR_DATAGRAM, data, len) < 0 ||
+	    (pid = proc_fork()) < 0) {
 		udp_fork_failed(state, session);
 		return -1;
 	}
 	if (pid == 0)
-		udp_session_child(state, session);
+		udp_become_session(state, session);
 	session->pid = pid;
 	listener_slot_bind(&state->core, pid);
-	shared_add(&state->core.counters->connections_total, 1);
+	shared_add(&state->core.stats->connections_total, 1);
 	state->fork_failing = 0;
-	if (state->proxy->conf->verbose >= 1)
+	if (state->conf->verbose >= 1)
 		log_msg("accept %s -> %u (session %d, %s)",
-			log_addr((const struct sockaddr *)client, shown, sizeof shown), state->port,
-			(int)pid, listener_count(&state->core));
+			log_addr((const struct sockaddr *)client, shown, sizeof shown),
+			state->core.port, (int)pid, listener_count(&state->core));
 	return 0;
 }
 
-/* Where one datagram goes: its session, a new session, or the waiting queue. */
+/* Where one datagram goes: its session, a new session, the waiting queue, or nowhere. */
 static void udp_dispatch(struct udp_state *state, const struct sockaddr_storage *client,
 			 socklen_t client_len, const uint8_t *data, size_t len)
 {
@@ -504,12 +170,17 @@ static void udp_dispatch(struct udp_state *state, const struct sockaddr_storage 
 
 	if (session) {
 		/* Full: the child cannot keep up, and UDP may drop, as a socket buffer would. */
-		udp_pair_send(session->parent_fd, UDP_PAIR_TAG, data, len);
+		udp_pair_send(session->parent_fd, UDP_PAIR_DATAGRAM, data, len);
 		return;
 	}
-	if (pending_has_client(&state->pending, client) ||
-	    udp_spawn(state, client, client_len, data, len) < 0)
-		pending_push(&state->pending, client, client_len, data, len);
+	if (proc_now_ms() < state->retry_ms) {
+		udp_drop(state, SHARED_DROPPED_UPSTREAM_DOWN, 1);
+		return;
+	}
+	if ((pending_has_client(&state->pending, client) ||
+	     udp_spawn(state, client, client_len, data, len) < 0) &&
+	    pending_push(&state->pending, client, client_len, data, len) < 0)
+		udp_drop(state, SHARED_DROPPED_QUEUE_FULL, 1);
 }
 
 /* Sends, with one sendmmsg per session, the datagrams marked with that session's fd. */
@@ -525,7 +196,7 @@ static void udp_flush_to_sessions(struct udp_batch *batch, int count, int *fds)
 		for (int j = i; j < count; j++) {
 			if (fds[j] != fd)
 				continue;
-			batch->tags[j] = UDP_PAIR_TAG;
+			batch->tags[j] = UDP_PAIR_DATAGRAM;
 			out[n++].msg_hdr = (struct msghdr){ .msg_iov = batch->iov[j], .msg_iovlen = 2 };
 			fds[j] = -1;
 		}
@@ -534,37 +205,37 @@ static void udp_flush_to_sessions(struct udp_batch *batch, int count, int *fds)
 	}
 }
 
-/* The handover's last step: the session may read its own socket now. */
+/* Step 4 of the handover: the session may read its own socket now. */
 static void udp_switch_session(struct udp_state *state, pid_t pid)
 {
 	struct session *session = session_find_pid(&state->sessions, pid);
 
 	if (session)
-		udp_pair_send(session->parent_fd, UDP_SWITCH_TAG, NULL, 0);
+		udp_pair_send(session->parent_fd, UDP_PAIR_SWITCH, NULL, 0);
 }
 
 /* 1 (and the pid) when datagram i is our own marker, come back through the queue. */
 static int udp_is_marker(const struct udp_state *state, const struct udp_batch *batch, int i,
 			 pid_t *pid)
 {
-	struct udp_marker marker;
+	struct udp_handover_marker marker;
 
 	if (state->marker_fd < 0 || batch->iov[i][1].iov_len != sizeof marker ||
 	    !session_same_client(&batch->from[i], &state->marker_from))
 		return 0;
 	memcpy(&marker, batch->iov[i][1].iov_base, sizeof marker);
 	*pid = marker.pid;
-	return marker.magic == UDP_MARKER_MAGIC;
+	return marker.magic == UDP_HANDOVER_MAGIC;
 }
 
-/* Sessions whose socket is now connected: a marker each, through our own queue. */
+/* Step 3 of the handover: a marker each, through our own queue, for sessions that announced. */
 static void udp_read_notify(struct udp_state *state)
 {
 	pid_t pids[64];
 	ssize_t got = read(state->notify_rd, pids, sizeof pids);
 
 	for (ssize_t i = 0; i < got / (ssize_t)sizeof pids[0]; i++) {
-		struct udp_marker marker = { UDP_MARKER_MAGIC, pids[i] };
+		struct udp_handover_marker marker = { UDP_HANDOVER_MAGIC, pids[i] };
 
 		if (sendto(state->marker_fd, &marker, sizeof marker, 0,
 			   (struct sockaddr *)&state->marker_to, state->marker_to_len) < 0)
@@ -588,7 +259,6 @@ static void udp_dispatch_batch(struct udp_state *state, struct udp_batch *batch,
 			continue;
 		}
 		session = session_find_client(&state->sessions, &batch->from[i]);
-
 		fds[i] = session ? session->parent_fd : -1;
 		/* A new client: starts a session (then found by later ones) or waits. */
 		if (!session && listener_allowed(&state->core, (struct sockaddr *)&batch->from[i]))
@@ -608,17 +278,46 @@ static void udp_drain_pending(struct udp_state *state)
 		udp_dispatch(state, &item->client, item->client_len, item->data, item->len);
 }
 
-/* A reaped session: what its child left unread goes back to the front of the queue. */
-static void udp_end_session(struct udp_state *state, struct session *session)
+/*
+ * What a reaped session left unread in its pair: taken back, to go out in
+ * order, when keep; otherwise dropped and counted under reason.
+ */
+static void udp_take_back(struct udp_state *state, struct session *session, int keep,
+			  enum shared_drop reason)
 {
 	struct pending_queue unread;
+	uint64_t lost = 0, full = 0;
 	ssize_t got;
 
 	pending_init(&unread);
-	while ((got = recv(session->child_fd, state->buf, sizeof state->buf, MSG_DONTWAIT)) > 0)
-		pending_push(&unread, &session->client, session->client_len, state->buf + 1,
-			     (size_t)got - 1);
+	while ((got = recv(session->child_fd, state->buf, sizeof state->buf, MSG_DONTWAIT)) > 0) {
+		if (state->buf[0] != UDP_PAIR_DATAGRAM)
+			continue;	/* a SWITCH it never read */
+		if (!keep)
+			lost++;
+		else if (pending_push(&unread, &session->client, session->client_len,
+				      state->buf + 1, (size_t)got - 1) < 0)
+			full++;
+	}
 	pending_prepend(&state->pending, &unread);
+	udp_drop(state, reason, lost);
+	udp_drop(state, SHARED_DROPPED_QUEUE_FULL, full);
+}
+
+/*
+ * A reaped session: one that ended normally hands back what it left; one
+ * that could not reach TARGET makes the port wait UDP_RETRY_MS before the
+ * next attempt; one that died loses what it left (it could die again on it).
+ */
+static void udp_end_session(struct udp_state *state, struct session *session, int status)
+{
+	int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+
+	if (code == UDP_SESSION_NO_TARGET)
+		state->retry_ms = proc_now_ms() + UDP_RETRY_MS;
+	udp_take_back(state, session, code == UDP_SESSION_IDLE,
+		      code == UDP_SESSION_NO_TARGET ? SHARED_DROPPED_UPSTREAM_DOWN
+						    : SHARED_DROPPED_SESSION_LOST);
 	close(session->parent_fd);
 	close(session->child_fd);
 	session_remove(&state->sessions, session);
@@ -626,31 +325,42 @@ static void udp_end_session(struct udp_state *state, struct session *session)
 
 static void udp_reap(struct udp_state *state)
 {
-	int freed = 0;
+	int freed = 0, status;
 	pid_t pid;
 
 	state->core.child_exited = 0;
-	while ((pid = waitpid(-1, NULL, WNOHANG)) > 0) {
+	while ((pid = listener_next_exited(&state->core, &status)) > 0) {
 		struct session *session = session_find_pid(&state->sessions, pid);
 
-		if (session)
-			udp_end_session(state, session);
-		freed |= listener_slot_give(&state->core, pid);
+		if (session) {
+			udp_end_session(state, session, status);
+			freed = 1;
+		}
 	}
 	if (freed && state->pending.head)
 		udp_drain_pending(state);
 }
 
-/* Reads what the socket holds, a batch at a time, while the queue has room. */
+/*
+ * Reads what the socket holds, a batch at a time, while the queue has room.
+ * Datagrams the kernel dropped meanwhile (its buffer full while we could
+ * not read) are counted as having had no room to wait.
+ */
 static void udp_read_burst(struct udp_state *state)
 {
+	uint32_t drops = state->kernel_drops;
+
 	for (int total = 0, count = UDP_BATCH; count == UDP_BATCH && total < UDP_READ_BURST &&
-	     pending_has_room(&state->pending, (size_t)UDP_BATCH * UDP_MAX_DATAGRAM);
+	     pending_has_room(&state->pending, UDP_BATCH, UDP_MAX_DATAGRAM);
 	     total += count) {
-		count = udp_batch_recv(state->batch, state->fd, 0);
+		count = udp_batch_recv(state->batch, state->fd, 0, NULL, &drops);
 		udp_dispatch_batch(state, state->batch, count);
 	}
+	udp_drop(state, SHARED_DROPPED_QUEUE_FULL, (uint32_t)(drops - state->kernel_drops));
+	state->kernel_drops = drops;
 }
+
+/* --- the fast path's plumbing (udp_handover.h) --- */
 
 /* Where markers go (127.0.0.1:PORT) and how their source looks on our socket. */
 static void udp_marker_addresses(struct udp_state *state, const struct sockaddr_in *from,
@@ -661,7 +371,7 @@ static void udp_marker_addresses(struct udp_state *state, const struct sockaddr_
 	memset(&state->marker_to, 0, sizeof state->marker_to);
 	memset(&state->marker_from, 0, sizeof state->marker_from);
 	to->sin_family = AF_INET;
-	to->sin_port = htons(state->port);
+	to->sin_port = htons(state->core.port);
 	to->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	state->marker_to_len = sizeof *to;
 	if (listen_family == AF_INET6) {	/* dual-stack: v4 shows as ::ffff:a.b.c.d */
@@ -673,25 +383,6 @@ static void udp_marker_addresses(struct udp_state *state, const struct sockaddr_
 		memcpy(&mapped->sin6_addr.s6_addr[12], &from->sin_addr, 4);
 	} else {
 		memcpy(&state->marker_from, from, sizeof *from);
-	}
-}
-
-static void udp_answers_serve(struct udp_state *state)
-{
-	while (!state->core.stopping) {
-		/* With a full queue the socket is left alone: the kernel holds the rest. */
-		int room = pending_has_room(&state->pending, (size_t)UDP_BATCH * UDP_MAX_DATAGRAM);
-		struct pollfd pfds[2] = { { .fd = room ? state->fd : -1, .events = POLLIN },
-					  { .fd = state->notify_rd, .events = POLLIN } };
-
-		if (listener_poll(&state->core, pfds, 2, -1) > 0) {
-			if (pfds[1].revents & POLLIN)
-				udp_read_notify(state);
-			if (pfds[0].revents & POLLIN)
-				udp_read_burst(state);
-		}
-		if (state->core.child_exited)
-			udp_reap(state);
 	}
 }
 
@@ -710,8 +401,8 @@ static int udp_steer_to_listener(int fd)
 }
 
 /*
- * The fast path's plumbing: a pipe on which sessions report, and a loopback
- * socket for the markers. Without them sessions stay on the socketpair.
+ * A pipe on which sessions announce themselves, and a loopback socket for
+ * the markers. Without them sessions stay on the slow path.
  */
 static void udp_fast_path_init(struct udp_state *state)
 {
@@ -738,41 +429,86 @@ static void udp_fast_path_init(struct udp_state *state)
 	udp_marker_addresses(state, &local, listen_addr.ss_family);
 }
 
+static void udp_answers_serve(struct udp_state *state)
+{
+	int on = 1;
+
+	setsockopt(state->fd, SOL_SOCKET, SO_RXQ_OVFL, &on, sizeof on);
+	udp_fast_path_init(state);
+	while (!state->core.stopping) {
+		/* With a full queue the socket is left alone: the kernel holds the rest. */
+		int room = pending_has_room(&state->pending, UDP_BATCH, UDP_MAX_DATAGRAM);
+		struct pollfd pfds[2] = { { .fd = room ? state->fd : -1, .events = POLLIN },
+					  { .fd = state->notify_rd, .events = POLLIN } };
+
+		if (listener_poll(&state->core, pfds, 2, -1) > 0) {
+			if (pfds[1].revents & POLLIN)
+				udp_read_notify(state);
+			if (pfds[0].revents & POLLIN)
+				udp_read_burst(state);
+		}
+		if (state->core.child_exited)
+			udp_reap(state);
+	}
+}
+
 /* --- UDP_ANSWERS=0 --- */
 
 /*
- * The upstream socket; on failure retried at the next datagram (DNS may come
- * later). It outlives any connection, so when RESOLVE_INTERVAL moves TARGET
- * it is made again for the new address.
+ * The upstream socket, made again when RESOLVE_INTERVAL moved TARGET. After
+ * a failure the next attempt waits UDP_RETRY_MS (until then: -1, and the
+ * datagram is dropped), so a flood to a dead TARGET costs one attempt and
+ * one log line a second.
  */
 static int udp_oneway_upstream(struct udp_state *state, int upstream_fd)
 {
-	uint32_t version = shared_target_version(state->proxy->shared);
+	uint32_t version = shared_addr_version(&state->target->shared->target);
 	struct endpoint target;
 
 	if (upstream_fd >= 0 && version != state->target_version) {
 		close(upstream_fd);
 		upstream_fd = -1;
 	}
-	if (upstream_fd >= 0)
+	if (upstream_fd >= 0 || proc_now_ms() < state->retry_ms)
 		return upstream_fd;
 	state->target_version = version;
-	upstream_fd = target_connect(state->proxy, state->core.counters, SOCK_DGRAM, &target);
-	if (upstream_fd >= 0)
-		fcntl(upstream_fd, F_SETFL, O_NONBLOCK);
+	upstream_fd = target_connect(state->target, state->core.stats, SOCK_DGRAM, &target);
+	if (upstream_fd < 0) {
+		state->retry_ms = proc_now_ms() + UDP_RETRY_MS;
+		return -1;
+	}
+	fcntl(upstream_fd, F_SETFL, O_NONBLOCK);
 	return upstream_fd;
+}
+
+/* One datagram from a client, forwarded; -1 when none was read. */
+static ssize_t udp_oneway_forward(struct udp_state *state, int *upstream_fd, uint64_t offset)
+{
+	struct sockaddr_storage from;
+	socklen_t from_len = sizeof from;
+	ssize_t got = recvfrom(state->fd, state->buf, UDP_MAX_DATAGRAM, MSG_DONTWAIT,
+			       (struct sockaddr *)&from, &from_len);
+
+	if (got < 0 || !listener_allowed(&state->core, (struct sockaddr *)&from))
+		return -1;
+	if (state->conf->verbose >= 2)
+		log_dump('>', offset, state->buf, (size_t)got);
+	*upstream_fd = udp_oneway_upstream(state, *upstream_fd);
+	if (*upstream_fd < 0)
+		udp_drop(state, SHARED_DROPPED_UPSTREAM_DOWN, 1);
+	else if (send(*upstream_fd, state->buf, (size_t)got, 0) == got)
+		shared_add(&state->core.stats->bytes_up, (uint64_t)got);
+	return got;
 }
 
 static void udp_oneway_serve(struct udp_state *state)
 {
 	int upstream_fd = udp_oneway_upstream(state, -1);
-	unsigned long long offset = 0;
+	uint64_t offset = 0;
 
 	while (!state->core.stopping) {
 		struct pollfd pfds[2] = { { .fd = state->fd, .events = POLLIN },
 					  { .fd = upstream_fd, .events = POLLIN } };
-		struct sockaddr_storage from;
-		socklen_t from_len = sizeof from;
 		ssize_t got;
 
 		if (listener_poll(&state->core, pfds, upstream_fd >= 0 ? 2 : 1, -1) <= 0)
@@ -782,37 +518,28 @@ static void udp_oneway_serve(struct udp_state *state)
 			while (recv(upstream_fd, state->buf, UDP_MAX_DATAGRAM, MSG_DONTWAIT) >= 0 ||
 			       errno == ECONNREFUSED)
 				;
-		if (!(pfds[0].revents & POLLIN) ||
-		    (got = recvfrom(state->fd, state->buf, UDP_MAX_DATAGRAM, MSG_DONTWAIT,
-				    (struct sockaddr *)&from, &from_len)) < 0 ||
-		    !listener_allowed(&state->core, (struct sockaddr *)&from))
-			continue;
-		if (state->proxy->conf->verbose >= 2)
-			log_dump('>', offset, state->buf, (size_t)got);
-		offset += (unsigned long long)got;
-		upstream_fd = udp_oneway_upstream(state, upstream_fd);
-		if (upstream_fd >= 0 && send(upstream_fd, state->buf, (size_t)got, 0) == got)
-			shared_add(&state->core.counters->bytes_up, (uint64_t)got);
+		if ((pfds[0].revents & POLLIN) &&
+		    (got = udp_oneway_forward(state, &upstream_fd, offset)) > 0)
+			offset += (uint64_t)got;
 	}
 }
 
-void udp_serve(const struct proxy *proxy, int listen_fd, uint16_t port)
+void udp_serve(const struct conf *conf, const struct target *target, struct shared *shared,
+	       int listen_fd, uint16_t port)
 {
 	struct udp_state *state = calloc(1, sizeof *state);
 
 	if (!state)
 		die("port %u: out of memory", port);
-	listener_become(&state->core, port, proxy);
-	state->proxy = proxy;
-	state->port = port;
+	listener_become(&state->core, port, conf, shared);
+	state->conf = conf;
+	state->target = target;
 	state->fd = listen_fd;
 	session_table_init(&state->sessions);
 	pending_init(&state->pending);
 	state->batch = udp_batch_new();
-	if (proxy->conf->udp_answers) {
-		udp_fast_path_init(state);
+	if (conf->udp_answers)
 		udp_answers_serve(state);
-	}
 	else
 		udp_oneway_serve(state);
 	close(state->fd);

@@ -1,4 +1,4 @@
-// fuzz-sources: resolve.c
+// fuzz-sources: dns_wire.c t/dns_packet.c
 /*
  * fuzz/fuzz_resolve.c: libFuzzer target for the resolver's packet code.
  *
@@ -11,9 +11,11 @@
  * is accepted). Any broken contract aborts, which libFuzzer reports as a crash.
  * Built and run by fuzz/run.sh, which first runs it with FUZZ_WRITE_SEEDS=DIR
  * so that it writes a few valid replies there as seeds: nothing binary is
- * kept in the tree.
+ * kept in the tree. The seeds are built with the tests' packet builder
+ * (t/dns_packet.h).
  */
-#include "resolve.h"
+#include "dns_wire.h"
+#include "t/dns_packet.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,57 +24,30 @@
 
 #define FUZZ_NAME "example.com"
 #define FUZZ_QUERY_MAX (12 + 255 + 4)
-#define FUZZ_QNAME_PTR 0xc00c	/* a pointer to the question name */
-#define FUZZ_SEED_MAX 8192
-
-/* A seed being written. */
-struct fuzz_seed {
-	uint8_t b[FUZZ_SEED_MAX];
-	size_t len;
-};
-
-static void seed_put(struct fuzz_seed *seed, const void *data, size_t len)
-{
-	if (len > sizeof seed->b - seed->len)
-		abort();
-	memcpy(seed->b + seed->len, data, len);
-	seed->len += len;
-}
-
-static void seed_put16(struct fuzz_seed *seed, unsigned value)
-{
-	uint8_t b[2] = { (uint8_t)(value >> 8), (uint8_t)value };
-
-	seed_put(seed, b, sizeof b);
-}
+#define FUZZ_Q_OFF 12		/* the question name, target of the seeds' pointers */
 
 /* Header and question of a reply for FUZZ_NAME. */
-static void seed_start(struct fuzz_seed *seed, unsigned id, unsigned flags, unsigned ancount,
+static void seed_start(struct pkt *seed, unsigned id, unsigned flags, unsigned ancount,
 		       unsigned qtype)
 {
 	seed->len = 0;
-	seed_put16(seed, id);
-	seed_put16(seed, 0x8180 | flags);	/* QR RD RA */
-	seed_put16(seed, 1);
-	seed_put16(seed, ancount);
-	seed_put(seed, "\0\0\0\0" "\7example\3com\0", 4 + 13);	/* NSCOUNT, ARCOUNT, name */
-	seed_put16(seed, qtype);
-	seed_put16(seed, 1);
+	pkt_header(seed, id, 0x8180 | flags, 1, ancount, 0, 0);	/* QR RD RA */
+	pkt_question(seed, FUZZ_NAME, qtype, PKT_CLASS_IN);
 }
 
 /* A record of class IN: owner (raw octets), type, rdata. */
-static void seed_rr(struct fuzz_seed *seed, const void *owner, size_t owner_len, unsigned type,
+static void seed_rr(struct pkt *seed, const void *owner, size_t owner_len, unsigned type,
 		    const void *rdata, size_t rdlen)
 {
-	seed_put(seed, owner, owner_len);
-	seed_put16(seed, type);
-	seed_put16(seed, 1);
-	seed_put(seed, "\0\0\1\0", 4);	/* TTL */
-	seed_put16(seed, (unsigned)rdlen);
-	seed_put(seed, rdata, rdlen);
+	size_t mark;
+
+	pkt_bytes(seed, owner, owner_len);
+	mark = pkt_rr_begin(seed, type, PKT_CLASS_IN);
+	pkt_bytes(seed, rdata, rdlen);
+	pkt_rr_end(seed, mark);
 }
 
-static void seed_write(const char *dir, const char *name, const struct fuzz_seed *seed)
+static void seed_write(const char *dir, const char *name, const struct pkt *seed)
 {
 	char path[4096];
 	FILE *file;
@@ -88,7 +63,7 @@ static void seeds_answers(const char *dir)
 {
 	static const uint8_t ptr[2] = { 0xc0, 0x0c };
 	static const uint8_t v6[16] = { 0x20, 0x01, 0x0d, 0xb8, [15] = 1 };
-	static struct fuzz_seed seed;
+	static struct pkt seed;
 	uint8_t v4[4] = { 192, 0, 2, 1 };
 	int i;
 
@@ -120,7 +95,7 @@ static void seeds_answers(const char *dir)
 static void seeds_errors(const char *dir)
 {
 	static const uint8_t ptr[2] = { 0xc0, 0x0c };
-	static struct fuzz_seed seed;
+	static struct pkt seed;
 
 	seed_start(&seed, 0x6666, 0x0200, 0, DNS_TYPE_A);
 	seed_write(dir, "tc", &seed);

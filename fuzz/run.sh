@@ -10,6 +10,7 @@
 # Prints libFuzzer's final figures per target; exits non-zero when a target
 # fails to build or crashes.
 #
+# Usage: fuzz/run.sh [NAME...]   (default: every target; NAME as in fuzz_NAME.c)
 # Environment: FUZZ_SECONDS, FUZZ_CC (default clang), FUZZ_MAX_LEN (default
 # 8192), FUZZ_KEEP=1 to keep the scratch directories.
 set -eu
@@ -71,7 +72,15 @@ run_target() {
 }
 
 found=0
-for target in fuzz/fuzz_*.c; do
+if [ "$#" -eq 0 ]; then
+	set -- fuzz/fuzz_*.c
+else
+	for name in "$@"; do
+		shift
+		set -- "$@" "fuzz/fuzz_$name.c"
+	done
+fi
+for target in "$@"; do
 	[ -e "$target" ] || continue
 	found=1
 	run_target "$target" || failed=1

@@ -4,6 +4,8 @@
  */
 #include <arpa/inet.h>
 #include <check.h>
+
+#include "t/check.h"
 #include <stdio.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -104,6 +106,7 @@ START_TEST(test_every_variable_set)
 	ck_assert_int_eq(conf.metrics_port, 9100);
 	ck_assert_int_eq(conf.resolve_interval, 30);
 }
+END_TEST
 
 START_TEST(test_run_as_forms)
 {
@@ -119,6 +122,96 @@ START_TEST(test_run_as_forms)
 	ck_assert_int_eq(conf.run_uid, 0);
 }
 END_TEST
+
+/* Several names or a wildcard: routed mode, each entry normalized, the probed one exact. */
+START_TEST(test_routed_targets)
+{
+	static const char *const env[] = { "TARGET= *.Fonts.example  Fonts.GoogleAPIs.com.\tb.test *",
+					   "ROUTE_TIMEOUT=3", "ROUTE_ALLOW_PRIVATE=1", NULL };
+	static const char *const one[] = { "TARGET=*.example.com", NULL };
+	static const char *const single[] = { "TARGET=Fonts.GoogleAPIs.com.", NULL };
+	static struct conf conf;
+	char err[CONF_ERR_SIZE];
+
+	ck_assert_msg(load(&conf, err, env) == 0, "%s", err);
+	ck_assert_int_eq(conf.routed, 1);
+	ck_assert_uint_eq(conf.nroutes, 4);
+	ck_assert_int_eq(conf.routes[0].kind, CONF_ROUTE_SUFFIX);
+	ck_assert_str_eq(conf.routes[0].pattern, "*.fonts.example");
+	ck_assert_int_eq(conf.routes[1].kind, CONF_ROUTE_EXACT);
+	ck_assert_str_eq(conf.routes[1].pattern, "fonts.googleapis.com");
+	ck_assert_int_eq(conf.routes[3].kind, CONF_ROUTE_ANY);
+	ck_assert_str_eq(conf.target, "fonts.googleapis.com");	/* the first exact one */
+	ck_assert_str_eq(conf.targets, "*.fonts.example fonts.googleapis.com b.test *");
+	ck_assert_int_eq(conf.route_timeout, 3);
+	ck_assert_int_eq(conf.route_allow_private, 1);
+	ck_assert_msg(load(&conf, err, one) == 0, "%s", err);
+	ck_assert_int_eq(conf.routed, 1);
+	ck_assert_str_eq(conf.target, "*.example.com");
+	ck_assert_int_eq(conf.route_timeout, 10);
+	ck_assert_int_eq(conf.route_allow_private, 0);
+	ck_assert_msg(load(&conf, err, single) == 0, "%s", err);
+	ck_assert_int_eq(conf.routed, 0);	/* one name: the classic mode, no peeking */
+	ck_assert_str_eq(conf.target, "Fonts.GoogleAPIs.com.");
+}
+END_TEST
+
+/* Matching: exact first, then the longest suffix, then "*"; a suffix never covers its domain. */
+START_TEST(test_route_match)
+{
+	static const char *const env[] = { "TARGET=api.example.com *.example.com "
+					   "*.eu.example.com other.test", NULL };
+	static const char *const any[] = { "TARGET=* a.test", NULL };
+	static struct conf conf;
+	char err[CONF_ERR_SIZE];
+
+	ck_assert_msg(load(&conf, err, env) == 0, "%s", err);
+	ck_assert_int_eq(conf_route_match(&conf, "api.example.com"), 0);
+	ck_assert_int_eq(conf_route_match(&conf, "www.example.com"), 1);
+	ck_assert_int_eq(conf_route_match(&conf, "a.b.example.com"), 1);
+	ck_assert_int_eq(conf_route_match(&conf, "x.eu.example.com"), 2);
+	ck_assert_int_eq(conf_route_match(&conf, "eu.example.com"), 1);
+	ck_assert_int_eq(conf_route_match(&conf, "example.com"), -1);
+	ck_assert_int_eq(conf_route_match(&conf, "badexample.com"), -1);
+	ck_assert_int_eq(conf_route_match(&conf, "other.test"), 3);
+	ck_assert_int_eq(conf_route_match(&conf, "x.other.test"), -1);
+	ck_assert_int_eq(conf_route_match(&conf, "example.com.evil"), -1);
+	ck_assert_msg(load(&conf, err, any) == 0, "%s", err);
+	ck_assert_int_eq(conf_route_match(&conf, "a.test"), 1);
+	ck_assert_int_eq(conf_route_match(&conf, "anything.at.all"), 0);
+}
+END_TEST
+
+/*
+ * Values are read alike whatever surrounds them: blanks around any value
+ * (compose leaves them), MODE in any case (socat took either); RUN_AS=0:GID
+ * keeps the gid (main applies it).
+ */
+START_TEST(test_values_read_alike)
+{
+	static const char *const env[] = { "TARGET= example.com ", "MODE=UDP",
+		"MAX_CONNECTIONS= 50 ", "PRE_RESOLVE=1 ", "VERBOSE=\t2", "RUN_AS= 0:1000 ",
+		"UDP_TIMEOUT=007", NULL };
+	static const char *const bracketed[] = { "TARGET=[2001:db8::1]", "MODE= Tcp", NULL };
+	static const char *const names[] = { "TARGET=Fonts.GoogleAPIs.com.", NULL };
+	static struct conf conf;
+	char err[CONF_ERR_SIZE];
+
+	ck_assert_msg(load(&conf, err, env) == 0, "%s", err);
+	ck_assert_str_eq(conf.target, "example.com");
+	ck_assert_int_eq(conf.mode, CONF_MODE_UDP);
+	ck_assert_int_eq(conf.max_connections, 50);
+	ck_assert_int_eq(conf.pre_resolve, 1);
+	ck_assert_int_eq(conf.verbose, 2);
+	ck_assert_int_eq(conf.run_uid, 0);
+	ck_assert_int_eq(conf.run_gid, 1000);
+	ck_assert_int_eq(conf.udp_timeout, 7);
+	ck_assert_msg(load(&conf, err, bracketed) == 0, "%s", err);
+	ck_assert_str_eq(conf.target, "2001:db8::1");
+	ck_assert_int_eq(conf.mode, CONF_MODE_TCP);
+	ck_assert_msg(load(&conf, err, names) == 0, "%s", err);
+	ck_assert_str_eq(conf.target, "Fonts.GoogleAPIs.com.");
+}
 END_TEST
 
 START_TEST(test_empty_means_default)
@@ -156,7 +249,21 @@ static const struct bad_case {
 } bad_cases[] = {
 	{ { NULL }, "TARGET: not set" },
 	{ { "TARGET=", NULL }, "TARGET: not set" },
-	{ { "TARGET=a b", NULL }, "TARGET: \"a b\" is not a host name or IP address" },
+	{ { "TARGET=a b", "MODE=udp", NULL }, "TARGET: \"a b\": several names or wildcards "
+	  "need MODE=tcp" },
+	{ { "TARGET=*.example.com", "MODE=udp", NULL }, "need MODE=tcp" },
+	{ { "TARGET=a.example 198.18.2.2", NULL }, "TARGET: \"198.18.2.2\": an IP address is "
+	  "only allowed as the single TARGET" },
+	{ { "TARGET=a.example [2001:db8::1]", NULL }, "an IP address is only allowed" },
+	{ { "TARGET=a.example A.Example.", NULL }, "TARGET: \"A.Example.\" is listed twice" },
+	{ { "TARGET=a.example *.", NULL }, "TARGET: \"\" is not a host name" },
+	{ { "TARGET=a.example **.x", NULL }, "TARGET: \"**.x\" is not a host name or IP" },
+	{ { "TARGET=*example.com", NULL }, "TARGET: \"*example.com\" is not a host name or IP" },
+	{ { "TARGET=a.example *.a..b", NULL }, "TARGET: \"a..b\" has an empty label" },
+	{ { "TARGET=*.example.com", "HTTP_HEALTHCHECK=1", NULL },
+	  "TARGET: \"*.example.com\" has no exact name for the healthcheck's $TARGET" },
+	{ { "TARGET=a b", "ROUTE_TIMEOUT=0", NULL }, "ROUTE_TIMEOUT: \"0\" is not a number from 1" },
+	{ { "TARGET=a b", "ROUTE_ALLOW_PRIVATE=yes", NULL }, "ROUTE_ALLOW_PRIVATE: \"yes\" is not 0" },
 	{ { "TARGET=x", "PORT=http", NULL }, "PORT: \"http\" is not a port number" },
 	{ { "TARGET=x", "PORT=0", NULL }, "PORT: \"0\" is not a port number" },
 	{ { "TARGET=x", "PORT=65536", NULL }, "PORT: \"65536\" is not a port number" },
@@ -167,7 +274,36 @@ static const struct bad_case {
 	{ { "TARGET=x", "PORT=80x", NULL }, "PORT: \"80x\" is not a port number" },
 	{ { "TARGET=x", "PORT=99999999999999999999", NULL }, "is not a port number" },
 	{ { "TARGET=x", "PORT= ", NULL }, "PORT: \" \" lists no port" },
-	{ { "TARGET=x", "MODE=TCP", NULL }, "MODE: \"TCP\" is not tcp or udp" },
+	{ { "TARGET=x", "MODE=tcp4", NULL }, "MODE: \"tcp4\" is not tcp or udp" },
+	{ { "TARGET=example.com:443", NULL },
+	  "TARGET: \"example.com:443\": a port belongs in PORT" },
+	{ { "TARGET=198.18.2.2:25", NULL }, "TARGET: \"198.18.2.2:25\": a port belongs in PORT" },
+	{ { "TARGET=a..b", NULL }, "TARGET: \"a..b\" has an empty label" },
+	{ { "TARGET=.example.com", NULL }, "has an empty label" },
+	{ { "TARGET=example.com..", NULL }, "has an empty label" },
+	{ { "TARGET=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.example", NULL },
+	  "has a label longer than 63 characters" },
+	{ { "TARGET=b\xc3\xbc" "cher.de", NULL }, "is not ASCII: write an internationalized name as "
+	  "punycode" },
+	{ { "TARGET=-bad.example", NULL }, "has a label that starts or ends with '-'" },
+	{ { "TARGET=bad-.example", NULL }, "has a label that starts or ends with '-'" },
+	{ { "TARGET=010.0.0.1", NULL }, "TARGET: \"010.0.0.1\" is not a canonical IPv4 address "
+	  "(it would be read as 8.0.0.1): write 8.0.0.1" },
+	{ { "TARGET=1.2.3", NULL }, "(it would be read as 1.2.0.3)" },
+	{ { "TARGET=0x7f.1", NULL }, "(it would be read as 127.0.0.1)" },
+	{ { "TARGET=2130706433", NULL }, "(it would be read as 127.0.0.1)" },
+	{ { "TARGET=1.2.3.4.5", NULL }, "its last label is a number" },
+	{ { "TARGET=host.123", NULL }, "its last label is a number" },
+	{ { "TARGET=[198.18.2.2]", NULL }, "is not a host name or IP address" },
+	{ { "TARGET=http://example.com", NULL }, "is not a host name or IP address" },
+	{ { "TARGET=example.com/x", NULL }, "is not a host name or IP address" },
+	{ { "TARGET=ex!ample.com", NULL }, "is not a host name or IP address" },
+	{ { "TARGET=2001:db8::1::2", NULL }, "is not a host name or IP address" },
+	{ { "TARGET=010.0.0.1", "PRE_RESOLVE=1", NULL }, "is not a canonical IPv4 address" },
+	{ { "TARGET=x", "MAX_CONNECTIONS=+5", NULL }, "MAX_CONNECTIONS: \"+5\" is not a number" },
+	{ { "TARGET=x", "MAX_CONNECTIONS=5 5", NULL }, "MAX_CONNECTIONS: \"5 5\" is not a number" },
+	{ { "TARGET=x", "MAX_CONNECTIONS=0x10", NULL }, "MAX_CONNECTIONS: \"0x10\" is not" },
+	{ { "TARGET=x", "MAX_CONNECTIONS=2147483648", NULL }, "MAX_CONNECTIONS: \"2147483648\"" },
 	{ { "TARGET=x", "MAX_CONNECTIONS=-1", NULL }, "MAX_CONNECTIONS: \"-1\" is not a number" },
 	{ { "TARGET=x", "MAX_CONNECTIONS=ten", NULL }, "MAX_CONNECTIONS: \"ten\" is not a number" },
 	{ { "TARGET=x", "MAX_CONNECTIONS=1.5", NULL }, "MAX_CONNECTIONS: \"1.5\" is not" },
@@ -355,22 +491,51 @@ START_TEST(test_allow_match_loopback)
 }
 END_TEST
 
-/* Names resolve through the system resolver (here /etc/hosts) and are then matched. */
+/*
+ * Names resolve through the system resolver (here /etc/hosts) and are added
+ * after the IPs and CIDRs. Which addresses "localhost" has, and in which
+ * order getaddrinfo returns them, are the system's: a stock Debian lists ::1
+ * too, and glibc sorts it first. So the test looks for 127.0.0.1 among the
+ * added entries, and asks only that each of them is one loopback host, once.
+ */
 START_TEST(test_allow_resolve_names)
 {
 	static const char *const env[] = { "TARGET=x", "ALLOW_FROM=localhost 198.18.1.0/24", NULL };
+	static const uint8_t v6_loopback[16] = { [15] = 1 };
 	static struct conf conf;
 	char err[CONF_ERR_SIZE];
-	struct sockaddr_storage addr = client_addr("127.0.0.1");
+	struct sockaddr_storage inside = client_addr("198.18.1.2");
+	struct sockaddr_storage outside = client_addr("198.18.2.2");
+	int v4_localhost = 0;
 
 	ck_assert_int_eq(load(&conf, err, env), 0);
 	ck_assert_uint_eq(conf.allow.count, 1);
 	ck_assert_msg(conf_allow_resolve(&conf, err, sizeof err) == 0, "%s", err);
 	ck_assert_uint_ge(conf.allow.count, 2);
-	ck_assert_int_eq(conf.allow.nets[1].family, AF_INET);
-	ck_assert_uint_eq(conf.allow.nets[1].prefix, 32);
-	ck_assert_int_eq(conf.allow.nets[1].addr[0], 127);
-	ck_assert_int_eq(conf_allow_match(&conf.allow, (struct sockaddr *)&addr), 1);
+	ck_assert_uint_le(conf.allow.count, 3);	/* 127.0.0.1, and ::1 when listed */
+	ck_assert_int_eq(conf.allow.nets[0].family, AF_INET);	/* the CIDR, untouched */
+	ck_assert_uint_eq(conf.allow.nets[0].prefix, 24);
+	for (size_t i = 1; i < conf.allow.count; i++) {
+		const struct conf_net *net = &conf.allow.nets[i];
+
+		if (net->family == AF_INET) {
+			ck_assert_uint_eq(net->prefix, 32);
+			ck_assert_int_eq(net->addr[0], 127);
+			v4_localhost += memcmp(net->addr, "\x7f\0\0\x01", 4) == 0;
+		} else {
+			ck_assert_int_eq(net->family, AF_INET6);
+			ck_assert_uint_eq(net->prefix, 128);
+			ck_assert_mem_eq(net->addr, v6_loopback, 16);
+		}
+		for (size_t j = 1; j < i; j++)
+			ck_assert_msg(net->family != conf.allow.nets[j].family ||
+				      memcmp(net->addr, conf.allow.nets[j].addr, 16) != 0,
+				      "entries %zu and %zu are the same address", j, i);
+	}
+	ck_assert_int_eq(v4_localhost, 1);
+	/* The names added hosts, not networks: the CIDR still decides the rest. */
+	ck_assert_int_eq(conf_allow_match(&conf.allow, (struct sockaddr *)&inside), 1);
+	ck_assert_int_eq(conf_allow_match(&conf.allow, (struct sockaddr *)&outside), 0);
 }
 END_TEST
 
@@ -405,17 +570,17 @@ START_TEST(test_expand_target)
 }
 END_TEST
 
-START_TEST(test_target_file)
+START_TEST(test_temp_path)
 {
 	char path[64];
 
 	setenv("TMPDIR", "/run/x", 1);
-	ck_assert_int_eq(conf_target_file(path, sizeof path, 42), 0);
-	ck_assert_str_eq(path, "/run/x/whitelist-42.target");
+	ck_assert_int_eq(conf_temp_path(path, sizeof path, "whitelist-dns-balanced"), 0);
+	ck_assert_str_eq(path, "/run/x/whitelist-dns-balanced");
 	unsetenv("TMPDIR");
-	ck_assert_int_eq(conf_target_file(path, sizeof path, 7), 0);
-	ck_assert_str_eq(path, "/tmp/whitelist-7.target");
-	ck_assert_int_eq(conf_target_file(path, 10, 7), -1);
+	ck_assert_int_eq(conf_temp_path(path, sizeof path, "f"), 0);
+	ck_assert_str_eq(path, "/tmp/f");
+	ck_assert_int_eq(conf_temp_path(path, 6, "ff"), -1);
 }
 END_TEST
 
@@ -442,6 +607,9 @@ Suite *config_suite(void)
 	tcase_add_test(tc, test_empty_means_default);
 	tcase_add_test(tc, test_port_range);
 	tcase_add_test(tc, test_run_as_forms);
+	tcase_add_test(tc, test_values_read_alike);
+	tcase_add_test(tc, test_routed_targets);
+	tcase_add_test(tc, test_route_match);
 	tcase_add_loop_test(tc, test_bad_values, 0, sizeof bad_cases / sizeof bad_cases[0]);
 	tcase_add_loop_test(tc, test_parse_net, 0, sizeof net_cases / sizeof net_cases[0]);
 	tcase_add_test(tc, test_parse_net_refused);
@@ -451,20 +619,9 @@ Suite *config_suite(void)
 	tcase_add_test(tc, test_allow_resolve_names);
 	tcase_add_test(tc, test_allow_too_many);
 	tcase_add_test(tc, test_expand_target);
-	tcase_add_test(tc, test_target_file);
+	tcase_add_test(tc, test_temp_path);
 	tcase_add_exit_test(tc, test_die_config_exits_2, EXIT_CONFIG);
 	tcase_add_exit_test(tc, test_die_exits_1, EXIT_FATAL);
 	suite_add_tcase(suite, tc);
 	return suite;
-}
-
-int main(void)
-{
-	SRunner *runner = srunner_create(config_suite());
-	int failed;
-
-	srunner_run_all(runner, CK_NORMAL);
-	failed = srunner_ntests_failed(runner);
-	srunner_free(runner);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

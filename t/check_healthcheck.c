@@ -1,14 +1,20 @@
 /*
- * check_healthcheck: unit tests of healthcheck.c's pure parts: the probe URL
- * and port rule, the libcurl pin, the PRE_RESOLVE rule (hc_dns_judge) and the
- * /proc parsers. healthcheck.c is included whole, its main renamed, so that
- * its static functions are tested as they are; the e2e tests run the binary.
+ * check_healthcheck: unit tests of the healthcheck's pure parts: the probe
+ * URL and port rule, the libcurl pin (hc_probe.h), the PRE_RESOLVE rule
+ * (hc_dns.h), and the names and /proc/net lines it reads (hc_procs.h). The
+ * e2e tests run the binary.
  */
-#define main healthcheck_main
-#include "../healthcheck.c"
-#undef main
-
+#include <arpa/inet.h>
 #include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "hc_dns.h"
+#include "hc_probe.h"
+#include "hc_procs.h"
+
+#include "t/check.h"
 
 /* ---- configuration from a table, as the proxy would read its environment ---- */
 
@@ -186,6 +192,14 @@ static struct dns_result check_answer(const char *a, const char *b, const char *
 	return result;
 }
 
+/* An address in use, as the proxy publishes it. */
+static int parse_addr(const char *text, struct hc_addr *out)
+{
+	memset(out, 0, sizeof *out);
+	out->family = strchr(text, ':') ? AF_INET6 : AF_INET;
+	return inet_pton(out->family, text, out->bytes) == 1 ? 0 : -1;
+}
+
 START_TEST(test_dns_rule)
 {
 	struct hc_addr used;
@@ -199,7 +213,7 @@ START_TEST(test_dns_rule)
 	struct dns_result gone = { 0 }, gone_too = { 0 };
 	struct dns_result v6 = check_answer("2001:db8:2::2", NULL, NULL);
 
-	ck_assert_int_eq(hc_parse_addr("198.18.2.2\n", &used), 0);
+	ck_assert_int_eq(parse_addr("198.18.2.2", &used), 0);
 	ck_assert_int_eq(hc_dns_judge(&used, &same, NULL), HC_DNS_PRESENT);
 	ck_assert_int_eq(hc_dns_judge(&used, &same, &moved), HC_DNS_PRESENT);
 	/* One answer without it is not enough: ask again. */
@@ -216,7 +230,7 @@ START_TEST(test_dns_rule)
 	ck_assert_int_eq(hc_dns_judge(&used, &gone, &moved), HC_DNS_BALANCED);
 	/* The family counts: a v4 in use is not among AAAA answers, and v6 matches v6. */
 	ck_assert_int_eq(hc_dns_judge(&used, &v6, &v6), HC_DNS_MOVED);
-	ck_assert_int_eq(hc_parse_addr("2001:db8:2::2", &used), 0);
+	ck_assert_int_eq(parse_addr("2001:db8:2::2", &used), 0);
 	ck_assert_int_eq(hc_dns_judge(&used, &v6, NULL), HC_DNS_PRESENT);
 }
 END_TEST
@@ -228,46 +242,23 @@ START_TEST(test_dns_format_answers)
 	struct dns_result many = { .family = AF_INET, .count = 10 };
 	char out[256];
 
-	ck_assert_str_eq(hc_format_result(&pair, out, sizeof out), "198.18.2.3, 198.18.2.5");
-	ck_assert_str_eq(hc_format_result(&gone, out, sizeof out), "no address");
-	ck_assert_ptr_nonnull(strstr(hc_format_result(&many, out, sizeof out), " and 2 more"));
+	ck_assert_str_eq(hc_dns_format_result(&pair, out, sizeof out), "198.18.2.3, 198.18.2.5");
+	ck_assert_str_eq(hc_dns_format_result(&gone, out, sizeof out), "no address");
+	ck_assert_ptr_nonnull(strstr(hc_dns_format_result(&many, out, sizeof out), " and 2 more"));
 }
 END_TEST
 
-START_TEST(test_parse_target_file)
+START_TEST(test_state_file_names)
 {
-	struct hc_addr addr;
-
-	ck_assert_int_eq(hc_parse_addr("198.18.2.2\n", &addr), 0);
-	ck_assert_int_eq(addr.family, AF_INET);
-	ck_assert_int_eq(hc_parse_addr("2001:db8::2\n", &addr), 0);
-	ck_assert_int_eq(addr.family, AF_INET6);
-	ck_assert_int_eq(hc_parse_addr("target.test\n", &addr), -1);
-	ck_assert_int_eq(hc_parse_addr("", &addr), -1);
-	ck_assert_int_eq(hc_parse_addr("198.18.2.256", &addr), -1);
-}
-END_TEST
-
-/* ---- /proc parsers ---- */
-
-START_TEST(test_parse_stat)
-{
-	struct hc_proc proc;
-
-	ck_assert_int_eq(hc_parse_stat("1234 (whitelist:443) S 1233 1234 1 0 -1", &proc), 0);
-	ck_assert_int_eq(proc.pid, 1234);
-	ck_assert_str_eq(proc.comm, "whitelist:443");
-	ck_assert_int_eq(proc.state, 'S');
-	ck_assert_int_eq(proc.ppid, 1233);
-	/* comm is anything the program chose: spaces and parentheses included. */
-	ck_assert_int_eq(hc_parse_stat("77 (a) b (c)) Z 5 0", &proc), 0);
-	ck_assert_str_eq(proc.comm, "a) b (c)");
-	ck_assert_int_eq(proc.state, 'Z');
-	ck_assert_int_eq(proc.ppid, 5);
-	ck_assert_int_eq(hc_parse_stat("77 whitelist S 5", &proc), -1);
-	ck_assert_int_eq(hc_parse_stat("77 (whitelist)", &proc), -1);
-	ck_assert_int_eq(hc_parse_stat("(whitelist) S 5", &proc), -1);
-	ck_assert_int_eq(hc_parse_stat("77 (0123456789abcdef) S 5", &proc), -1);
+	ck_assert_int_eq(hc_state_file_pid("whitelist-1.state"), 1);
+	ck_assert_int_eq(hc_state_file_pid("whitelist-123456.state"), 123456);
+	ck_assert_int_eq(hc_state_file_pid("whitelist-1.state.XXXXXX"), 0);
+	ck_assert_int_eq(hc_state_file_pid("whitelist-.state"), 0);
+	ck_assert_int_eq(hc_state_file_pid("whitelist-1x.state"), 0);
+	ck_assert_int_eq(hc_state_file_pid("whitelist-0.state"), 0);
+	ck_assert_int_eq(hc_state_file_pid("whitelist-12345678901.state"), 0);
+	ck_assert_int_eq(hc_state_file_pid("whitelist-dns-balanced"), 0);
+	ck_assert_int_eq(hc_state_file_pid("other-1.state"), 0);
 }
 END_TEST
 
@@ -283,7 +274,7 @@ START_TEST(test_parse_net_lines)
 					   "00:00000000 00000000     0        0 31337 1 "
 					   "0000000000000000 100 0 0 10 0", &port, &state, &inode), 0);
 	ck_assert_uint_eq(port, 80);
-	ck_assert_uint_eq(state, HC_TCP_LISTEN);
+	ck_assert_uint_eq(state, 0x0A);	/* TCP_LISTEN */
 	ck_assert_uint_eq(inode, 31337);
 	ck_assert_int_eq(hc_parse_net_line("   1: 00000000000000000000000000000000:01BB "
 					   "00000000000000000000000000000000:0000 0A "
@@ -296,7 +287,7 @@ START_TEST(test_parse_net_lines)
 					   "00:00000000 00000000   100        0 99 2 "
 					   "0000000000000000 0", &port, &state, &inode), 0);
 	ck_assert_uint_eq(port, 514);
-	ck_assert_uint_eq(state, HC_UDP_UNCONNECTED);
+	ck_assert_uint_eq(state, 0x07);	/* TCP_CLOSE: bound, unconnected */
 	ck_assert_uint_eq(inode, 99);
 	ck_assert_int_eq(hc_parse_net_line("   2: 0100007F:0050", &port, &state, &inode), -1);
 }
@@ -319,7 +310,7 @@ START_TEST(test_format_ports)
 }
 END_TEST
 
-static Suite *healthcheck_suite(void)
+Suite *healthcheck_suite(void)
 {
 	Suite *suite = suite_create("healthcheck");
 	TCase *url = tcase_create("url");
@@ -332,23 +323,11 @@ static Suite *healthcheck_suite(void)
 	tcase_add_test(url, test_bracket_only_the_v6_target_as_host);
 	tcase_add_test(dns, test_dns_rule);
 	tcase_add_test(dns, test_dns_format_answers);
-	tcase_add_test(dns, test_parse_target_file);
-	tcase_add_test(proc, test_parse_stat);
+	tcase_add_test(proc, test_state_file_names);
 	tcase_add_test(proc, test_parse_net_lines);
 	tcase_add_test(proc, test_format_ports);
 	suite_add_tcase(suite, url);
 	suite_add_tcase(suite, dns);
 	suite_add_tcase(suite, proc);
 	return suite;
-}
-
-int main(void)
-{
-	SRunner *runner = srunner_create(healthcheck_suite());
-	int failed;
-
-	srunner_run_all(runner, CK_NORMAL);
-	failed = srunner_ntests_failed(runner);
-	srunner_free(runner);
-	return failed ? 1 : 0;
 }

@@ -3,6 +3,8 @@
  */
 #include <arpa/inet.h>
 #include <check.h>
+
+#include "t/check.h"
 #include <netinet/in.h>
 #include <regex.h>
 #include <stdlib.h>
@@ -81,12 +83,10 @@ START_TEST(test_addresses)
 }
 END_TEST
 
-int main(void)
+Suite *log_suite(void)
 {
 	Suite *suite = suite_create("log");
 	TCase *tc = tcase_create("format");
-	SRunner *runner;
-	int failed;
 
 	tcase_set_timeout(tc, 5);
 	tcase_add_test(tc, test_dump_header_and_escapes);
@@ -94,9 +94,5 @@ int main(void)
 	tcase_add_test(tc, test_dump_never_overflows);
 	tcase_add_test(tc, test_addresses);
 	suite_add_tcase(suite, tc);
-	runner = srunner_create(suite);
-	srunner_run_all(runner, CK_NORMAL);
-	failed = srunner_ntests_failed(runner);
-	srunner_free(runner);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return suite;
 }

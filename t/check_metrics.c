@@ -4,31 +4,40 @@
  */
 #include <arpa/inet.h>
 #include <check.h>
+
+#include "t/check.h"
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "metrics.h"
 
 static struct conf conf;
-static struct proxy proxy;
+static struct shared *shared;
 static struct metrics_buf page;
 
+/* The region, its file removed at once: the mapping is all the page needs. */
 static void setup_ports(size_t count)
 {
+	int published;
+
 	memset(&conf, 0, sizeof conf);
 	conf.target = "target.test";
+	strcpy(conf.targets, conf.target);
 	conf.nports = count;
 	for (size_t i = 0; i < count; i++)
 		conf.ports[i] = (uint16_t)(i == 0 ? 80 : 1000 + i);
-	proxy = (struct proxy){ .conf = &conf, .shared = shared_create(&conf) };
-	ck_assert_ptr_nonnull(proxy.shared);
+	shared = shared_create(conf.ports, count, SOCK_STREAM, geteuid(), &published);
+	ck_assert_ptr_nonnull(shared);
+	shared_unpublish(shared);
 }
 
 static void render(void)
 {
-	ck_assert_int_eq(metrics_render(&page, &proxy), 0);
+	ck_assert_int_eq(metrics_render(&page, &conf, shared), 0);
 	ck_assert_int_eq(metrics_printf(&page, "%c", '\0'), 0);	/* a C string to search */
 }
 
@@ -51,13 +60,15 @@ static size_t count_of(const char *text)
 
 START_TEST(test_every_counter_of_every_port)
 {
-	struct shared_counters *web;
+	struct shared_port *web;
 
 	setup_ports(2);
-	web = shared_counters_of(proxy.shared, 80);
+	web = shared_port_of(shared, 80);
 	shared_add(&web->connections_total, 500);
 	atomic_store(&web->connections_active, 3);
-	shared_add(&web->refused_allow_from, 7);
+	shared_add(&web->refused[SHARED_REFUSED_ALLOW_FROM], 7);
+	shared_add(&web->refused[SHARED_REFUSED_LOOP], 4);
+	shared_add(&web->dropped[SHARED_DROPPED_QUEUE_FULL], 9);
 	shared_add(&web->upstream_errors, 2);
 	shared_add(&web->bytes_up, 11500);
 	shared_add(&web->bytes_down, 123456789012ULL);
@@ -68,6 +79,9 @@ START_TEST(test_every_counter_of_every_port)
 	assert_line("# TYPE whitelist_connections_active gauge");
 	assert_line("whitelist_connections_active{port=\"80\"} 3");
 	assert_line("whitelist_connections_refused_total{port=\"80\",reason=\"allow_from\"} 7");
+	assert_line("whitelist_connections_refused_total{port=\"80\",reason=\"loop\"} 4");
+	assert_line("whitelist_datagrams_dropped_total{port=\"80\",reason=\"queue_full\"} 9");
+	assert_line("whitelist_datagrams_dropped_total{port=\"1001\",reason=\"upstream_down\"} 0");
 	assert_line("whitelist_upstream_errors_total{port=\"80\"} 2");
 	assert_line("whitelist_bytes_total{port=\"80\",direction=\"up\"} 11500");
 	assert_line("whitelist_bytes_total{port=\"80\",direction=\"down\"} 123456789012");
@@ -76,7 +90,7 @@ START_TEST(test_every_counter_of_every_port)
 	/* One HELP and TYPE per metric, however many label sets it has. */
 	ck_assert_uint_eq(count_of("# TYPE whitelist_bytes_total "), 1);
 	ck_assert_uint_eq(count_of("# HELP whitelist_bytes_total "), 1);
-	ck_assert_uint_eq(count_of("# TYPE "), 7);
+	ck_assert_uint_eq(count_of("# TYPE "), 8);
 	ck_assert_int_eq(page.data[page.len - 2], '\n');
 }
 END_TEST
@@ -89,10 +103,27 @@ START_TEST(test_target_address)
 	render();
 	assert_line("whitelist_target_info{target=\"target.test\",address=\"\"} 1");
 	inet_pton(AF_INET6, "2001:db8:2::2", &addr.sin6_addr);
-	shared_target_store(proxy.shared, (struct sockaddr *)&addr);
-	proxy.has_fixed_target = 1;
+	shared_addr_store(&shared->target, (struct sockaddr *)&addr, 0);
 	render();
 	assert_line("whitelist_target_info{target=\"target.test\",address=\"2001:db8:2::2\"} 1");
+}
+END_TEST
+
+START_TEST(test_routed_counts_per_entry)
+{
+	setup_ports(2);
+	conf.routed = 1;
+	conf.nroutes = 2;
+	strcpy(conf.routes[0].pattern, "fonts.googleapis.com");
+	strcpy(conf.routes[1].pattern, "*.gstatic.com");
+	strcpy(conf.targets, "fonts.googleapis.com *.gstatic.com");
+	shared_add(&shared_port_of(shared, 80)->routed[1], 12);
+	render();
+	assert_line("# TYPE whitelist_routed_total counter");
+	assert_line("whitelist_routed_total{port=\"80\",target=\"fonts.googleapis.com\"} 0");
+	assert_line("whitelist_routed_total{port=\"80\",target=\"*.gstatic.com\"} 12");
+	assert_line("whitelist_routed_total{port=\"1001\",target=\"*.gstatic.com\"} 0");
+	assert_line("whitelist_target_info{target=\"fonts.googleapis.com *.gstatic.com\",address=\"\"} 1");
 }
 END_TEST
 
@@ -100,6 +131,7 @@ START_TEST(test_label_values_escaped)
 {
 	setup_ports(1);
 	conf.target = "a\"b\\c";
+	strcpy(conf.targets, conf.target);
 	render();
 	assert_line("whitelist_target_info{target=\"a\\\"b\\\\c\",address=\"\"} 1");
 }
@@ -169,21 +201,11 @@ Suite *metrics_suite(void)
 	tcase_add_test(tc, test_every_counter_of_every_port);
 	tcase_add_test(tc, test_target_address);
 	tcase_add_test(tc, test_label_values_escaped);
+	tcase_add_test(tc, test_routed_counts_per_entry);
 	tcase_add_test(tc, test_many_ports);
 	tcase_add_loop_test(tc, test_route, 0, sizeof route_cases / sizeof route_cases[0]);
 	tcase_add_test(tc, test_route_nul_after_path);
 	tcase_add_test(tc, test_request_end);
 	suite_add_tcase(suite, tc);
 	return suite;
-}
-
-int main(void)
-{
-	SRunner *runner = srunner_create(metrics_suite());
-	int failed;
-
-	srunner_run_all(runner, CK_NORMAL);
-	failed = srunner_ntests_failed(runner);
-	srunner_free(runner);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -5,6 +5,8 @@
  */
 #include <arpa/inet.h>
 #include <check.h>
+
+#include "t/check.h"
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,7 +109,7 @@ START_TEST(test_pending_is_fifo_and_tracks_clients)
 	push(&queue, &b, "b1");
 	push(&queue, &a, "a2");
 	ck_assert_uint_eq(queue.count, 3);
-	ck_assert_uint_eq(queue.bytes, 6);
+	ck_assert_uint_eq(queue.bytes, 3 * pending_cost(2));
 	ck_assert_int_eq(pending_has_client(&queue, &b), 1);
 	expect_pop(&queue, "a1");
 	expect_pop(&queue, "b1");
@@ -155,11 +157,11 @@ START_TEST(test_budget_and_whole_datagrams)
 
 	pending_init(&queue);
 	memset(big, 0xab, sizeof big);
-	while (pending_has_room(&queue, sizeof big)) {
+	while (pending_has_room(&queue, 1, sizeof big)) {
 		ck_assert_int_eq(pending_push(&queue, &a, sizeof a, big, sizeof big), 0);
 		pushed++;
 	}
-	ck_assert_uint_eq(pushed, SESSION_PENDING_BYTES / sizeof big);
+	ck_assert_uint_eq(pushed, SESSION_PENDING_BYTES / pending_cost(sizeof big));
 	ck_assert_int_eq(pending_push(&queue, &a, sizeof a, big, sizeof big), -1);
 	ck_assert_int_eq(pending_push(&queue, &a, sizeof a, big, 0), 0);	/* empty datagram */
 	struct pending *first = pending_pop(&queue);
@@ -171,12 +173,34 @@ START_TEST(test_budget_and_whole_datagrams)
 }
 END_TEST
 
-int main(void)
+/*
+ * A flood of empty datagrams costs memory too (each entry's struct and the
+ * allocator's overhead): the budget counts it, and the entries are capped.
+ */
+START_TEST(test_budget_counts_real_memory)
+{
+	struct sockaddr_storage a = v4_client("198.18.1.2", 1);
+	struct pending_queue queue;
+	size_t pushed = 0;
+
+	pending_init(&queue);
+	ck_assert_uint_ge(pending_cost(0), sizeof(struct pending));
+	ck_assert_uint_ge(pending_cost(100), sizeof(struct pending) + 100);
+	while (pending_push(&queue, &a, sizeof a, NULL, 0) == 0)
+		pushed++;
+	ck_assert_uint_le(pushed, SESSION_PENDING_ENTRIES);
+	ck_assert_uint_le(pushed * pending_cost(0), SESSION_PENDING_BYTES);
+	ck_assert_uint_eq(queue.bytes, pushed * pending_cost(0));
+	ck_assert_int_eq(pending_has_room(&queue, 1, 0), 0);
+	pending_free(&queue);
+	ck_assert_uint_eq(queue.bytes, 0);
+}
+END_TEST
+
+Suite *session_suite(void)
 {
 	Suite *suite = suite_create("session");
 	TCase *tc = tcase_create("bookkeeping");
-	SRunner *runner;
-	int failed;
 
 	tcase_set_timeout(tc, 5);
 	tcase_add_test(tc, test_same_client_means_address_and_port);
@@ -184,10 +208,7 @@ int main(void)
 	tcase_add_test(tc, test_pending_is_fifo_and_tracks_clients);
 	tcase_add_test(tc, test_prepend_puts_unread_first_in_order);
 	tcase_add_test(tc, test_budget_and_whole_datagrams);
+	tcase_add_test(tc, test_budget_counts_real_memory);
 	suite_add_tcase(suite, tc);
-	runner = srunner_create(suite);
-	srunner_run_all(runner, CK_NORMAL);
-	failed = srunner_ntests_failed(runner);
-	srunner_free(runner);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return suite;
 }

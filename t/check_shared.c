@@ -5,6 +5,7 @@
  */
 #include <arpa/inet.h>
 #include <check.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdint.h>
@@ -14,23 +15,33 @@
 #include <unistd.h>
 
 #include "shared.h"
+#include "t/check.h"
 
 #define ADDERS 4
 #define ADDS_EACH 200000
 
+static char temp_dir[] = "/tmp/check-shared-XXXXXX";
+
+/* The region of three ports, published in a temp dir of the test's own. */
 static struct shared *make(void)
 {
-	static struct conf conf;
+	static const uint16_t ports[] = { 80, 443, 8080 };
 	struct shared *shared;
+	int published;
 
-	memset(&conf, 0, sizeof conf);
-	conf.nports = 3;
-	conf.ports[0] = 80;
-	conf.ports[1] = 443;
-	conf.ports[2] = 8080;
-	shared = shared_create(&conf);
+	ck_assert_ptr_nonnull(mkdtemp(temp_dir));
+	setenv("TMPDIR", temp_dir, 1);
+	shared = shared_create(ports, 3, SOCK_STREAM, geteuid(), &published);
 	ck_assert_ptr_nonnull(shared);
+	ck_assert_int_eq(published, 1);
 	return shared;
+}
+
+static void unmake(struct shared *shared)
+{
+	shared_unpublish(shared);
+	rmdir(temp_dir);
+	strcpy(temp_dir + strlen(temp_dir) - 6, "XXXXXX");
 }
 
 static struct sockaddr_storage addr_of(const char *text)
@@ -50,17 +61,18 @@ static struct sockaddr_storage addr_of(const char *text)
 START_TEST(test_ports_and_zeroed_counters)
 {
 	struct shared *shared = make();
-	struct shared_counters *counters = shared_counters_of(shared, 443);
+	struct shared_port *counters = shared_port_of(shared, 443);
 
 	ck_assert_uint_eq(shared->nports, 3);
 	ck_assert_ptr_eq(counters, &shared->ports[1]);
 	ck_assert_uint_eq(counters->port, 443);
-	ck_assert_ptr_null(shared_counters_of(shared, 81));
+	ck_assert_ptr_null(shared_port_of(shared, 81));
 	ck_assert_uint_eq(shared_get(&counters->connections_total), 0);
 	ck_assert_uint_eq(shared_get(&counters->bytes_down), 0);
 	/* One cache line each: ports updated by different listeners never share one. */
 	ck_assert_uint_eq((uintptr_t)&shared->ports[1] % SHARED_LINE, 0);
 	ck_assert_uint_eq(sizeof shared->ports[0] % SHARED_LINE, 0);
+	unmake(shared);
 }
 END_TEST
 
@@ -68,7 +80,7 @@ END_TEST
 START_TEST(test_counters_exact_across_processes)
 {
 	struct shared *shared = make();
-	struct shared_counters *counters = shared_counters_of(shared, 80);
+	struct shared_port *counters = shared_port_of(shared, 80);
 	pid_t pids[ADDERS];
 
 	for (int i = 0; i < ADDERS; i++) {
@@ -91,6 +103,7 @@ START_TEST(test_counters_exact_across_processes)
 	ck_assert_uint_eq(shared_get(&counters->connections_total), ADDERS * ADDS_EACH);
 	ck_assert_uint_eq(shared_get(&counters->bytes_up), 3ULL * ADDERS * ADDS_EACH);
 	ck_assert_uint_eq(shared_get(&shared->ports[1].connections_total), 0);
+	unmake(shared);
 }
 END_TEST
 
@@ -99,29 +112,30 @@ START_TEST(test_target_store_and_load)
 	struct shared *shared = make();
 	struct sockaddr_storage in = addr_of("198.18.2.2"), out;
 	socklen_t len;
-	uint32_t version = shared_target_version(shared);
+	uint32_t version = shared_addr_version(&shared->target);
 
-	ck_assert_int_eq(shared_target_load(shared, &out, &len), -1);
+	ck_assert_int_eq(shared_addr_load(&shared->target, &out, &len, NULL), -1);
 	((struct sockaddr_in *)&in)->sin_port = htons(80);	/* ignored */
-	shared_target_store(shared, (struct sockaddr *)&in);
-	ck_assert_int_eq(shared_target_load(shared, &out, &len), 0);
+	shared_addr_store(&shared->target, (struct sockaddr *)&in, 0);
+	ck_assert_int_eq(shared_addr_load(&shared->target, &out, &len, NULL), 0);
 	ck_assert_int_eq(out.ss_family, AF_INET);
 	ck_assert_uint_eq(len, sizeof(struct sockaddr_in));
 	ck_assert_uint_eq(((struct sockaddr_in *)&out)->sin_port, 0);
 	ck_assert_int_eq(memcmp(&((struct sockaddr_in *)&out)->sin_addr,
 				&((struct sockaddr_in *)&in)->sin_addr, 4), 0);
-	ck_assert_uint_ne(shared_target_version(shared), version);
-	ck_assert_uint_eq(shared_target_version(shared) % 2, 0);
+	ck_assert_uint_ne(shared_addr_version(&shared->target), version);
+	ck_assert_uint_eq(shared_addr_version(&shared->target) % 2, 0);
 
 	in = addr_of("2001:db8:2::2");
-	version = shared_target_version(shared);
-	shared_target_store(shared, (struct sockaddr *)&in);
-	ck_assert_int_eq(shared_target_load(shared, &out, &len), 0);
+	version = shared_addr_version(&shared->target);
+	shared_addr_store(&shared->target, (struct sockaddr *)&in, 0);
+	ck_assert_int_eq(shared_addr_load(&shared->target, &out, &len, NULL), 0);
 	ck_assert_int_eq(out.ss_family, AF_INET6);
 	ck_assert_uint_eq(len, sizeof(struct sockaddr_in6));
 	ck_assert_int_eq(memcmp(&((struct sockaddr_in6 *)&out)->sin6_addr,
 				&((struct sockaddr_in6 *)&in)->sin6_addr, 16), 0);
-	ck_assert_uint_ne(shared_target_version(shared), version);
+	ck_assert_uint_ne(shared_addr_version(&shared->target), version);
+	unmake(shared);
 }
 END_TEST
 
@@ -150,21 +164,99 @@ START_TEST(test_target_never_torn)
 	long mixes = 0;
 	pid_t writer;
 
-	shared_target_store(shared, (struct sockaddr *)&v4);
+	shared_addr_store(&shared->target, (struct sockaddr *)&v4, 0);
 	writer = fork();
 	ck_assert_int_ge(writer, 0);
 	if (writer == 0)
 		for (unsigned long i = 0;; i++)
-			shared_target_store(shared, (struct sockaddr *)(i % 2 ? &v4 : &v6));
+			shared_addr_store(&shared->target, (struct sockaddr *)(i % 2 ? &v4 : &v6), 0);
 	for (int i = 0; i < 2000000; i++) {
 		memset(&out, 0xa5, sizeof out);
-		ck_assert_int_eq(shared_target_load(shared, &out, &len), 0);
+		ck_assert_int_eq(shared_addr_load(&shared->target, &out, &len, NULL), 0);
 		if (!one_of(&out, &v4, &v6))
 			mixes++;
 	}
 	kill(writer, SIGKILL);
 	waitpid(writer, NULL, 0);
 	ck_assert_int_eq(mixes, 0);
+	unmake(shared);
+}
+END_TEST
+
+/* The healthcheck's view: the same region, read-only, from the file. */
+START_TEST(test_published_for_the_healthcheck)
+{
+	struct shared *shared = make();
+	struct sockaddr_storage in = addr_of("127.0.0.1"), out;
+	const struct shared *seen;
+	char path[512];
+	socklen_t len;
+	int is_self;
+
+	ck_assert_int_eq(shared_path(path, sizeof path, getpid()), 0);
+	shared_add(&shared_port_of(shared, 443)->upstream_errors, 5);
+	shared_addr_store(&shared->target, (struct sockaddr *)&in, 1);
+	seen = shared_open(path);
+	ck_assert_ptr_nonnull(seen);
+	ck_assert_int_eq(seen->main_pid, getpid());
+	ck_assert_uint_gt(seen->main_starttime, 0);
+	ck_assert_uint_eq(seen->nports, 3);
+	ck_assert_uint_eq(shared_get(&seen->ports[1].upstream_errors), 5);
+	ck_assert_int_eq(shared_addr_load(&seen->target, &out, &len, &is_self), 0);
+	ck_assert_int_eq(is_self, 1);
+	/* Live: what the proxy adds later shows through the same mapping. */
+	shared_add(&shared_port_of(shared, 443)->upstream_errors, 1);
+	ck_assert_uint_eq(shared_get(&seen->ports[1].upstream_errors), 6);
+	shared_close(seen);
+	unmake(shared);
+	ck_assert_ptr_null(shared_open(path));
+	ck_assert_int_eq(errno, ENOENT);
+}
+END_TEST
+
+START_TEST(test_open_refuses_what_is_not_a_state)
+{
+	char path[] = "/tmp/check-shared-junk-XXXXXX";
+	static char junk[8192];
+	int fd = mkstemp(path);
+
+	ck_assert_int_ge(fd, 0);
+	memset(junk, 0x77, sizeof junk);
+	ck_assert_int_eq(write(fd, junk, sizeof junk), (ssize_t)sizeof junk);
+	close(fd);
+	ck_assert_ptr_null(shared_open(path));
+	ck_assert_int_eq(errno, EPROTO);
+	truncate(path, 10);	/* shorter than the header */
+	ck_assert_ptr_null(shared_open(path));
+	ck_assert_int_eq(errno, EPROTO);
+	unlink(path);
+}
+END_TEST
+
+/* Many processes race for a log line: one wins per period, whoever it is. */
+START_TEST(test_claim_log_once_per_period)
+{
+	_Atomic int64_t last = 0;
+
+	ck_assert_int_eq(shared_claim_log(&last, 100000, 60000), 1);
+	ck_assert_int_eq(shared_claim_log(&last, 100000, 60000), 0);
+	ck_assert_int_eq(shared_claim_log(&last, 159999, 60000), 0);
+	ck_assert_int_eq(shared_claim_log(&last, 160000, 60000), 1);
+	ck_assert_int_eq(atomic_load(&last), 160000);
+}
+END_TEST
+
+START_TEST(test_loop_sentence_names_pre_resolve)
+{
+	char out[512];
+
+	shared_loop_sentence(out, sizeof out, 80, "fonts.example.com", 0, "198.18.2.1");
+	ck_assert_str_eq(out, "port 80: TARGET fonts.example.com is this proxy itself "
+			 "(198.18.2.1): set PRE_RESOLVE=1 so that NAMESERVERS are asked");
+	shared_loop_sentence(out, sizeof out, 443, "sink.example.com", 1, "0.0.0.0");
+	ck_assert_ptr_nonnull(strstr(out, "(0.0.0.0): NAMESERVERS answered it with PRE_RESOLVE=1"));
+	shared_loop_sentence(out, sizeof out, 80, "198.18.2.1", 0, "198.18.2.1");
+	ck_assert_ptr_nonnull(strstr(out, "an IP address of this proxy"));
 }
 END_TEST
 
@@ -178,17 +270,10 @@ Suite *shared_suite(void)
 	tcase_add_test(tc, test_counters_exact_across_processes);
 	tcase_add_test(tc, test_target_store_and_load);
 	tcase_add_test(tc, test_target_never_torn);
+	tcase_add_test(tc, test_published_for_the_healthcheck);
+	tcase_add_test(tc, test_open_refuses_what_is_not_a_state);
+	tcase_add_test(tc, test_claim_log_once_per_period);
+	tcase_add_test(tc, test_loop_sentence_names_pre_resolve);
 	suite_add_tcase(suite, tc);
 	return suite;
-}
-
-int main(void)
-{
-	SRunner *runner = srunner_create(shared_suite());
-	int failed;
-
-	srunner_run_all(runner, CK_NORMAL);
-	failed = srunner_ntests_failed(runner);
-	srunner_free(runner);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "slots.h"
+#include "t/check.h"
 
 START_TEST(test_limit_blocks_and_reaping_frees)
 {
@@ -80,6 +81,42 @@ START_TEST(test_no_limit_grows)
 }
 END_TEST
 
+/* A huge limit allocates nothing up front; the table grows with the children, pids kept. */
+START_TEST(test_huge_limit_grows_as_needed)
+{
+	struct slots slots;
+
+	ck_assert_int_eq(slots_init(&slots, 2000000000L), 0);
+	ck_assert_uint_le(slots.cap, SLOTS_INLINE);
+	for (pid_t pid = 1; pid <= 300; pid++) {
+		ck_assert_int_eq(slots_take(&slots), 0);
+		slots_bind(&slots, pid);
+	}
+	ck_assert_uint_ge(slots.cap, 300);
+	ck_assert_uint_lt(slots.cap, 1024);
+	for (pid_t pid = 1; pid <= 300; pid++)
+		ck_assert_int_eq(slots_give(&slots, pid), 1);
+	ck_assert_uint_eq(slots.used, 0);
+	slots_free(&slots);
+}
+END_TEST
+
+/* Growing stops at the limit: never more room than MAX_CONNECTIONS asks for. */
+START_TEST(test_growth_stops_at_the_limit)
+{
+	struct slots slots;
+
+	ck_assert_int_eq(slots_init(&slots, 200), 0);
+	for (pid_t pid = 1; pid <= 200; pid++) {
+		ck_assert_int_eq(slots_take(&slots), 0);
+		slots_bind(&slots, pid);
+	}
+	ck_assert_int_eq(slots_take(&slots), -1);
+	ck_assert_uint_eq(slots.cap, 200);
+	slots_free(&slots);
+}
+END_TEST
+
 /* Random take/give sequences against a model count. */
 START_TEST(test_random_sequences_match_a_model)
 {
@@ -112,23 +149,19 @@ START_TEST(test_random_sequences_match_a_model)
 }
 END_TEST
 
-int main(void)
+Suite *slots_suite(void)
 {
 	Suite *suite = suite_create("slots");
 	TCase *tc = tcase_create("counter");
-	SRunner *runner;
-	int failed;
 
 	tcase_set_timeout(tc, 10);
 	tcase_add_test(tc, test_limit_blocks_and_reaping_frees);
 	tcase_add_test(tc, test_unknown_or_repeated_pid_frees_nothing);
 	tcase_add_test(tc, test_failed_fork_gives_back);
 	tcase_add_test(tc, test_no_limit_grows);
+	tcase_add_test(tc, test_huge_limit_grows_as_needed);
+	tcase_add_test(tc, test_growth_stops_at_the_limit);
 	tcase_add_test(tc, test_random_sequences_match_a_model);
 	suite_add_tcase(suite, tc);
-	runner = srunner_create(suite);
-	srunner_run_all(runner, CK_NORMAL);
-	failed = srunner_ntests_failed(runner);
-	srunner_free(runner);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return suite;
 }

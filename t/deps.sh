@@ -1,38 +1,110 @@
 #!/bin/sh
-# Installs the Debian packages that building and testing need, when some are
-# missing and we are root; otherwise says what is missing (tests that need it
-# then skip and say so).
+# t/deps.sh: installs the Debian 12 packages a make target needs, when some
+# are missing and we are root; otherwise says what is missing. Under CI (CI
+# set and not empty) anything still missing is an error: a test that cannot
+# run must fail there, not skip.
+#
+# Usage: t/deps.sh [GROUP...]. The build group always; then, per target:
+#   check   make check (and asan, soak: they run the same programs)
+#   bench   make bench (also needs check's)
+#   fuzz    make fuzz
+#   fresh   make fresh, on the host
+#
+# The audit (below, in audit()): every program the Makefile, t/*.py, t/*.sh,
+# bench/ and fuzz/run.sh run, and the package that provides it. "what" is a
+# program looked up on PATH (sbin included), a path glob that must exist, or
+# pkg:NAME, a package that must be installed (libraries and headers). What
+# every Debian has (Essential packages and debootstrap's minbase: sh,
+# coreutils, sed, grep, findutils, dpkg, apt, mount) is left out, except
+# util-linux, whose programs the tests run by name.
 set -eu
+PATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin
+groups="build $*"
 
-# Usage: t/deps.sh [extra packages...] (make bench adds wrk, iperf3, haproxy).
-# The word `engine` stands for the container engine of t/test_container.py:
-# podman with runc (crun refuses hybrid cgroups), netavark and aardvark-dns
-# for networks with aliases and DNS, iptables (netavark needs it),
-# podman-compose, and busybox-static (a static busybox for images built FROM
-# scratch; it replaces the `busybox` package, whose /bin/busybox it provides).
-engine="podman runc netavark aardvark-dns iptables conmon podman-compose python3-yaml
-busybox-static"
-packages="gcc make pkg-config check libcurl4-openssl-dev python3 iproute2 nginx-light
-dnsmasq-base socat curl"
-for extra in "$@"; do
-	if [ "$extra" = engine ]; then
-		packages="$packages $engine"
-	else
-		packages="$packages $extra"
-	fi
+# The audit: group, what, the package that provides it, and who runs it.
+audit() {
+	cat <<'EOF'
+build cc                       gcc                      Makefile; t/test_ipv6.py (t/noipv6.c); t/test_image.py
+build make                     make                     Makefile; t/test_image.py (the musl tree)
+build pkg:libc6-dev            libc6-dev                headers, libc.a for the static proxy (gcc only recommends it)
+build pkg-config               pkg-config               Makefile (libcurl, check); t/test_image.py
+build pkg:libcurl4-openssl-dev libcurl4-openssl-dev     healthcheck.c (libcurl and its headers)
+check pkg:check                check                    t/check_*.c (the Check unit suites)
+check python3                  python3                  t/*.py (smtpd, asyncore: in 3.11's standard library)
+check ip                       iproute2                 t/wl.py (ip netns, link, addr), most t/test_*.py
+check ss                       iproute2                 t/wl.py (who listens), t/test_*.py
+check nginx                    nginx-light              t/wl.py start_nginx: the HTTP target
+check dnsmasq                  dnsmasq-base             t/wl.py start_dnsmasq: the DNS server
+check sysctl                   procps                   t/test_ipv6.py (IPv6 off in a namespace)
+check prlimit                  util-linux               t/test_faults.py (descriptor limits)
+check setpriv                  util-linux               t/test_privileges.py (cap_drop: ALL)
+check shellcheck               shellcheck               t/test_image.py (entrypoint.sh)
+check pkg:busybox-static       busybox-static           t/test_image.py (Alpine's sh); t/test_container.py (images FROM scratch need it static)
+check podman                   podman                   t/test_container.py (the image in a real engine)
+check runc                     runc                     t/test_container.py (crun refuses this machine's hybrid cgroups)
+check /usr/lib/podman/netavark netavark                 t/test_container.py (podman's networks, aliases)
+check /usr/lib/podman/aardvark-dns aardvark-dns         t/test_container.py (the networks' DNS)
+check iptables                 iptables                 t/test_container.py (netavark runs it)
+check podman-compose           podman-compose           t/test_container.py (the README's full compose example)
+check pkg:python3-yaml         python3-yaml             t/test_container.py (reads the README's compose file)
+check nsenter                  util-linux               t/test_container.py (podman in the engine's namespaces)
+check unshare                  util-linux               t/test_container.py (the engine's namespaces)
+check musl-gcc                 musl-tools               t/test_image.py (Alpine's libc)
+check /lib/ld-musl-*.so.1      musl                     t/test_image.py runs the musl build
+bench socat                    socat                    bench/bench.py (the old image's engine)
+bench wrk                      wrk                      bench/bench.py (connections/s)
+bench iperf3                   iperf3                   bench/bench.py (throughput, UDP)
+bench haproxy                  haproxy                  bench/bench.py (the reference)
+fuzz  clang                    clang                    fuzz/run.sh
+fuzz  pkg:libclang-rt-14-dev   libclang-rt-14-dev       fuzz/run.sh: libFuzzer, clang's ASan (clang only recommends it)
+fresh debootstrap              debootstrap              t/fresh.sh
+fresh git                      git                      t/fresh.sh (the clone of HEAD)
+fresh unshare                  util-linux               t/fresh.sh (namespaces)
+EOF
+}
+
+# 0 when `what` (a program, a path glob or pkg:NAME) is here.
+present() {
+	case $1 in
+	pkg:*)
+		dpkg-query -W -f='${Status}' "${1#pkg:}" 2>/dev/null | grep -q "ok installed" ;;
+	/*)
+		# shellcheck disable=SC2086 # the glob expands here
+		set -- $1
+		[ -e "$1" ] ;;
+	*)
+		command -v "$1" >/dev/null ;;
+	esac
+}
+
+# The packages of the groups asked for whose `what` is missing, once each.
+missing() {
+	audit | while read -r group what package _; do
+		case " $groups " in *" $group "*) ;; *) continue ;; esac
+		present "$what" || echo "$package"
+	done | sort -u | tr '\n' ' '
+}
+
+for group in $groups; do
+	case $group in
+	build | check | bench | fuzz | fresh) ;;
+	*) echo "deps: unknown group $group (build, check, bench, fuzz, fresh)" >&2; exit 2 ;;
+	esac
 done
-missing=""
-for package in $packages; do
-	dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" ||
-		missing="$missing $package"
-done
-[ -z "$missing" ] && exit 0
+packages=$(missing)
+[ -z "$packages" ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
-	echo "deps: not root, cannot install:$missing" >&2
+	echo "deps: not root, cannot install: $packages" >&2
+	[ -z "${CI:-}" ] || exit 1
 	exit 0
 fi
-echo "deps: installing$missing"
+echo "deps: installing $packages"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 # shellcheck disable=SC2086 # one word per package
-apt-get install -y -qq --no-install-recommends $missing >/dev/null
+apt-get install -y -qq --no-install-recommends $packages >/dev/null
+packages=$(missing)
+if [ -n "$packages" ]; then
+	echo "deps: still missing after apt-get install: $packages" >&2
+	exit 1
+fi

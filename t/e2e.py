@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Runs the end-to-end tests (t/test_*.py) and prints one closing line.
 
-Without root the namespace tests are skipped, and the summary says so.
+Without root (or a tool) a test is skipped and the summary says why; under
+CI (CI set) or with E2E_REQUIRE=1 a test that cannot run fails the run.
 Usage: t/e2e.py [test_module[.Class[.test]] ...]
 """
 import os
@@ -10,6 +11,7 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+import wl  # noqa: E402
 
 
 def main():
@@ -26,6 +28,10 @@ def main():
     if skipped:
         print("skipped (%d): %s" % (skipped, "; ".join(sorted({r for _, r in result.skipped}))))
     print("e2e: %d passed, %d failed, %d skipped" % (passed, failed, skipped))
+    gaps = [reason for _, reason in result.skipped if not reason.startswith(wl.NOT_APPLICABLE)]
+    if gaps and wl.required():
+        print("e2e: CI or E2E_REQUIRE=1: every test must run, %d did not" % len(gaps))
+        return 1
     return 1 if failed else 0
 
 

@@ -6,6 +6,8 @@
                       question (DECOY again), then truthfully (TRUE).
   loop                answers with a record whose owner name is a compression
                       pointer to itself.
+  refuse-a ADDR6      answers A queries REFUSED and AAAA queries with ADDR6, as
+                      dnsmasq without upstreams does for a name with only AAAA.
 Every query received is appended to LOG as "qname qtype".
 """
 import socket
@@ -30,12 +32,15 @@ def encode_name(name):
     return out + b"\0"
 
 
-def reply(query_id, question, answers):
-    """A reply with QR/RD/RA set, one question and the given A answers."""
-    header = struct.pack("!HHHHHH", query_id, 0x8180, 1, len(answers), 0, 0)
+def reply(query_id, question, answers, rcode=0, ttl=60):
+    """A reply with QR/RD/RA set, one question and the given answers: A records
+    for IPv4 addresses, AAAA records for IPv6 ones (the tests' one DNS builder)."""
+    header = struct.pack("!HHHHHH", query_id, 0x8180 | rcode, 1, len(answers), 0, 0)
     body = question
     for address in answers:
-        body += struct.pack("!HHHIH", 0xC00C, 1, 1, 60, 4) + socket.inet_aton(address)
+        family, rtype = (socket.AF_INET6, 28) if ":" in address else (socket.AF_INET, 1)
+        data = socket.inet_pton(family, address)
+        body += struct.pack("!HHHIH", 0xC00C, rtype, 1, ttl, len(data)) + data
     return header + body
 
 
@@ -59,6 +64,11 @@ def main():
             out.write("%s %d\n" % (name, qtype))
             if mode == "loop":
                 sock.sendto(loop_reply(query_id, question), source)
+                continue
+            if mode == "refuse-a":
+                answer = reply(query_id, question, [sys.argv[4]]) if qtype == 28 else \
+                    reply(query_id, question, [], rcode=5)
+                sock.sendto(answer, source)
                 continue
             decoy, true = sys.argv[4], sys.argv[5]
             if qtype != 1:

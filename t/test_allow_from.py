@@ -66,16 +66,15 @@ def greeted(topo, port, host=PX_IN_V4):
         sock.close()
 
 
-@wl.need_root
-class TestAllowFromTcp(unittest.TestCase):
-    def setUp(self):
-        # other.test is a name the proxy resolves; the client is not at that address.
-        self.topo = wl.Topology(hosts={"app.test": IN_V4, "other.test": "198.18.1.99"})
-        self.server = CountingServer(self.topo, 7000)
+class TestAllowFromTcp(wl.TopologyCase):
+    fresh_topology = True
+    # other.test is a name the proxy resolves; the client is not at that address.
+    hosts = {"app.test": IN_V4, "other.test": "198.18.1.99"}
 
-    def tearDown(self):
-        self.server.close()
-        self.topo.close()
+    def setUp(self):
+        super().setUp()
+        self.server = CountingServer(self.topo, 7000)
+        self.addCleanup(self.server.close)
 
     def test_listed_network_served_other_refused_before_upstream(self):
         proxy = self.topo.start_proxy(PORT="7000", ALLOW_FROM="198.18.9.0/24 2001:db8:1::/64",
@@ -150,13 +149,8 @@ class TestAllowFromTcp(unittest.TestCase):
         return wl.listener_of(self.topo, proxy, 7000)
 
 
-@wl.need_root
-class TestAllowFromUdp(unittest.TestCase):
-    def setUp(self):
-        self.topo = wl.Topology()
-
-    def tearDown(self):
-        self.topo.close()
+class TestAllowFromUdp(wl.TopologyCase):
+    fresh_topology = True
 
     def start_peer(self, mode):
         log = os.path.join(self.topo.tmp, "peer.log")

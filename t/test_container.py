@@ -73,7 +73,7 @@ aardvark-dns 1.4; each point measured on this machine):
   subnets and `dns:`; see TestCompose for what the test does instead.
 
 Without root or the tools (t/deps.sh installs them) the tests are skipped and
-say why; under CI (CI set) or E2E_REQUIRE=1 that is a failure instead.
+say why; under CI (CI set) or E2E_REQUIRE=1 that is a failure (wl.cannot_run).
 Everything started here is removed by name on every path (atexit, SIGTERM).
 """
 
@@ -112,11 +112,6 @@ LOOP_LINE = ("port 80: TARGET {name} is this proxy itself ({address}): "
              "set PRE_RESOLVE=1 so that NAMESERVERS are asked")
 
 
-def required():
-    """CI, or E2E_REQUIRE=1: an engine that cannot run is a failure, not a skip."""
-    return bool(os.environ.get("CI")) or os.environ.get("E2E_REQUIRE") == "1"
-
-
 def is_static(path):
     result = subprocess.run(["ldd", path], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)
@@ -145,12 +140,10 @@ def engine_problem(compose=False):
 
 
 def require_engine(compose=False):
+    """Skips, or fails under CI or E2E_REQUIRE=1 (wl.cannot_run), when the engine cannot run."""
     problem = engine_problem(compose)
-    if problem and required():
-        raise AssertionError("a container engine is required here (CI or E2E_REQUIRE=1), "
-                             "but: " + problem)
     if problem:
-        raise unittest.SkipTest(problem)
+        wl.cannot_run(problem)
 
 
 # --- building images from this machine's files ---
@@ -634,11 +627,8 @@ class TestContainer(unittest.TestCase):
     def setUpClass(cls):
         require_engine()
         cls.engine = engine()
-        try:
-            cls._topology()
-        except BaseException:
-            cls.tearDownClass()
-            raise
+        cls.addClassCleanup(cls._down)
+        cls._topology()
 
     @classmethod
     def _topology(cls):
@@ -677,7 +667,7 @@ class TestContainer(unittest.TestCase):
         return container
 
     @classmethod
-    def tearDownClass(cls):
+    def _down(cls):
         e = cls.engine
         e.remove(*[e.name(role) for role in ["app", "target", "dns"] + list(PROXIES)])
         for role in ("in", "out"):
@@ -912,11 +902,8 @@ class TestCompose(unittest.TestCase):
         cls.engine = engine()
         cls.project = cls.engine.name("compose")
         cls.compose_file = os.path.join(cls.engine.tmp, "compose.yml")
-        try:
-            cls._up()
-        except BaseException:
-            cls.tearDownClass()
-            raise
+        cls.addClassCleanup(cls._down)
+        cls._up()
 
     @classmethod
     def _up(cls):
@@ -1007,7 +994,7 @@ class TestCompose(unittest.TestCase):
                 cls.engine.podman(*(args + [name, cls.container(service)]))
 
     @classmethod
-    def tearDownClass(cls):
+    def _down(cls):
         e = cls.engine
         try:
             cls.compose("down", "-t", "0", timeout=60)

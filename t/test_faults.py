@@ -5,7 +5,6 @@ import os
 import signal
 import socket
 import struct
-import subprocess
 import threading
 import time
 import unittest
@@ -16,7 +15,9 @@ BODY = os.urandom(3 << 20)
 # The limit tests count descriptors and processes exactly; a sanitizer runtime
 # (make asan) needs its own, so there they would test the runtime, not us.
 SANITIZED = "ASAN_OPTIONS" in os.environ or "UBSAN_OPTIONS" in os.environ
-exact_limits = unittest.skipIf(SANITIZED, "exact resource limits: not under a sanitizer")  # 3 MiB at nginx's 1 MB/s: a transfer of about 3 s
+exact_limits = (wl.not_applicable("exact resource limits: not under a sanitizer") if SANITIZED
+                else lambda test: test)
+# 3 MiB at nginx's 1 MB/s: a transfer of about 3 s
 
 
 def processes_of_uid(uid):
@@ -45,14 +46,12 @@ def background_get(topo, path):
     return thread, result
 
 
-@wl.need_root
-class TestDrain(unittest.TestCase):
-    def setUp(self):
-        self.topo = wl.Topology()
-        wl.start_nginx(self.topo, files={"big": BODY})
+class TestDrain(wl.TopologyCase):
+    fresh_topology = True
 
-    def tearDown(self):
-        self.topo.close()
+    def setUp(self):
+        super().setUp()
+        wl.start_nginx(self.topo, files={"big": BODY})
 
     def test_sigterm_lets_a_long_transfer_finish_and_refuses_new_clients(self):
         proxy = self.topo.start_proxy(PORT="80")
@@ -73,14 +72,12 @@ class TestDrain(unittest.TestCase):
         self.assertLess(time.monotonic() - started, 5.5, "within the grace period")
 
 
-@wl.need_root
-class TestFaults(unittest.TestCase):
-    def setUp(self):
-        self.topo = wl.Topology()
-        self.nginx = wl.start_nginx(self.topo, files={"big": BODY})
+class TestFaults(wl.TopologyCase):
+    fresh_topology = True
 
-    def tearDown(self):
-        self.topo.close()
+    def setUp(self):
+        super().setUp()
+        self.nginx = wl.start_nginx(self.topo, files={"big": BODY})
 
     def test_target_going_away_mid_transfer(self):
         proxy = self.topo.start_proxy(PORT="80")
@@ -138,7 +135,6 @@ class TestFaults(unittest.TestCase):
         first.close()
         log = wl.read(proxy.log)
         self.assertEqual(log.count("fork failed"), 1, log)
-        listener = wl.listener_of(self.topo, proxy, 80)
         for _ in range(2):  # room for one relay at a time: each waits for the last to go
             wl.wait_until(lambda: processes_of_uid(uid) == 2, what="the relay gone")
             self.assertEqual(wl.http_get(self.topo)[0], "HTTP/1.1 200 OK")
@@ -163,6 +159,96 @@ class TestFaults(unittest.TestCase):
         self.assertIn(b"hello from", wl.recv_all(waiting), "the waiting client is served")
         waiting.close()
         self.assertIn("accept works again", wl.read(proxy.log))
+
+
+
+def raw_server(topo, port, serve):
+    """A TCP server in the outside namespace: serve(conn) per connection, in a thread."""
+    sock = topo.socket_in(topo.outside)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((wl.OUT_V4, port))
+    sock.listen(8)
+
+    def loop():
+        while True:
+            try:
+                conn, _ = sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=loop, daemon=True).start()
+    return sock
+
+
+def cpu_seconds(pid):
+    """utime + stime of a process so far."""
+    fields = wl.read("/proc/%d/stat" % pid).rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class TestHostilePeers(wl.TopologyCase):
+    """What a client or a target can do to a relay: it must neither stall nor spin."""
+
+    fresh_topology = True
+
+    def urgent_data_passes(self, verbose):
+        received = {}
+
+        def record(conn):
+            received["data"] = wl.recv_all(conn)
+            conn.sendall(b"got %d" % len(received["data"]))
+            conn.close()
+
+        server = raw_server(self.topo, 7000, record)
+        self.topo.start_proxy(PORT="7000", VERBOSE=verbose)
+        sock = self.topo.connect(7000)
+        try:
+            sock.sendall(b"abc")
+            time.sleep(0.05)
+            sock.send(b"!", socket.MSG_OOB)  # telnet's Ctrl-C, FTP's ABOR
+            sock.sendall(b"def")
+            sock.shutdown(socket.SHUT_WR)
+            sock.settimeout(5)
+            self.assertEqual(wl.recv_all(sock), b"got 6", "the stream whole, and its end")
+        finally:
+            sock.close()
+            server.close()
+        self.assertEqual(received["data"], b"abcdef", "as socat: the urgent byte out of band")
+
+    def test_urgent_data_does_not_stall_the_stream(self):
+        self.urgent_data_passes(0)
+
+    def test_urgent_data_with_verbose_2(self):
+        self.urgent_data_passes(2)
+
+    def test_a_reset_while_data_waits_does_not_pin_a_core(self):
+        def flood_then_reset(conn):
+            conn.setblocking(False)
+            deadline = time.monotonic() + 2
+            while time.monotonic() < deadline:  # until nothing more fits anywhere
+                try:
+                    conn.send(b"x" * 65536)
+                except BlockingIOError:
+                    time.sleep(0.02)
+                except OSError:
+                    break
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            conn.close()  # a reset, with data the client never read
+
+        server = raw_server(self.topo, 7000, flood_then_reset)
+        proxy = self.topo.start_proxy(PORT="7000")
+        sock = self.topo.connect(7000)  # reads nothing
+        try:
+            relay = wl.wait_until(lambda: self.topo.children(wl.listener_of(
+                self.topo, proxy, 7000)), what="the relay")[0]
+            time.sleep(2.5)  # the flood and the reset are over
+            before = cpu_seconds(relay)
+            time.sleep(1)
+            self.assertLess(cpu_seconds(relay) - before, 0.1, "waiting costs nothing")
+        finally:
+            sock.close()
+            server.close()
 
 
 if __name__ == "__main__":

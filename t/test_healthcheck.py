@@ -11,6 +11,7 @@ import threading
 import time
 import unittest
 
+import hostile_dns
 import wl
 from wl import OUT_V4, OUT2_V4, OUT_V6
 
@@ -68,20 +69,16 @@ class RotatingDns:
                 self.sock.sendto(reply, peer)
 
     def answer(self, packet):
-        end = 12
-        while end < len(packet) and packet[end]:
-            end += 1 + packet[end]
-        if end + 5 > len(packet):
+        try:
+            _, qtype, question = hostile_dns.parse_question(packet)
+        except (IndexError, struct.error):
             return None
-        question = packet[12:end + 5]
-        is_a = struct.unpack("!H", question[-4:-2])[0] == 1
-        header = packet[:2] + struct.pack("!HHHHH", 0x8180, 1, int(is_a), 0, 0)
-        if not is_a:
-            return header + question
+        query_id = struct.unpack("!H", packet[:2])[0]
+        if qtype != 1:
+            return hostile_dns.reply(query_id, question, [])
         addr = self.addrs[self.queries % len(self.addrs)]
         self.queries += 1
-        record = struct.pack("!HHHIH", 0xC00C, 1, 1, 0, 4) + socket.inet_aton(addr)
-        return header + question + record
+        return hostile_dns.reply(query_id, question, [addr], ttl=0)
 
     def close(self):
         self.stopping = True
@@ -89,31 +86,28 @@ class RotatingDns:
         self.sock.close()
 
 
-@wl.need_root
-class TestHealthy(unittest.TestCase):
+class TestHealthy(wl.TopologyCase):
     @classmethod
     def setUpClass(cls):
-        cls.topo = wl.Topology()
+        super().setUpClass()
         wl.start_nginx(cls.topo, files=INDEX)
         wl.start_smtpd(cls.topo)
         cls.proxy = cls.topo.start_proxy(PORT="80 25", VERBOSE=1, HTTP_HEALTHCHECK=1,
                                          SMTP_HEALTHCHECK=1)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.topo.close()
 
     def test_one_line_per_check_and_exit_0(self):
         result = healthcheck(self.topo, self.proxy.env)
         self.assertEqual(result.returncode, 0, result.stderr)
         self.assertEqual(result.stderr, "")
         lines = result.stdout.splitlines()
-        self.assertEqual(len(lines), 3, lines)
+        self.assertEqual(len(lines), 4, lines)
         self.assertEqual(lines[0], "healthcheck: processes: proxy %d listens on tcp 80 25 "
                          "(0 connections)" % self.proxy.pid)
-        self.assertRegex(lines[1], r"^healthcheck: http: http://%s/ through 127\.0\.0\.1:80: "
+        self.assertEqual(lines[1], "healthcheck: loop: no connection led back to the proxy "
+                         "itself in the last 60 s")
+        self.assertRegex(lines[2], r"^healthcheck: http: http://%s/ through 127\.0\.0\.1:80: "
                          r"200 \(\d+ ms\)$" % OUT_V4)
-        self.assertRegex(lines[2], r"^healthcheck: smtp: smtp://%s/ HELP through "
+        self.assertRegex(lines[3], r"^healthcheck: smtp: smtp://%s/ HELP through "
                          r"127\.0\.0\.1:25: 250 \(\d+ ms\)$" % OUT_V4)
 
     def test_probes_go_through_the_proxy(self):
@@ -159,13 +153,8 @@ class TestHealthy(unittest.TestCase):
         self.assertEqual(result.stdout, "", "nothing else is probed without a proxy")
 
 
-@wl.need_root
-class TestProbeFailures(unittest.TestCase):
-    def setUp(self):
-        self.topo = wl.Topology()
-
-    def tearDown(self):
-        self.topo.close()
+class TestProbeFailures(wl.TopologyCase):
+    fresh_topology = True
 
     def test_target_down(self):
         nginx = wl.start_nginx(self.topo, files=INDEX)
@@ -234,15 +223,13 @@ class TestProbeFailures(unittest.TestCase):
                          r"through 127\.0\.0\.1:8080: 200 " % OUT_V4)
 
 
-@wl.need_root
-class TestDns(unittest.TestCase):
+class TestDns(wl.TopologyCase):
+    fresh_topology = True
+
     def setUp(self):
-        self.topo = wl.Topology()
+        super().setUp()
         wl.start_nginx(self.topo, files=INDEX)
         wl.start_nginx(self.topo, addr=OUT2_V4, addr6=None, files=INDEX)
-
-    def tearDown(self):
-        self.topo.close()
 
     def move_target(self, dns, addr):
         with open(dns.hosts, "w") as f:
@@ -307,17 +294,18 @@ class TestDns(unittest.TestCase):
         self.assertEqual(line_of(result, "dns"), "healthcheck: dns: TARGET %s is an IP "
                          "address: nothing to resolve" % OUT_V4)
 
-    def test_pre_resolve_without_the_proxy_target_file_is_unhealthy(self):
-        wl.start_dnsmasq(self.topo, "%s target.test\n" % OUT_V4)
-        proxy = self.topo.start_proxy(TARGET="target.test", PRE_RESOLVE=1, NAMESERVERS=OUT_V4,
-                                      PORT="80")
-        target_file = os.path.join(self.topo.tmp, "whitelist-%d.target" % proxy.pid)
-        self.assertEqual(wl.read(target_file), OUT_V4 + "\n")
-        os.unlink(target_file)
+    def test_a_proxy_whose_state_is_gone_is_named(self):
+        """Not "not running": the proxy runs, and the line says what is missing."""
+        proxy = self.topo.start_proxy(PORT="80")
+        state = "/dev/shm/whitelist-%d.state" % proxy.pid
+        self.assertTrue(os.path.exists(state))
+        os.unlink(state)
         result = healthcheck(self.topo, proxy.env)
         self.assertEqual(result.returncode, 1)
-        self.assertEqual(line_of(result, "dns"), "healthcheck: dns: unhealthy: unable to read "
-                         "the address in use from %s: No such file or directory" % target_file)
+        self.assertEqual(line_of(result, "processes"), "healthcheck: processes: unhealthy: "
+                         "whitelist (pid %d) runs but published no state in /dev/shm: it must "
+                         "be writable for the proxy, and the same directory for the "
+                         "healthcheck" % proxy.pid)
 
     def test_unreachable_nameservers_are_not_unhealthy(self):
         dns = wl.start_dnsmasq(self.topo, "%s target.test\n" % OUT_V4)
@@ -331,15 +319,10 @@ class TestDns(unittest.TestCase):
         self.assertLess(result.elapsed, 6, "bounded by the resolver's timeout")
 
 
-@wl.need_root
-class TestUdp(unittest.TestCase):
+class TestUdp(wl.TopologyCase):
     """MODE=udp: bound sockets instead of listening ones, sessions as connections."""
 
-    def setUp(self):
-        self.topo = wl.Topology()
-
-    def tearDown(self):
-        self.topo.close()
+    fresh_topology = True
 
     def start_udp_proxy(self, **variables):
         proxy = self.topo.start_proxy(wait_ports=False, MODE="udp", PORT="9000 9001",
@@ -387,14 +370,61 @@ class TestUdp(unittest.TestCase):
             os.kill(proxy.pid, signal.SIGCONT)
 
 
-@wl.need_root
-class TestProcesses(unittest.TestCase):
-    def setUp(self):
-        self.topo = wl.Topology()
-        wl.start_nginx(self.topo, files=INDEX)
+# The capability sets a container engine gives the healthcheck: Docker's and podman's
+# defaults (no CAP_SYS_PTRACE), and the README's hardening.
+DOCKER_CAPS = ("chown,dac_override,fowner,fsetid,kill,setgid,setuid,setpcap,net_bind_service,"
+               "net_raw,sys_chroot,mknod,audit_write,setfcap")
+ENGINE_CAPS = {"docker and podman defaults": DOCKER_CAPS,
+               "cap_drop ALL, cap_add NET_BIND_SERVICE": "net_bind_service"}
 
-    def tearDown(self):
-        self.topo.close()
+
+def healthcheck_with_caps(topo, env, caps):
+    """The healthcheck as root with only `caps` (setpriv), as a container runs it."""
+    return subprocess.run(["ip", "netns", "exec", topo.proxy, "setpriv",
+                           "--bounding-set=-all," + ",".join("+" + c for c in caps.split(",")),
+                           "--inh-caps=-all", wl.HEALTHCHECK], env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=30)
+
+
+class TestWithoutPtrace(wl.TopologyCase):
+    """In a container the proxy runs as RUN_AS and the healthcheck as root without
+    CAP_SYS_PTRACE: it may not look into the proxy's processes, and must not need to."""
+
+    @classmethod
+    def start_peers(cls, topo):
+        wl.start_nginx(topo, files=INDEX)
+
+    def test_healthy_with_an_engine_s_capabilities(self):
+        proxy = self.topo.start_proxy(PORT="80", HTTP_HEALTHCHECK=1, PRE_RESOLVE=1,
+                                      NAMESERVERS=OUT_V4)
+        for name, caps in ENGINE_CAPS.items():
+            with self.subTest(caps=name):
+                result = healthcheck_with_caps(self.topo, proxy.env, caps)
+                self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+                self.assertIn("healthcheck: processes: proxy %d listens on tcp 80" % proxy.pid,
+                              result.stdout)
+        self.topo.stop(proxy)
+
+    def test_a_state_it_may_not_read_is_named(self):
+        proxy = self.topo.start_proxy(PORT="80")
+        state = "/dev/shm/whitelist-%d.state" % proxy.pid
+        os.chmod(state, 0o600)  # owned by RUN_AS: root without CAP_DAC_OVERRIDE may not read
+        try:
+            result = healthcheck_with_caps(self.topo, proxy.env, "net_bind_service")
+            self.assertEqual(result.returncode, 1)
+            self.assertEqual(line_of(result, "processes"), "healthcheck: processes: unhealthy: "
+                             "unable to read %s: Permission denied" % state)
+        finally:
+            os.chmod(state, 0o644)
+        self.topo.stop(proxy)
+
+
+class TestProcesses(wl.TopologyCase):
+    fresh_topology = True
+
+    def setUp(self):
+        super().setUp()
+        wl.start_nginx(self.topo, files=INDEX)
 
     def test_no_proxy_at_all(self):
         result = healthcheck(self.topo, self.topo.proxy_env(PORT="80", HTTP_HEALTHCHECK=1))
@@ -423,7 +453,7 @@ class TestProcesses(unittest.TestCase):
 
     def test_orphaned_relays_do_not_pass_for_a_listener(self):
         """A relay whose listener died is re-parented to the main process and still
-        carries the name "whitelist:80": only the listening socket tells them apart."""
+        carries the name "whitelist:80": the healthcheck goes by the published pid."""
         proxy = self.topo.start_proxy(PORT="80 443")
         listener = wl.listener_of(self.topo, proxy, 80)
         client = self.topo.connect(80)
@@ -438,12 +468,26 @@ class TestProcesses(unittest.TestCase):
                 result = healthcheck(self.topo, proxy.env)
                 self.assertEqual(result.returncode, 1)
                 self.assertEqual(line_of(result, "processes"), "healthcheck: processes: "
-                                 "unhealthy: proxy %d: port 80: no process of the proxy "
-                                 "listens on it" % proxy.pid)
+                                 "unhealthy: proxy %d: port 80: its listener has exited"
+                                 % proxy.pid)
             finally:
                 os.kill(proxy.pid, signal.SIGCONT)
         finally:
             client.close()
+
+    def test_a_stopped_listener_cannot_serve(self):
+        proxy = self.topo.start_proxy(PORT="80 443")
+        listener = wl.listener_of(self.topo, proxy, 443)
+        os.kill(listener, signal.SIGSTOP)
+        try:
+            wl.wait_until(lambda: state_of(listener) == ["T"], what="the listener stopped")
+            result = healthcheck(self.topo, proxy.env)
+            self.assertEqual(result.returncode, 1)
+            self.assertEqual(line_of(result, "processes"), "healthcheck: processes: unhealthy: "
+                             "proxy %d: port 443: its listener is stopped (SIGSTOP)" % proxy.pid)
+        finally:
+            os.kill(listener, signal.SIGCONT)
+        self.assertEqual(healthcheck(self.topo, proxy.env).returncode, 0)
 
     def test_killed_listener_is_unhealthy_at_once(self):
         proxy = self.topo.start_proxy(PORT="80 443", HTTP_HEALTHCHECK=1)

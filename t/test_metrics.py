@@ -23,24 +23,22 @@ def sample(topo, name, **labels):
 
 
 def process_named(topo, proxy, comm):
-    for pid in topo.children(proxy.pid):
-        if wl.read("/proc/%d/comm" % pid).strip() == comm:
-            return pid
-    raise AssertionError("no child %s of the proxy" % comm)
+    """The proxy's child of that name (it names itself once it runs: wait for it)."""
+    def find():
+        for pid in topo.children(proxy.pid):
+            if wl.read("/proc/%d/comm" % pid).strip() == comm:
+                return pid
+        return None
+    return wl.wait_until(find, what="a child %s of the proxy" % comm)
 
 
-@wl.need_root
-class TestMetricsTcp(unittest.TestCase):
+class TestMetricsTcp(wl.TopologyCase):
     @classmethod
     def setUpClass(cls):
-        cls.topo = wl.Topology()
+        super().setUpClass()
         wl.start_nginx(cls.topo)
         cls.proxy = cls.topo.start_proxy(PORT="80 81", METRICS_PORT=METRICS, MAX_CONNECTIONS=50)
         wl.wait_until(lambda: cls.topo.listening(cls.topo.proxy, METRICS), what="metrics port")
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.topo.close()
 
     def test_page_format_and_content_type(self):
         status, headers, body = wl.scrape(self.topo, METRICS)
@@ -132,6 +130,19 @@ class TestMetricsTcp(unittest.TestCase):
                                      port=81) == before + 5, what="5 upstream errors")
         self.assertEqual(sample(self.topo, "whitelist_upstream_errors_total", port=80), 0)
 
+    def test_idle_connections_never_delay_a_scrape(self):
+        """Clients that connect and say nothing, 10 of them, then more than the server
+        keeps at once (the oldest make room): a scrape is answered at once."""
+        for count in (10, 100):
+            idle = [self.topo.connect(METRICS) for _ in range(count)]
+            try:
+                started = time.monotonic()
+                self.assertEqual(wl.scrape(self.topo, METRICS, timeout=5)[0], "HTTP/1.0 200 OK")
+                self.assertLess(time.monotonic() - started, 0.5, "%d idle clients" % count)
+            finally:
+                for sock in idle:
+                    sock.close()
+
     def test_a_silent_scraper_does_not_stall_the_next(self):
         silent = self.topo.connect(METRICS)
         try:
@@ -145,16 +156,14 @@ class TestMetricsTcp(unittest.TestCase):
         self.assertEqual(wl.http_get(self.topo)[0], "HTTP/1.1 200 OK")
 
 
-@wl.need_root
-class TestMetricsUdp(unittest.TestCase):
+class TestMetricsUdp(wl.TopologyCase):
+    fresh_topology = True
+
     def setUp(self):
-        self.topo = wl.Topology()
+        super().setUp()
         log = os.path.join(self.topo.tmp, "echo.log")
         self.topo.start(self.topo.outside, [sys.executable, PEER, "echo", OUT_V4, "5353", log])
         wl.wait_until(lambda: self.topo.listening(self.topo.outside, 5353, "udp"), what="peer")
-
-    def tearDown(self):
-        self.topo.close()
 
     def test_sessions_and_datagram_bytes(self):
         self.topo.start_proxy(MODE="udp", PORT="5353", UDP_TIMEOUT=1, METRICS_PORT=METRICS)
@@ -180,18 +189,16 @@ class TestMetricsUdp(unittest.TestCase):
             sock.close()
 
 
-@wl.need_root
-class TestMetricsLifetime(unittest.TestCase):
-    def setUp(self):
-        self.topo = wl.Topology()
-        wl.start_nginx(self.topo)
+class TestMetricsLifetime(wl.TopologyCase):
+    fresh_topology = True
 
-    def tearDown(self):
-        self.topo.close()
+    def setUp(self):
+        super().setUp()
+        wl.start_nginx(self.topo)
 
     def test_a_killed_metrics_server_ends_the_program_non_zero(self):
         proxy = self.topo.start_proxy(PORT="80", METRICS_PORT=METRICS)
-        os.kill(process_named(self.topo, proxy, "whitelist:stats"), signal.SIGKILL)
+        os.kill(process_named(self.topo, proxy, "whitelist-stats"), signal.SIGKILL)
         self.assertEqual(proxy.wait(10), 1)
         self.assertIn("the metrics server of port %d ended (signal 9)" % METRICS,
                       wl.read(proxy.log))

@@ -1,7 +1,6 @@
 """Least privilege: RUN_AS after binding, no_new_privs, and cap_drop ALL."""
 
 import re
-import shutil
 import unittest
 
 import wl
@@ -12,14 +11,12 @@ def status_field(pid, name):
     return match.group(1).split() if match else None
 
 
-@wl.need_root
-class TestPrivileges(unittest.TestCase):
-    def setUp(self):
-        self.topo = wl.Topology()
-        wl.start_nginx(self.topo)
+class TestPrivileges(wl.TopologyCase):
+    fresh_topology = True
 
-    def tearDown(self):
-        self.topo.close()
+    def setUp(self):
+        super().setUp()
+        wl.start_nginx(self.topo)
 
     def relay_pids(self, proxy):
         sock = self.topo.connect(80)
@@ -46,9 +43,19 @@ class TestPrivileges(unittest.TestCase):
         self.assertEqual(status_field(pids[2], "Gid"), ["64124"] * 4)
         sock.close()
 
-    @unittest.skipUnless(shutil.which("setpriv"), "needs setpriv (util-linux)")
+    def test_run_as_root_with_a_group_keeps_the_group(self):
+        """RUN_AS=0:1000: root keeps its uid, and takes the gid asked for (not ignored)."""
+        proxy = self.topo.start_proxy(PORT="80", RUN_AS="0:1000")
+        sock, pids = self.relay_pids(proxy)
+        for pid in pids:
+            self.assertEqual(status_field(pid, "Uid"), ["0"] * 4, pid)
+            self.assertEqual(status_field(pid, "Gid"), ["1000"] * 4, pid)
+            self.assertEqual(status_field(pid, "Groups"), ["1000"], pid)
+        sock.close()
+
     def test_cap_drop_all_plus_net_bind_service_still_serves(self):
         """What `cap_drop: [ALL]`, `cap_add: [NET_BIND_SERVICE]` gives a container."""
+        wl.need_program("setpriv", "util-linux")
         env = self.topo.proxy_env(PORT="80")
         proxy = self.topo.start(self.topo.proxy, [
             "setpriv", "--bounding-set=-all,+net_bind_service", "--inh-caps=-all",

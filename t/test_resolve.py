@@ -2,43 +2,35 @@
 
 import os
 import re
+import signal
 import sys
 import time
 import unittest
 
 import wl
-from wl import OUT_V4, OUT2_V4, PX_IN_V4
+from wl import OUT_V4, OUT2_V4, OUT_V6, PX_IN_V4
 
 HOSTILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "hostile_dns.py")
 DEAD_V4 = "198.18.2.9"  # on the outside subnet, but nobody has it: no answer, ever
 
 
-@wl.need_root
-class TestPreResolve(unittest.TestCase):
+class TestPreResolve(wl.TopologyCase):
+    fresh_topology = True
+    # The Docker alias trap: the proxy's own resolver says the target is the proxy.
+    hosts = {"target.test": PX_IN_V4}
+
     def setUp(self):
-        # The Docker alias trap: the proxy's own resolver says the target is the proxy.
-        self.topo = wl.Topology(hosts={"target.test": PX_IN_V4})
+        super().setUp()
         wl.start_nginx(self.topo)
         many = "".join("198.18.3.%d many.test\n" % i for i in range(1, 101))
         self.dns = wl.start_dnsmasq(self.topo, "%s target.test\n%s" % (OUT_V4, many),
                                     extra=["--cname=alias.test,target.test"])
-
-    def tearDown(self):
-        self.topo.close()
 
     def test_alias_trap_avoided_through_nameservers(self):
         proxy = self.topo.start_proxy(TARGET="target.test", PORT="80", PRE_RESOLVE=1,
                                       NAMESERVERS=OUT_V4)
         self.assertEqual(wl.http_get(self.topo)[1], b"hello from %s\n" % OUT_V4.encode())
         self.assertIn("resolved target.test to %s" % OUT_V4, wl.read(proxy.log))
-
-    def test_without_pre_resolve_the_alias_is_what_the_system_resolver_gives(self):
-        """The trap itself: the system resolver answers the proxy's own address."""
-        proxy = self.topo.start_proxy(TARGET="target.test", PORT="80", VERBOSE=1)
-        sock = self.topo.connect(80)
-        sock.close()
-        wl.wait_until(lambda: "-> %s:80" % PX_IN_V4 in wl.read(proxy.log),
-                      what="a connect to the proxy's own address")
 
     def test_dead_first_nameserver_is_skipped(self):
         started = time.monotonic()
@@ -81,16 +73,27 @@ class TestPreResolve(unittest.TestCase):
         self.assertLess(elapsed, 8)
         self.assertIn('TARGET: unable to resolve "target.test"', log)
 
+    def test_sigterm_during_the_start_up_lookup_stops_at_once(self):
+        """Docker's stop while NAMESERVERS do not answer: exit 0 now, not after the lookup."""
+        proc = self.topo.start(self.topo.proxy, [wl.WHITELIST], env=self.topo.proxy_env(
+            PORT="80", PRE_RESOLVE=1, TARGET="target.test", NAMESERVERS=DEAD_V4))
+        time.sleep(0.5)
+        self.assertIsNone(proc.poll(), "still asking")
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        self.assertEqual(proc.wait(10), 0, wl.read(proc.log))
+        self.assertLess(time.monotonic() - started, 0.5)
+        self.assertIn("stopped during the lookup of TARGET target.test", wl.read(proc.log))
+        self.assertFalse(self.topo.listening(self.topo.proxy, 80))
 
-@wl.need_root
-class TestHostileDns(unittest.TestCase):
+
+class TestHostileDns(wl.TopologyCase):
+    fresh_topology = True
+
     def setUp(self):
-        self.topo = wl.Topology()
+        super().setUp()
         wl.start_nginx(self.topo)
         self.dns = wl.start_dnsmasq(self.topo, "%s target.test\n" % OUT_V4)
-
-    def tearDown(self):
-        self.topo.close()
 
     def start_hostile(self, *args):
         log = os.path.join(self.topo.tmp, "hostile.log")
@@ -109,6 +112,18 @@ class TestHostileDns(unittest.TestCase):
         self.assertIn("resolved target.test to %s" % OUT_V4, wl.read(proxy.log))
         self.assertNotIn("198.18.2.66", wl.read(proxy.log))
         self.assertEqual(wl.read(log).split()[:2], ["target.test", "1"], "it was asked")
+        self.assertEqual(wl.http_get(self.topo)[0], "HTTP/1.1 200 OK")
+
+    def test_a_refused_a_question_falls_over_to_aaaa(self):
+        """A name with only AAAA, at a server that refuses its A question (dnsmasq without
+        upstreams does): the AAAA answer counts, as glibc would use it."""
+        log = self.start_hostile("refuse-a", OUT_V6)
+        proxy = self.topo.start_proxy(TARGET="v6only.test", PORT="80", PRE_RESOLVE=1,
+                                      NAMESERVERS=OUT2_V4)
+        self.assertIn("resolved v6only.test to %s" % OUT_V6, wl.read(proxy.log))
+        asked = [line.split()[1] for line in wl.read(log).splitlines()]
+        self.assertEqual(asked[0], "1", "A first")
+        self.assertEqual(asked[-1], "28", "then AAAA")
         self.assertEqual(wl.http_get(self.topo)[0], "HTTP/1.1 200 OK")
 
     def test_self_pointing_name_is_rejected_and_the_next_server_used(self):

@@ -2,6 +2,7 @@
 
 import hashlib
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -35,18 +36,15 @@ def half_close_server(topo, port, delay):
     return sock
 
 
-@wl.need_root
-class TestTcp(unittest.TestCase):
+class TestTcp(wl.TopologyCase):
+    hosts = {"target.test": PX_IN_V4}
+
     @classmethod
     def setUpClass(cls):
-        cls.topo = wl.Topology(hosts={"target.test": PX_IN_V4})
+        super().setUpClass()
         cls.body = os.urandom(8 << 20)
         wl.start_nginx(cls.topo, files={"big": cls.body})
         cls.proxy = cls.topo.start_proxy(PORT="80 81 7000", VERBOSE=1, MAX_CONNECTIONS=50)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.topo.close()
 
     def test_relays_http_for_v4_and_v6_clients(self):
         status, body = wl.http_get(self.topo)
@@ -133,15 +131,13 @@ class TestTcp(unittest.TestCase):
         self.assertEqual(wl.zombies_of(listener, self.topo), 0)
 
 
-@wl.need_root
-class TestLimit(unittest.TestCase):
+class TestLimit(wl.TopologyCase):
+    fresh_topology = True
+
     def setUp(self):
-        self.topo = wl.Topology()
+        super().setUp()
         wl.start_nginx(self.topo)
         self.proxy = self.topo.start_proxy(PORT="80", MAX_CONNECTIONS=3)
-
-    def tearDown(self):
-        self.topo.close()
 
     def test_waiting_clients_stay_in_backlog_and_are_served_later(self):
         clients = [self.topo.connect(80) for _ in range(6)]
@@ -163,16 +159,14 @@ class TestLimit(unittest.TestCase):
             sock.close()
 
 
-@wl.need_root
-class TestDnsChange(unittest.TestCase):
+class TestDnsChange(wl.TopologyCase):
+    fresh_topology = True
+
     def setUp(self):
-        self.topo = wl.Topology()
+        super().setUp()
         wl.start_nginx(self.topo)
         wl.start_nginx(self.topo, addr=OUT2_V4, addr6=None)
         self.dns = wl.start_dnsmasq(self.topo, "%s target.test\n" % OUT_V4)
-
-    def tearDown(self):
-        self.topo.close()
 
     def test_next_connection_follows_a_dns_change(self):
         self.topo.start_proxy(TARGET="target.test", PORT="80")
@@ -192,14 +186,12 @@ class TestDnsChange(unittest.TestCase):
         self.assertIsNone(proxy.poll())
 
 
-@wl.need_root
-class TestLifetime(unittest.TestCase):
-    def setUp(self):
-        self.topo = wl.Topology()
-        wl.start_nginx(self.topo)
+class TestLifetime(wl.TopologyCase):
+    fresh_topology = True
 
-    def tearDown(self):
-        self.topo.close()
+    def setUp(self):
+        super().setUp()
+        wl.start_nginx(self.topo)
 
     def test_sigterm_refuses_new_clients_and_lets_open_ones_finish(self):
         proxy = self.topo.start_proxy(PORT="80 443")
@@ -239,6 +231,27 @@ class TestLifetime(unittest.TestCase):
         self.assertIn("the listener of port 443 ended (signal 9)", wl.read(proxy.log))
         self.assertFalse(self.topo.listening(self.topo.proxy, 80))
 
+    def test_signals_pid_1_would_ignore_change_nothing(self):
+        """Not PID 1 (docker run --init, make run): HUP, USR1, USR2, ALRM, QUIT as PID 1."""
+        proxy = self.topo.start_proxy(PORT="80")
+        for signo in (signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2, signal.SIGALRM,
+                      signal.SIGQUIT):
+            os.kill(proxy.pid, signo)
+            os.kill(wl.listener_of(self.topo, proxy, 80), signo)
+        time.sleep(0.3)
+        self.assertIsNone(proxy.poll(), wl.read(proxy.log))
+        self.assertEqual(wl.http_get(self.topo)[0], "HTTP/1.1 200 OK")
+        self.assertEqual(self.topo.stop(proxy), 0)
+
+    def test_a_huge_limit_costs_nothing_up_front(self):
+        """The slot table grows with the children: no 8 GB table under a 1 GB address space."""
+        proxy = self.topo.start_proxy(PORT="80", MAX_CONNECTIONS=2000000000,
+                                      wrapper=("prlimit", "--as=1073741824"))
+        self.assertEqual(wl.http_get(self.topo)[0], "HTTP/1.1 200 OK")
+        listener = wl.listener_of(self.topo, proxy, 80)
+        rss_kb = int(re.search(r"VmRSS:\s+(\d+)", wl.read("/proc/%d/status" % listener)).group(1))
+        self.assertLess(rss_kb, 8 * 1024)
+
     def test_orphaned_relays_are_reaped_not_left_as_zombies(self):
         proxy = self.topo.start_proxy(PORT="80 443")
         sock = self.topo.connect(80)
@@ -269,6 +282,22 @@ class TestConfigErrors(unittest.TestCase):
         ({"TARGET": "x", "VERBOSE": "3"}, 'VERBOSE: "3" is not a number from 0 to 2'),
         ({"TARGET": "x", "NAMESERVERS": "8.8.8.8 dns.google"},
          'NAMESERVERS: "dns.google" is not an IP address'),
+        ({"TARGET": "example.com:443"}, 'TARGET: "example.com:443": a port belongs in PORT'),
+        ({"TARGET": "a..b"}, 'TARGET: "a..b" has an empty label'),
+        ({"TARGET": "a" * 64 + ".example"}, "has a label longer than 63 characters"),
+        ({"TARGET": "b\u00fccher.de"}, "is not ASCII"),
+        ({"TARGET": "010.0.0.1"}, 'TARGET: "010.0.0.1" is not a canonical IPv4 address (it '
+         "would be read as 8.0.0.1)"),
+        ({"TARGET": "1.2.3"}, "(it would be read as 1.2.0.3)"),
+        ({"TARGET": "0x7f.1"}, "(it would be read as 127.0.0.1)"),
+        # With PRE_RESOLVE=1 too: the value is refused before anything is asked.
+        ({"TARGET": "0x7f.1", "PRE_RESOLVE": "1", "NAMESERVERS": "198.18.2.99"},
+         "(it would be read as 127.0.0.1)"),
+        ({"TARGET": "example.com:443", "PRE_RESOLVE": "1"}, "a port belongs in PORT"),
+        ({"TARGET": "x", "MAX_CONNECTIONS": "+5"}, 'MAX_CONNECTIONS: "+5" is not a number'),
+        # Read as socat did: MODE in any case, blanks around numbers; the next error shows it.
+        ({"TARGET": "x", "MODE": "TCP", "MAX_CONNECTIONS": " 50 ", "PORT": "http"},
+         'PORT: "http" is not a port number'),
     ]
 
     def test_each_bad_value_exits_2_naming_it(self):

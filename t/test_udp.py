@@ -31,19 +31,14 @@ def client(topo, timeout=3.0):
     return sock
 
 
-@wl.need_root
-class TestUdpSessions(unittest.TestCase):
+class TestUdpSessions(wl.TopologyCase):
     @classmethod
     def setUpClass(cls):
-        cls.topo = wl.Topology()
+        super().setUpClass()
         cls.echo = start_peer(cls.topo, "echo", 5353)
         cls.proxy = cls.topo.start_proxy(MODE="udp", PORT="5353", VERBOSE=1, UDP_TIMEOUT=30,
                                          MAX_CONNECTIONS=200)
         wl.wait_until(lambda: cls.topo.listening(cls.topo.proxy, 5353, "udp"), what="udp port")
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.topo.close()
 
     def test_answers_come_back_in_order(self):
         sock = client(self.topo)
@@ -130,14 +125,12 @@ class TestUdpSessions(unittest.TestCase):
         sock.close()
 
 
-@wl.need_root
-class TestUdpTimeoutAndLimit(unittest.TestCase):
-    def setUp(self):
-        self.topo = wl.Topology()
-        self.echo = start_peer(self.topo, "echo", 5353)
+class TestUdpTimeoutAndLimit(wl.TopologyCase):
+    fresh_topology = True
 
-    def tearDown(self):
-        self.topo.close()
+    def setUp(self):
+        super().setUp()
+        self.echo = start_peer(self.topo, "echo", 5353)
 
     def test_sessions_end_after_udp_timeout(self):
         proxy = self.topo.start_proxy(MODE="udp", PORT="5353", UDP_TIMEOUT=1, VERBOSE=1)
@@ -179,13 +172,8 @@ class TestUdpTimeoutAndLimit(unittest.TestCase):
             sock.close()
 
 
-@wl.need_root
-class TestUdpDnsChange(unittest.TestCase):
-    def setUp(self):
-        self.topo = wl.Topology()
-
-    def tearDown(self):
-        self.topo.close()
+class TestUdpDnsChange(wl.TopologyCase):
+    fresh_topology = True
 
     def test_each_new_session_resolves_target_again(self):
         first = start_peer(self.topo, "echo", 5353)
@@ -213,13 +201,8 @@ class TestUdpDnsChange(unittest.TestCase):
         other.close()
 
 
-@wl.need_root
-class TestUdpOneWay(unittest.TestCase):
-    def setUp(self):
-        self.topo = wl.Topology()
-
-    def tearDown(self):
-        self.topo.close()
+class TestUdpOneWay(wl.TopologyCase):
+    fresh_topology = True
 
     def send_from_clients(self, count, clients=3):
         socks = [client(self.topo) for _ in range(clients)]

@@ -59,6 +59,10 @@ IMAGE_ENV = {
 }
 
 CLONE_NEWNET = 0x40000000
+# Under CI (CI set and not empty) a test that cannot run here fails instead of
+# skipping: make check installs every program the tests need (t/deps.sh).
+CI = bool(os.environ.get("CI"))
+NEED_ROOT = "needs root for network namespaces"
 _libc = ctypes.CDLL(None, use_errno=True)
 _live_topologies = []
 
@@ -67,14 +71,61 @@ def is_root():
     return os.geteuid() == 0
 
 
+def required():
+    """Under CI (CI set, as CI sets it) or E2E_REQUIRE=1 no test may skip."""
+    return CI or os.environ.get("E2E_REQUIRE") == "1"
+
+
+def cannot_run(reason):
+    """A test that cannot run here: skipped with the reason, or failed when required."""
+    if required():
+        raise AssertionError("cannot run, and CI or E2E_REQUIRE=1 requires it: " + reason)
+    raise unittest.SkipTest(reason)
+
+
+NOT_APPLICABLE = "n/a: "
+
+
+def not_applicable(reason):
+    """A skip that is no gap (e.g. exact resource limits under a sanitizer): CI accepts it."""
+    return unittest.skip(NOT_APPLICABLE + reason)
+
+
+def need_program(program, package):
+    """cannot_run unless program is on PATH; package is the Debian one (t/deps.sh)."""
+    if not shutil.which(program):
+        cannot_run("%s is not installed (apt-get install %s)" % (program, package))
+
+
 def need_root(cls):
-    """Class decorator: namespaces need root; say so plainly when skipped."""
-    return unittest.skipUnless(is_root(), "needs root for network namespaces")(cls)
+    """Class decorator: namespaces need root; say so plainly when not."""
+    original = cls.__dict__.get("setUpClass")
+
+    def setUpClass(klass):
+        if not is_root():
+            cannot_run(NEED_ROOT)
+        if original:
+            original.__func__(klass)
+        else:
+            super(cls, klass).setUpClass()
+
+    cls.setUpClass = classmethod(setUpClass)
+    return cls
+
+
+class CommandError(subprocess.CalledProcessError):
+    """A command that failed, with what it said (a missing program says so here)."""
+
+    def __str__(self):
+        return "%s\n%s" % (super().__str__(), (self.stderr or self.stdout or "").strip())
 
 
 def run(*args, check=True, **kwargs):
-    return subprocess.run(list(args), check=check, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True, **kwargs)
+    result = subprocess.run(list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, **kwargs)
+    if check and result.returncode != 0:
+        raise CommandError(result.returncode, result.args, result.stdout, result.stderr)
+    return result
 
 
 def wait_until(predicate, timeout=5.0, interval=0.02, what="condition"):
@@ -247,6 +298,13 @@ class Topology:
         return kids
 
     def close(self):
+        for proc in self.procs:
+            # A proxy killed outright leaves its state file in /dev/shm: not ours to keep.
+            if getattr(proc, "env", None) is not None:
+                try:
+                    os.unlink("/dev/shm/whitelist-%d.state" % proc.pid)
+                except OSError:
+                    pass
         for proc in reversed(self.procs):
             # nginx must end its workers itself; a proxy in its grace period need not wait.
             quick = proc.args[-1] == WHITELIST or getattr(proc, "env", None)
@@ -265,6 +323,36 @@ class Topology:
             shutil.rmtree(self.tmp, ignore_errors=True)
         if self in _live_topologies:
             _live_topologies.remove(self)
+
+
+class TopologyCase(unittest.TestCase):
+    """A test class with its topology: one for the class, or a fresh one per test
+    (fresh_topology). Subclasses set hosts and nameserver as Topology takes them,
+    and start their peers in start_peers(topo). The topology is closed whatever
+    happens, by the class or test cleanups."""
+
+    hosts = None
+    nameserver = OUT_V4
+    fresh_topology = False
+
+    @classmethod
+    def setUpClass(cls):
+        if not is_root():
+            cannot_run(NEED_ROOT)
+        if not cls.fresh_topology:
+            cls.topo = Topology(hosts=cls.hosts, nameserver=cls.nameserver)
+            cls.addClassCleanup(cls.topo.close)
+            cls.start_peers(cls.topo)
+
+    def setUp(self):
+        if self.fresh_topology:
+            self.topo = Topology(hosts=self.hosts, nameserver=self.nameserver)
+            self.addCleanup(self.topo.close)
+            self.start_peers(self.topo)
+
+    @classmethod
+    def start_peers(cls, topo):
+        """Starts the class's peers (nginx, dnsmasq...) in a new topology."""
 
 
 @atexit.register
@@ -368,11 +456,14 @@ def recv_all(sock):
 
 
 def listener_of(topo, proxy, port):
-    """The listener process of a port: the proxy's child named whitelist:PORT."""
-    for pid in topo.children(proxy.pid):
-        if read("/proc/%d/comm" % pid).strip() == "whitelist:%d" % port:
-            return pid
-    raise AssertionError("no listener for port %d" % port)
+    """The listener process of a port: the proxy's child named whitelist:PORT (it names
+    itself once it runs: waited for)."""
+    def find():
+        for pid in topo.children(proxy.pid):
+            if read("/proc/%d/comm" % pid).strip() == "whitelist:%d" % port:
+                return pid
+        return None
+    return wait_until(find, what="the listener of port %d" % port)
 
 
 def established(topo, ns, port):
@@ -478,3 +569,59 @@ def metric(samples, name, **labels):
         raise AssertionError("no sample %s%r among %r" % (name, labels, sorted(samples)))
     return samples[key]
 
+
+
+def make_test_ca(topo, names):
+    """A throwaway CA and one certificate for all names (SANs), made with openssl.
+    Returns (ca_path, cert_path, key_path) in the topology's temp dir."""
+    tmp = tempfile.mkdtemp(prefix="tls-", dir=topo.tmp)
+    os.chmod(tmp, 0o755)
+    ca_key, ca, key, csr, cert = (os.path.join(tmp, name) for name in
+                                  ("ca.key", "ca.pem", "server.key", "server.csr", "server.pem"))
+    ext = os.path.join(tmp, "san.ext")
+    with open(ext, "w") as f:
+        f.write("subjectAltName=%s\n" % ",".join("DNS:" + name for name in names))
+    run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        "-subj", "/CN=whitelist test CA", "-keyout", ca_key, "-out", ca)
+    run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=" + names[0],
+        "-keyout", key, "-out", csr)
+    run("openssl", "x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial",
+        "-days", "2", "-extfile", ext, "-out", cert)
+    for path in (key, cert):
+        os.chmod(path, 0o644)  # nginx's workers run as nobody
+    return ca, cert, key
+
+
+TLS_NGINX_CONF = """
+daemon off;
+worker_processes 1;
+pid {tmp}/nginx.pid;
+error_log {tmp}/nginx-error.log;
+events {{ worker_connections 4096; }}
+http {{
+    access_log {tmp}/access.log;
+    client_body_temp_path {tmp}/body;
+    server {{
+        listen {addr}:80;
+        listen {addr}:443 ssl;
+        ssl_certificate {cert};
+        ssl_certificate_key {key};
+        location / {{ return 200 "$host at $server_addr\\n"; }}
+    }}
+}}
+"""
+
+
+def start_tls_nginx(topo, addr, cert, key):
+    """nginx at addr answering "HOST at ADDR" on 80 (HTTP) and 443 (TLS, any name of cert).
+    Its access log is proc.access_log: a request that reached it is a line there."""
+    tmp = tempfile.mkdtemp(prefix="nginx-tls-", dir=topo.tmp)
+    os.chmod(tmp, 0o755)
+    conf = os.path.join(tmp, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(TLS_NGINX_CONF.format(tmp=tmp, addr=addr, cert=cert, key=key))
+    proc = topo.start(topo.outside, ["nginx", "-c", conf, "-e", tmp + "/nginx-error.log"])
+    wait_until(lambda: "%s:443" % addr in run("ip", "netns", "exec", topo.outside, "ss",
+                                               "-ltnH").stdout, what="nginx TLS on %s" % addr)
+    proc.access_log = os.path.join(tmp, "access.log")
+    return proc

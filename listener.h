@@ -1,0 +1,66 @@
+/*
+ * listener.h: the core every listener process has, TCP (tcp.c) or UDP
+ * (udp.c): its port, its children's MAX_CONNECTIONS slots (slots.h), its
+ * signals as a signalfd in the same poll as its sockets, ALLOW_FROM, and
+ * the graceful end.
+ */
+#ifndef WHITELIST_LISTENER_H
+#define WHITELIST_LISTENER_H
+
+#include <poll.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "config.h"
+#include "shared.h"
+#include "slots.h"
+
+#define LISTENER_GRACE_MS 5000	/* SIGTERM: open connections get this long, within Docker's 10 s */
+#define LISTENER_BACKLOG 4096	/* socat used 5: waiting clients must finish their handshake */
+#define LISTENER_REFUSED_LOG_MS 1000	/* ALLOW_FROM refusals: one log line per second at most */
+
+struct listener_core {
+	uint16_t port;
+	int verbose;
+	int signal_fd;		/* SIGTERM, SIGINT, SIGCHLD as events */
+	int stopping;		/* SIGTERM or SIGINT came */
+	int child_exited;	/* SIGCHLD came: reap */
+	struct slots slots;
+	struct shared_port *stats;	/* this port's counters, in shared memory */
+	const struct conf_allow *allow;
+	long long refused_window_end;	/* refusals before this are counted, not logged */
+	unsigned long refused_unlogged;
+};
+
+/* The port's socket: dual-stack [::], plain 0.0.0.0 when the host has no IPv6. -1 with errno. */
+int listener_bind(enum conf_mode mode, uint16_t port);
+
+/* In a new listener process: its name, its signals, its slots. Dies when it cannot. */
+void listener_become(struct listener_core *core, uint16_t port, const struct conf *conf,
+		     struct shared *shared);
+
+/*
+ * poll() on fds (at most 2) plus the signals, with timeout_ms shortened to
+ * the next summary of refused clients; the result counts fds only.
+ */
+int listener_poll(struct listener_core *core, struct pollfd *fds, nfds_t nfds, int timeout_ms);
+
+/* ALLOW_FROM: 1 when client may pass; else counted, logged (rate-limited), 0. */
+int listener_allowed(struct listener_core *core, const struct sockaddr *client);
+
+/* After fork: the slot taken last belongs to pid, one more connection is active. */
+void listener_slot_bind(struct listener_core *core, pid_t pid);
+
+/*
+ * The next exited child (waitpid, WNOHANG), its slot given back when it held
+ * one; 0 when none is left. *status as waitpid's.
+ */
+pid_t listener_next_exited(struct listener_core *core, int *status);
+
+/* "3/100": children now, and the limit. */
+const char *listener_count(const struct listener_core *core);
+
+/* The socket is closed: children get LISTENER_GRACE_MS, the rest are killed; exits 0. */
+_Noreturn void listener_finish(struct listener_core *core);
+
+#endif

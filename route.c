@@ -1,0 +1,230 @@
+/*
+ * route.c: see route.h for the steps; route_connect() owns them.
+ */
+#include "route.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "guard.h"
+#include "log.h"
+#include "process.h"
+
+#define ROUTE_LOG_MS 1000		/* refusals: a line a second per port and reason */
+#define ROUTE_ALERT_UNRECOGNIZED_NAME 112	/* RFC 6066 3 */
+#define ROUTE_TLS_ALERT 21		/* the record type of an alert */
+#define ROUTE_TLS_FATAL 2
+
+enum route_step { ROUTE_STEP_PEEK, ROUTE_STEP_MATCH, ROUTE_STEP_CONNECT, ROUTE_STEP_DONE };
+
+/* How the peek ended, beyond sniff.h's answers. */
+enum route_peek_end {
+	ROUTE_PEEK_TIMEOUT = -10,	/* nothing decisive within ROUTE_TIMEOUT */
+	ROUTE_PEEK_FULL = -11,		/* SNIFF_MAX_PEEK bytes and still no end of the head */
+	ROUTE_PEEK_CLOSED = -12,	/* the client ended (or failed) before a name */
+};
+
+/* Lets poll() wake only once more than `have` bytes wait: no spin on bytes already peeked. */
+static void route_wait_for_more(int fd, size_t have)
+{
+	int lowat = (int)have + 1;
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &lowat, sizeof lowat);
+}
+
+/*
+ * Peeks at the client's first bytes until sniff_name() decides, the client
+ * ends, the buffer is full, or the time is up. A sniff_status or a
+ * route_peek_end; the socket's low-water mark is back to 1 after it.
+ */
+static int route_peek(int fd, long timeout_s, uint8_t *buf, struct sniff_result *out,
+		      size_t *have)
+{
+	long long deadline = proc_now_ms() + timeout_s * 1000;
+	int status = SNIFF_NEED_MORE, ended = 0;
+
+	for (*have = 0; status == SNIFF_NEED_MORE;) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN | POLLRDHUP };
+		ssize_t got = recv(fd, buf, SNIFF_MAX_PEEK, MSG_PEEK | MSG_DONTWAIT);
+		long long left;
+
+		if (got > 0 && (size_t)got > *have) {
+			*have = (size_t)got;
+			if ((status = sniff_name(buf, *have, out)) != SNIFF_NEED_MORE)
+				break;
+			if (*have == SNIFF_MAX_PEEK) {
+				status = ROUTE_PEEK_FULL;
+				break;
+			}
+		} else if (got == 0 || ended || (got < 0 && errno != EAGAIN && errno != EINTR)) {
+			status = ROUTE_PEEK_CLOSED;	/* nothing more will come */
+			break;
+		}
+		route_wait_for_more(fd, *have);
+		if ((left = deadline - proc_now_ms()) <= 0 || poll(&pfd, 1, (int)left) == 0) {
+			status = ROUTE_PEEK_TIMEOUT;
+			break;
+		}
+		ended = (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+	}
+	route_wait_for_more(fd, 0);
+	return status;
+}
+
+/* The refusal reason of a peek that found no usable name. */
+static enum shared_refusal route_peek_refusal(int status, size_t have)
+{
+	switch (status) {
+	case SNIFF_NO_NAME:
+	case SNIFF_BAD_NAME:
+	case ROUTE_PEEK_FULL:
+		return SHARED_REFUSED_NO_NAME;
+	case SNIFF_AMBIGUOUS:
+		return SHARED_REFUSED_AMBIGUOUS;
+	case ROUTE_PEEK_TIMEOUT:
+		return SHARED_REFUSED_TIMEOUT;
+	case ROUTE_PEEK_CLOSED:
+		return have ? SHARED_REFUSED_NO_NAME : SHARED_REFUSED_NOT_TLS_OR_HTTP;
+	default:	/* SNIFF_NOT_THIS, SNIFF_MALFORMED */
+		return SHARED_REFUSED_NOT_TLS_OR_HTTP;
+	}
+}
+
+/* What a refusal says in the log and in a 403's body. */
+static void route_describe(enum shared_refusal why, const struct route_outcome *out,
+			   const struct target *target, char *text, size_t size)
+{
+	const char *name = out->sniffed.name, *range;
+	char host[LOG_ADDR_SIZE];
+
+	switch (why) {
+	case SHARED_REFUSED_NOT_ALLOWED:
+		snprintf(text, size, "\"%s\" is not an allowed host", name);
+		break;
+	case SHARED_REFUSED_NO_NAME:
+		snprintf(text, size, "the request names no usable host");
+		break;
+	case SHARED_REFUSED_AMBIGUOUS:
+		snprintf(text, size, "the request names two hosts");
+		break;
+	case SHARED_REFUSED_TIMEOUT:
+		snprintf(text, size, "no host name within ROUTE_TIMEOUT (%ld s)",
+			 target->conf->route_timeout);
+		break;
+	case SHARED_REFUSED_PRIVATE:
+		range = guard_range_name((const struct sockaddr *)&out->upstream.addr);
+		snprintf(text, size, "\"%s\" leads to %s (%s), where a wildcard may not lead", name,
+			 log_host((const struct sockaddr *)&out->upstream.addr, host, sizeof host),
+			 range ? range : "this proxy");
+		break;
+	default:
+		snprintf(text, size, "neither a TLS ClientHello nor an HTTP/1.x request");
+		break;
+	}
+}
+
+/* A fatal unrecognized_name alert, in the record version the client used. */
+static void route_send_alert(int fd, uint16_t version)
+{
+	uint8_t alert[7] = { ROUTE_TLS_ALERT, 3, 3, 0, 2, ROUTE_TLS_FATAL,
+			     ROUTE_ALERT_UNRECOGNIZED_NAME };
+
+	if (version) {
+		alert[1] = (uint8_t)(version >> 8);
+		alert[2] = (uint8_t)version;
+	}
+	send(fd, alert, sizeof alert, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+static void route_send_403(int fd, const char *text)
+{
+	char answer[512];
+	int body = (int)strlen(text) + (int)sizeof "whitelist: \n" - 1;
+	int len = snprintf(answer, sizeof answer, "HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain; "
+			   "charset=utf-8\r\nContent-Length: %d\r\nConnection: close\r\n\r\n"
+			   "whitelist: %s\n", body, text);
+
+	if (len > 0 && (size_t)len < sizeof answer)
+		send(fd, answer, (size_t)len, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+/*
+ * Answers a refused client in its own protocol, when it spoke one and the
+ * refusal is about the name; counts it, and logs it once a second per port
+ * and reason.
+ */
+static int route_refuse(const struct target *target, struct shared_port *port, int fd,
+			const struct endpoint *client, enum shared_refusal why,
+			const struct route_outcome *out)
+{
+	int answered = why != SHARED_REFUSED_TIMEOUT && why != SHARED_REFUSED_NOT_TLS_OR_HTTP;
+	char text[400], shown[LOG_ADDR_SIZE];
+
+	route_describe(why, out, target, text, sizeof text);
+	if (answered && out->sniffed.proto == SNIFF_PROTO_TLS)
+		route_send_alert(fd, out->sniffed.tls_version);
+	else if (answered && out->sniffed.proto == SNIFF_PROTO_HTTP)
+		route_send_403(fd, text);
+	shared_add(&port->refused[why], 1);
+	if (shared_claim_log(&port->refused_logged_ms[why], proc_now_ms(), ROUTE_LOG_MS))
+		log_msg("port %u: refused %s: %s (%s; logged once a second)", port->port,
+			log_addr((const struct sockaddr *)&client->addr, shown, sizeof shown), text,
+			shared_refusal_names[why]);
+	return ROUTE_REFUSED;
+}
+
+/* One step of a connection's way through routed mode: the next step, or DONE with *result. */
+static enum route_step route_step(enum route_step step, const struct target *target,
+				  struct shared_port *port, int fd, const struct endpoint *client,
+				  struct route_outcome *out, int *result)
+{
+	static uint8_t peeked[SNIFF_MAX_PEEK];
+	size_t have;
+	int status;
+
+	switch (step) {
+	case ROUTE_STEP_PEEK:
+		status = route_peek(fd, target->conf->route_timeout, peeked, &out->sniffed, &have);
+		if (status == SNIFF_FOUND)
+			return ROUTE_STEP_MATCH;
+		*result = route_refuse(target, port, fd, client, route_peek_refusal(status, have), out);
+		return ROUTE_STEP_DONE;
+	case ROUTE_STEP_MATCH:
+		out->route = conf_route_match(target->conf, out->sniffed.name);
+		if (out->route >= 0) {
+			shared_add(&port->routed[out->route], 1);
+			return ROUTE_STEP_CONNECT;
+		}
+		*result = route_refuse(target, port, fd, client, SHARED_REFUSED_NOT_ALLOWED, out);
+		return ROUTE_STEP_DONE;
+	default:	/* ROUTE_STEP_CONNECT */
+		status = target_connect_name(target, port, out->route, out->sniffed.name,
+					     &out->upstream);
+		*result = status >= 0 ? status
+			  : status == TARGET_PRIVATE ? route_refuse(target, port, fd, client,
+								   SHARED_REFUSED_PRIVATE, out)
+			  : status == TARGET_SELF ? ROUTE_LOOP
+						  : ROUTE_UNREACHABLE;
+		return ROUTE_STEP_DONE;
+	}
+}
+
+int route_connect(const struct target *target, struct shared_port *port, int client_fd,
+		  const struct endpoint *client, struct route_outcome *out, int *target_fd)
+{
+	enum route_step step = ROUTE_STEP_PEEK;
+	int result = ROUTE_UNREACHABLE;
+
+	memset(out, 0, sizeof *out);
+	out->route = -1;
+	while (step != ROUTE_STEP_DONE)
+		step = route_step(step, target, port, client_fd, client, out, &result);
+	if (result < 0)
+		return result;
+	*target_fd = result;
+	return ROUTE_CONNECTED;
+}

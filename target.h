@@ -1,0 +1,76 @@
+/*
+ * target.h: everything about reaching TARGET.
+ *
+ * The main process decides, before the first fork, whether connections go
+ * to one address kept in shared memory (an IP literal, or PRE_RESOLVE=1
+ * through NAMESERVERS, refreshed every RESOLVE_INTERVAL) or whether each
+ * connection resolves TARGET itself with the system resolver. Children then
+ * call target_connect, which also holds the loop guard: an address that
+ * leads back to this proxy (the network alias trap, 127.0.0.1, 0.0.0.0, the
+ * proxy's own address) is never connected to.
+ */
+#ifndef WHITELIST_TARGET_H
+#define WHITELIST_TARGET_H
+
+#include "addr.h"
+#include "config.h"
+#include "shared.h"
+
+/* How connections reach TARGET: made by main, read by every child after fork. */
+struct target {
+	const struct conf *conf;
+	struct shared *shared;
+	int fixed;	/* 1: connections go to shared->target; 0: each resolves TARGET */
+	int literal;	/* TARGET is an IP address: nothing to resolve, ever */
+};
+
+enum target_status {
+	TARGET_FAILED = -1,	/* unreachable or unresolvable: logged, counted as an upstream error */
+	TARGET_SELF = -2,	/* it is this proxy itself: refused, counted, logged once a minute */
+	TARGET_STOPPING = -3,	/* target_setup: SIGTERM or SIGINT came during the lookup */
+	TARGET_PRIVATE = -4,	/* routed: a wildcard's name led only to private addresses */
+};
+
+/*
+ * Main, at start: stores TARGET's one address when it is an IP literal or
+ * PRE_RESOLVE=1 (through NAMESERVERS, given up when cancel_fd turns
+ * readable: TARGET_STOPPING). 0, or dies when TARGET does not resolve.
+ */
+int target_setup(struct target *target, const struct conf *conf, struct shared *shared,
+		 int cancel_fd);
+
+/* 1 when target_refresh has something to do: PRE_RESOLVE=1 of a name, an interval set. */
+int target_refreshes(const struct target *target);
+
+/* RESOLVE_INTERVAL: asks NAMESERVERS again; a failure keeps the address in use. */
+void target_refresh(struct target *target, int cancel_fd);
+
+/*
+ * A child: a socket of the type connected to TARGET on port's port: the
+ * shared address, or each of getaddrinfo's (IPv4 first). The fd, with the
+ * address used in *used; or TARGET_FAILED or TARGET_SELF, already logged and
+ * counted in port.
+ */
+int target_connect(const struct target *target, struct shared_port *port, int socktype,
+		   struct endpoint *used);
+
+/*
+ * Routed mode, a child: a TCP connection to the name a client asked for,
+ * which conf->routes[route] covers, on port's port. An exact entry goes
+ * anywhere but to this proxy; a wildcard's name also not to a private range
+ * (guard.h) unless ROUTE_ALLOW_PRIVATE=1. Each address is checked before it
+ * is connected to, and the one connected to is the one checked. The fd, or
+ * TARGET_FAILED (logged, counted), TARGET_SELF (logged, counted) or
+ * TARGET_PRIVATE (for the caller to refuse).
+ */
+int target_connect_name(const struct target *target, struct shared_port *port, int route,
+			const char *name, struct endpoint *used);
+
+/*
+ * 1 when a connection to addr would end at this host: loopback, "any", or
+ * an address of this host (the kernel, asked for a route there without a
+ * packet being sent, picks that same address as our source).
+ */
+int target_is_self(const struct sockaddr *addr, socklen_t len);
+
+#endif

@@ -1,0 +1,140 @@
+/*
+ * tcp.c: see tcp.h.
+ *
+ * It accepts while it has a free MAX_CONNECTIONS slot and forks one relay
+ * child per connection; at the limit it takes the socket out of its poll
+ * set, so new clients wait in the kernel's backlog until a child is reaped.
+ * On SIGTERM it closes the socket at once (new clients are refused), gives
+ * the open connections the grace period to finish, ends the rest, exits 0.
+ * A client not in ALLOW_FROM is closed right after accept(), before any fork
+ * or upstream connect.
+ */
+#include "tcp.h"
+
+#include <errno.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "listener.h"
+#include "log.h"
+#include "process.h"
+
+#define TCP_BACKOFF_MS 100	/* after EMFILE or a failed fork: let resources come back */
+
+struct tcp_state {
+	struct listener_core core;
+	struct conn_context context;	/* what each relay child is handed */
+	int fd;
+	int accept_failing;	/* log a run of failures once, not per attempt */
+	int fork_failing;
+};
+
+static void tcp_log_accept(const struct tcp_state *state, const struct endpoint *client,
+			   pid_t pid)
+{
+	char shown[LOG_ADDR_SIZE];
+
+	if (state->core.verbose >= 1)
+		log_msg("accept %s -> %u (child %d, %s)",
+			log_addr((const struct sockaddr *)&client->addr, shown, sizeof shown),
+			state->core.port, (int)pid, listener_count(&state->core));
+}
+
+/* A failed fork (or no memory for a slot): logged once per run of failures. */
+static void tcp_spawn_failed(struct tcp_state *state)
+{
+	if (!state->fork_failing)
+		log_errno("port %u: fork failed, closing the new connection", state->core.port);
+	state->fork_failing = 1;
+}
+
+/* Forks the relay of one accepted client; the parent keeps no copy of it. */
+static void tcp_spawn(struct tcp_state *state, int client_fd, const struct endpoint *client)
+{
+	pid_t pid;
+
+	if (slots_take(&state->core.slots) < 0) {
+		close(client_fd);	/* polled only when not full: out of memory for the table */
+		errno = ENOMEM;
+		tcp_spawn_failed(state);
+		return;
+	}
+	pid = proc_fork();
+	if (pid == 0) {
+		close(state->fd);
+		close(state->core.signal_fd);
+		proc_signals_child();
+		conn_serve(&state->context, client_fd, client);
+	}
+	close(client_fd);
+	if (pid < 0) {
+		slots_cancel(&state->core.slots);
+		tcp_spawn_failed(state);
+		return;
+	}
+	if (state->fork_failing)
+		log_msg("port %u: fork works again", state->core.port);
+	state->fork_failing = 0;
+	listener_slot_bind(&state->core, pid);
+	tcp_log_accept(state, client, pid);
+}
+
+/* 1 when the error is about resources (EMFILE...) and the loop should back off. */
+static int tcp_accept_one(struct tcp_state *state)
+{
+	struct endpoint client = { .len = sizeof client.addr };
+	int fd = accept4(state->fd, (struct sockaddr *)&client.addr, &client.len, SOCK_CLOEXEC);
+
+	if (fd < 0) {
+		if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
+			return 0;
+		if (!state->accept_failing)
+			log_errno("port %u: accept failed", state->core.port);
+		state->accept_failing = 1;
+		return 1;
+	}
+	if (state->accept_failing)
+		log_msg("port %u: accept works again", state->core.port);
+	state->accept_failing = 0;
+	if (!listener_allowed(&state->core, (struct sockaddr *)&client.addr)) {
+		close(fd);
+		return 0;
+	}
+	shared_add(&state->core.stats->connections_total, 1);
+	tcp_spawn(state, fd, &client);
+	return state->fork_failing;
+}
+
+static void tcp_reap(struct tcp_state *state)
+{
+	int status;
+
+	state->core.child_exited = 0;
+	while (listener_next_exited(&state->core, &status) > 0)
+		;
+}
+
+void tcp_serve(const struct conf *conf, const struct target *target, struct shared *shared,
+	       int listen_fd, uint16_t port)
+{
+	struct tcp_state state = { .fd = listen_fd };
+
+	listener_become(&state.core, port, conf, shared);
+	state.context = (struct conn_context){ .target = target, .stats = state.core.stats,
+					       .verbose = conf->verbose };
+	while (!state.core.stopping) {
+		struct pollfd pfd = { .fd = state.fd, .events = POLLIN };
+		/* At the limit the socket is not polled: clients wait in the backlog. */
+		nfds_t nfds = slots_full(&state.core.slots) ? 0 : 1;
+
+		if (listener_poll(&state.core, &pfd, nfds, -1) > 0 && (pfd.revents & POLLIN) &&
+		    tcp_accept_one(&state))
+			listener_poll(&state.core, NULL, 0, TCP_BACKOFF_MS);
+		if (state.core.child_exited)
+			tcp_reap(&state);
+	}
+	/* Closed now, so new clients are refused while the open ones finish. */
+	close(state.fd);
+	listener_finish(&state.core);
+}

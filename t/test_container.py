@@ -69,8 +69,9 @@ aardvark-dns 1.4; each point measured on this machine):
 - busybox as PID 1 ignores SIGTERM: helpers are removed with `rm -f -t 0`.
   busybox-static's nc has no -u and its wget crashes with -T: TCP clients are
   nc; the UDP target is the DNS server, asked by nslookup through the proxy.
-- podman-compose 1.0.3 ignores a service's per-network `aliases:`, `ipam:`
-  subnets and `dns:`; see TestCompose for what the test does instead.
+- podman-compose 1.0.3 fails on a service's `networks:` written as a mapping
+  with values (the README's aliases), and has no per-network `aliases:`,
+  `ipam:` subnets or `dns:`; TestCompose says what the test does instead.
 
 Without root or the tools (t/deps.sh installs them) the tests are skipped and
 say why; under CI (CI set) or E2E_REQUIRE=1 that is a failure (wl.cannot_run).

@@ -8,7 +8,8 @@
 # Nothing here is specific to one architecture: each platform's stages run on
 # that platform's Alpine. Only Alpine packages are downloaded (no `# syntax=`
 # line either: BuildKit's built-in frontend is enough for COPY --chmod).
-# t/test_image.py checks this file's contract without a Docker engine.
+# t/test_container.py builds the final stage with podman (FROM and RUN replaced
+# by local files: no registry there) and runs it; t/test_image.py checks the rest.
 
 ARG ALPINE_VERSION=3.20
 
@@ -29,9 +30,9 @@ COPY --chmod=0755 entrypoint.sh /usr/local/bin/entrypoint.sh
 
 # Every default of tecnativa/whitelist; TARGET has none (required).
 # `\$TARGET` stays literal here: the healthcheck replaces it at run time.
-# UDP_TIMEOUT, ALLOW_FROM, METRICS_PORT and RESOLVE_INTERVAL are ours (empty
-# ALLOW_FROM: everyone; empty METRICS_PORT: no metrics); the timeouts were the
-# old healthcheck's built-in ones.
+# UDP_TIMEOUT, ALLOW_FROM, METRICS_PORT, RESOLVE_INTERVAL, ROUTE_TIMEOUT and
+# ROUTE_ALLOW_PRIVATE are ours (empty ALLOW_FROM: everyone; empty METRICS_PORT:
+# no metrics); the timeouts were the old healthcheck's built-in ones.
 ENV NAMESERVERS="208.67.222.222 8.8.8.8 208.67.220.220 8.8.4.4" \
     PORT="80 443" \
     PRE_RESOLVE=0 \
@@ -49,7 +50,9 @@ ENV NAMESERVERS="208.67.222.222 8.8.8.8 208.67.220.220 8.8.4.4" \
     SMTP_HEALTHCHECK_TIMEOUT_MS=2000 \
     ALLOW_FROM="" \
     METRICS_PORT="" \
-    RESOLVE_INTERVAL=0
+    RESOLVE_INTERVAL=0 \
+    ROUTE_TIMEOUT=10 \
+    ROUTE_ALLOW_PRIVATE=0
 
 HEALTHCHECK CMD ["healthcheck"]
 # The proxy stops accepting at once and gives open connections 5 s: inside

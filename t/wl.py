@@ -32,6 +32,34 @@ IN_V4, PX_IN_V4, PX_OUT_V4, OUT_V4, OUT2_V4 = (
 IN_V6, PX_IN_V6, PX_OUT_V6, OUT_V6 = (
     "2001:db8:1::2", "2001:db8:1::1", "2001:db8:2::1", "2001:db8:2::2")
 
+# The image's ENV: tecnativa/whitelist's, plus what we add: UDP_TIMEOUT,
+# ALLOW_FROM, METRICS_PORT, RESOLVE_INTERVAL (new variables; empty = off) and
+# the healthcheck timeouts the old healthcheck had built in. t/test_container.py
+# compares it with what the engine reads from the Dockerfile; t/test_image.py
+# runs the musl build with it.
+IMAGE_ENV = {
+    "NAMESERVERS": "208.67.222.222 8.8.8.8 208.67.220.220 8.8.4.4",
+    "PORT": "80 443",
+    "PRE_RESOLVE": "0",
+    "MODE": "tcp",
+    "VERBOSE": "0",
+    "MAX_CONNECTIONS": "100",
+    "UDP_ANSWERS": "1",
+    "UDP_TIMEOUT": "30",
+    "HTTP_HEALTHCHECK": "0",
+    "HTTP_HEALTHCHECK_URL": "http://$TARGET/",
+    "HTTP_HEALTHCHECK_TIMEOUT_MS": "2000",
+    "SMTP_HEALTHCHECK": "0",
+    "SMTP_HEALTHCHECK_URL": "smtp://$TARGET/",
+    "SMTP_HEALTHCHECK_COMMAND": "HELP",
+    "SMTP_HEALTHCHECK_TIMEOUT_MS": "2000",
+    "ALLOW_FROM": "",
+    "METRICS_PORT": "",
+    "RESOLVE_INTERVAL": "0",
+    "ROUTE_TIMEOUT": "10",
+    "ROUTE_ALLOW_PRIVATE": "0",
+}
+
 CLONE_NEWNET = 0x40000000
 # Under CI (CI set and not empty) a test that cannot run here fails instead of
 # skipping: make check installs every program the tests need (t/deps.sh).

@@ -91,7 +91,7 @@ fuzz:
 	@fuzz/run.sh
 
 bench: all
-	@t/deps.sh wrk iperf3 haproxy
+	@t/deps.sh wrk iperf3 haproxy openssl
 	@python3 bench/bench.py
 
 soak: all

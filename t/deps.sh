@@ -4,7 +4,7 @@
 # then skip and say so).
 set -eu
 
-# Usage: t/deps.sh [extra packages...] (make bench adds wrk, iperf3, haproxy).
+# Usage: t/deps.sh [extra packages...] (make bench adds wrk, iperf3, haproxy, openssl).
 packages="gcc make pkg-config check libcurl4-openssl-dev python3 iproute2 nginx-light
 dnsmasq-base socat curl $*"
 missing=""

@@ -25,7 +25,8 @@ beside the ratios as "met" or "not met", and the exit status says nothing.
 
 HAProxy runs with `nbthread 1`: one thread, the reference the goals name.
 Environment: BENCH_ROUNDS (2), BENCH_SECONDS (4), BENCH_IDLE (300),
-BENCH_ONLY (workload keys, comma-separated: conn,bulk,memory,udp,tls).
+BENCH_ONLY (workload keys, comma-separated: conn,bulk,memory,udp,tls),
+BENCH_WHITELIST (another build of the proxy to measure, e.g. an experiment's).
 """
 import json
 import os
@@ -47,6 +48,7 @@ ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
 SECONDS = int(os.environ.get("BENCH_SECONDS", "4"))
 IDLE = int(os.environ.get("BENCH_IDLE", "300"))
 ONLY = [key for key in os.environ.get("BENCH_ONLY", "").split(",") if key]
+wl.WHITELIST = os.path.abspath(os.environ.get("BENCH_WHITELIST", wl.WHITELIST))
 HTTP, IPERF, TLS, UDP = 80, 5201, 443, 5300
 NAMES = ("a.bench.test", "b.bench.test")
 UDP_SIZE = 512

@@ -607,6 +607,8 @@ def bench_tls(topo, kinds):
     for kind in tls_kinds:
         print("  " + labels[kind])
         line("", results[kind], "conn/s")
+    if "haproxy" in results:
+        ratio_line("whitelist-single/haproxy-routed", results["whitelist"], results["haproxy"])
     if not routed:
         print("  whitelist routed: n/a (routed mode not built: TARGET with two names exits 2)")
         return

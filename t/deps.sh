@@ -57,6 +57,7 @@ bench socat                    socat                    bench/bench.py (the old 
 bench wrk                      wrk                      bench/bench.py (connections/s)
 bench iperf3                   iperf3                   bench/bench.py (throughput, UDP)
 bench haproxy                  haproxy                  bench/bench.py (the reference)
+bench openssl                  openssl                  bench/bench.py (the TLS workload's test CA)
 fuzz  clang                    clang                    fuzz/run.sh
 fuzz  pkg:libclang-rt-14-dev   libclang-rt-14-dev       fuzz/run.sh: libFuzzer, clang's ASan (clang only recommends it)
 fresh debootstrap              debootstrap              t/fresh.sh

@@ -92,12 +92,13 @@ ASAN_LOGS = /tmp/whitelist-asan
 asan:
 	$(MAKE) clean
 	rm -rf $(ASAN_LOGS) && mkdir -p $(ASAN_LOGS) && chmod 1777 $(ASAN_LOGS)
-	ASAN_OPTIONS=log_path=$(ASAN_LOGS)/asan:detect_leaks=1 \
+	@# Whatever happens, the sanitized objects are removed: a later `make` must not reuse them.
+	@status=0; ASAN_OPTIONS=log_path=$(ASAN_LOGS)/asan:detect_leaks=1 \
 	UBSAN_OPTIONS=log_path=$(ASAN_LOGS)/ubsan:print_stacktrace=1 \
-		$(MAKE) STATIC= CFLAGS="$(SANITIZE)" check
-	@if ls $(ASAN_LOGS)/* >/dev/null 2>&1; then cat $(ASAN_LOGS)/*; exit 1; fi
-	@echo "asan: no sanitizer report"
-	$(MAKE) clean
+		$(MAKE) STATIC= CFLAGS="$(SANITIZE)" check || status=$$?; \
+	$(MAKE) clean >/dev/null; \
+	if ls $(ASAN_LOGS)/* >/dev/null 2>&1; then cat $(ASAN_LOGS)/*; exit 1; fi; \
+	[ $$status -eq 0 ] && echo "asan: no sanitizer report"; exit $$status
 
 fuzz:
 	@t/deps.sh fuzz

@@ -13,7 +13,7 @@ LDFLAGS ?=
 # run time; since glibc 2.34 "files" and "dns" (Debian's and Docker's
 # nsswitch.conf) are built in. `make STATIC=` links dynamically.
 STATIC ?= -static
-PROXY_LDFLAGS = $(STATIC) -Wl,-z,now
+PROXY_LDFLAGS = $(STATIC) -Wl,-z,now -Wl,-z,noseparate-code
 PKG_CONFIG ?= pkg-config
 CURL_CFLAGS = $(shell $(PKG_CONFIG) --cflags libcurl)
 CURL_LIBS = $(shell $(PKG_CONFIG) --libs libcurl)

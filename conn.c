@@ -7,6 +7,7 @@
  */
 #include "conn.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <sys/socket.h>
@@ -93,8 +94,10 @@ void conn_serve(const struct conn_context *context, int client_fd, const struct 
 	if (context->verbose >= 1)
 		log_msg("connect %s -> %u -> %s%s", client_shown, context->stats->port, target_shown,
 			route);
+	/* The client came non-blocking from accept4; the upstream socket was connected blocking. */
+	fcntl(target_fd, F_SETFL, O_NONBLOCK);
 	if (relay_run(client_fd, target_fd, &options, &totals) < 0) {
-		log_errno("port %u: no pipe for %s", context->stats->port, client_shown);
+		log_errno("port %u: no buffer for %s", context->stats->port, client_shown);
 		_exit(1);
 	}
 	if (context->verbose >= 1)

@@ -137,7 +137,8 @@ const char *listener_count(const struct listener_core *core)
 int listener_poll(struct listener_core *core, struct pollfd *fds, nfds_t nfds, int timeout_ms)
 {
 	struct pollfd all[3] = { { .fd = core->signal_fd, .events = POLLIN } };
-	struct signalfd_siginfo info;
+	struct signalfd_siginfo infos[8];
+	ssize_t got;
 	int ready;
 
 	if (core->refused_unlogged > 0) {
@@ -155,12 +156,16 @@ int listener_poll(struct listener_core *core, struct pollfd *fds, nfds_t nfds, i
 	if (core->refused_unlogged > 0)
 		listener_refused_summary(core, proc_now_ms());
 	if (ready > 0 && (all[0].revents & POLLIN)) {
-		while (read(core->signal_fd, &info, sizeof info) == sizeof info) {
-			if (info.ssi_signo == SIGCHLD)
-				core->child_exited = 1;
-			else
-				core->stopping = 1;
-		}
+		/* Several at once; read again only while the array came back full. */
+		do {
+			got = read(core->signal_fd, infos, sizeof infos);
+			for (ssize_t i = 0; i < got / (ssize_t)sizeof infos[0]; i++) {
+				if (infos[i].ssi_signo == SIGCHLD)
+					core->child_exited = 1;
+				else
+					core->stopping = 1;
+			}
+		} while (got == (ssize_t)sizeof infos);
 		ready--;
 	}
 	return ready;
@@ -223,6 +228,11 @@ void listener_become(struct listener_core *core, uint16_t port, const struct con
 	prctl(PR_SET_NAME, name);
 	/* A main process killed outright must not leave listeners behind. */
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	/*
+	 * The dispositions its children need, set once here: blocked signals are
+	 * still queued for the signalfd, even SIGINT, which children ignore.
+	 */
+	proc_signals_child();
 	sigemptyset(&handled);
 	sigaddset(&handled, SIGTERM);
 	sigaddset(&handled, SIGINT);

@@ -32,6 +32,14 @@ void proc_signals_child(void)
 	sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
+void proc_signals_unblock(void)
+{
+	sigset_t none;
+
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
 /* The field'th space-separated field of text (0: the first); NULL when there are fewer. */
 static const char *proc_field(const char *text, int field)
 {

@@ -18,6 +18,13 @@ long long proc_now_ms(void);
 void proc_signals_child(void);
 
 /*
+ * In a listener's new child: nothing blocked. The listener set the
+ * dispositions a child needs (proc_signals_child) before blocking the
+ * signals it reads from a signalfd, so one system call is enough here.
+ */
+void proc_signals_unblock(void);
+
+/*
  * fork() for the per-connection children: _Fork() skips the atfork handlers,
  * whose lock resets would dirty (copy) libc's pages in every child. Safe here:
  * the proxy is single-threaded, so no lock is held at the fork.

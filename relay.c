@@ -34,6 +34,7 @@
 #define RELAY_COPY_SIZE 65536		/* dump mode's buffer per direction */
 #define RELAY_PIPE_BULK (512 * 1024)	/* a bulk direction's pipe: fewer, larger splices */
 #define RELAY_MARK_READ 4096		/* one page: always fits an empty pipe */
+#define RELAY_PIPE_DEFAULT 65536	/* a new pipe's capacity (16 pages) */
 
 enum { RELAY_UP, RELAY_DOWN };	/* client -> target, target -> client */
 
@@ -48,6 +49,7 @@ struct relay_dir {
 	int stalled;		/* the pipe took nothing though `from` was readable */
 	int grown;		/* the pipe was offered RELAY_PIPE_BULK */
 	int broken;		/* writing to `to` failed: that peer is gone */
+	int urgent;		/* `from` reported urgent data (POLLPRI): splice may stop at its mark */
 	uint64_t bytes;		/* written to `to` */
 	_Atomic uint64_t *total;
 	char tag;		/* '>' up, '<' down, for the dumps */
@@ -56,8 +58,6 @@ struct relay_dir {
 static int relay_dir_init(struct relay_dir *dir, int from, int to, _Atomic uint64_t *total,
 			  char tag, int copy)
 {
-	int fds[2];
-
 	memset(dir, 0, sizeof *dir);
 	dir->from = from;
 	dir->to = to;
@@ -69,11 +69,26 @@ static int relay_dir_init(struct relay_dir *dir, int from, int to, _Atomic uint6
 		dir->buf = malloc(dir->capacity);
 		return dir->buf ? 0 : -1;
 	}
+	dir->capacity = RELAY_PIPE_DEFAULT;
+	return 0;
+}
+
+/*
+ * A direction's pipe, made with its first bytes: an idle connection holds
+ * none (two pipes are about 5 kB of kernel memory). Its capacity is taken
+ * as the default: when the user's pipe budget is spent the kernel gives
+ * less, and splice then simply moves less at a time. -1 with errno.
+ */
+static int relay_pipe(struct relay_dir *dir)
+{
+	int fds[2];
+
+	if (dir->pipe_wr >= 0)
+		return 0;
 	if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) < 0)
 		return -1;
 	dir->pipe_rd = fds[0];
 	dir->pipe_wr = fds[1];
-	dir->capacity = (size_t)fcntl(dir->pipe_wr, F_GETPIPE_SZ);
 	return 0;
 }
 
@@ -107,6 +122,7 @@ static int relay_grow_pipe(struct relay_dir *dir)
  * splice() refused a readable socket with the pipe empty: the urgent mark.
  * read() steps over it; the bytes go into the pipe (empty, so they fit).
  */
+__attribute__((noinline))	/* its page of stack only when it runs, not in every relay */
 static ssize_t relay_read_past_mark(struct relay_dir *dir)
 {
 	uint8_t chunk[RELAY_MARK_READ];
@@ -133,9 +149,11 @@ static ssize_t relay_read(struct relay_dir *dir)
 		dir->start = 0;
 		return read(dir->from, dir->buf, dir->capacity);
 	}
+	if (relay_pipe(dir) < 0)
+		return -2;	/* no pipe: the caller ends the relay */
 	got = splice(dir->from, NULL, dir->pipe_wr, NULL, dir->capacity - dir->pending,
 		     SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-	if (got > 0 || (got < 0 && errno != EAGAIN) || !relay_at_mark(dir->from))
+	if (got > 0 || (got < 0 && errno != EAGAIN) || !dir->urgent || !relay_at_mark(dir->from))
 		return got;
 	/*
 	 * Nothing moved at the urgent mark (splice says 0 once the FIN is in,
@@ -157,6 +175,11 @@ static int relay_fill(struct relay_dir *dir)
 	    (dir->buf && dir->pending > 0))	/* a buffer holds one chunk: it is dumped whole */
 		return 0;
 	got = relay_read(dir);
+	if (got == -2) {
+		log_errno("no pipe to relay a connection");
+		dir->broken = dir->eof = 1;	/* nothing can move this way: the relay ends */
+		return 1;
+	}
 	if (got > 0) {
 		if (dir->buf)
 			log_dump(dir->tag, dir->bytes, dir->buf, (size_t)got);
@@ -210,7 +233,7 @@ static short relay_events(const struct relay_dir *reading, const struct relay_di
 
 	if (!reading->eof && !relay_dir_done(reading) && !reading->stalled &&
 	    reading->pending < reading->capacity && !(reading->buf && reading->pending > 0))
-		events |= POLLIN;
+		events |= POLLIN | POLLPRI;	/* POLLPRI: urgent data, see relay_read */
 	if (writing->pending > 0 && !writing->broken)
 		events |= POLLOUT;
 	return events;
@@ -247,7 +270,8 @@ static void relay_loop(struct relay_dir *dirs)
 		int moved = 0, timeout;
 
 		for (int i = 0; i < 2; i++) {
-			if (pfds[i].revents & (POLLIN | POLLHUP | POLLERR))
+			dirs[i].urgent |= (pfds[i].revents & POLLPRI) != 0;
+			if (pfds[i].revents & (POLLIN | POLLPRI | POLLHUP | POLLERR))
 				moved |= relay_fill(&dirs[i]);
 			moved |= relay_flush(&dirs[i]);
 		}
@@ -266,18 +290,11 @@ static void relay_loop(struct relay_dir *dirs)
 	}
 }
 
-static void relay_set_nonblocking(int fd)
-{
-	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-}
-
 int relay_run(int client_fd, int target_fd, const struct relay_options *options,
 	      struct relay_totals *totals)
 {
 	struct relay_dir dirs[2];
 
-	relay_set_nonblocking(client_fd);
-	relay_set_nonblocking(target_fd);
 	if (relay_dir_init(&dirs[RELAY_UP], client_fd, target_fd, options->up_total, '>',
 			   options->dump) < 0 ||
 	    relay_dir_init(&dirs[RELAY_DOWN], target_fd, client_fd, options->down_total, '<',

@@ -26,8 +26,8 @@ struct relay_totals {
  * or one has and nothing moved for RELAY_LINGER_MS. EOF from one side is
  * passed on with shutdown(SHUT_WR); a reset reaches the other side as a FIN.
  * Urgent data (MSG_OOB) does not stop it: the stream goes on past the mark,
- * the urgent byte itself left out of band, as socat left it. 0, or -1 when
- * no pipe could be made (errno set) before anything was relayed.
+ * the urgent byte itself left out of band, as socat left it. Both sockets
+ * must be non-blocking. 0, or -1 when the dump buffers could not be had.
  */
 int relay_run(int client_fd, int target_fd, const struct relay_options *options,
 	      struct relay_totals *totals);

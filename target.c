@@ -22,7 +22,7 @@
  * SIGTERM: bounded so a stop still fits in Docker's 10 s with the grace period.
  */
 #define TARGET_REFRESH_TIMEOUT_MS 2000
-#define TARGET_MAX_ADDRS 64
+#define TARGET_MAX_ADDRS 16	/* addresses of one name tried, at most: a relay's stack stays small */
 
 int target_is_self(const struct sockaddr *addr, socklen_t len)
 {
@@ -322,17 +322,13 @@ static int target_getaddrinfo(const char *name, int socktype, uint16_t port,
 	return 0;
 }
 
-/* One stored address as the only candidate; its loop-guard verdict, known in advance. */
-static int target_from_slot(const struct shared_addr *slot, uint16_t port,
-			    struct target_candidates *out, int *is_self)
+/* One stored address, on port; its loop-guard verdict, known in advance. */
+static int target_from_slot(const struct shared_addr *slot, uint16_t port, struct endpoint *to,
+			    int *is_self)
 {
-	struct endpoint *to = &out->list[0];
-
-	out->count = 0;
 	if (shared_addr_load(slot, &to->addr, &to->len, is_self) < 0)
 		return -1;
 	addr_set_port(&to->addr, port);
-	out->count = 1;
 	return 0;
 }
 
@@ -340,36 +336,38 @@ static int target_from_slot(const struct shared_addr *slot, uint16_t port,
 static int target_connect_fixed(const struct target *target, struct shared_port *port,
 				int socktype, struct endpoint *used)
 {
-	struct target_candidates one;
 	int is_self, fd;
 
-	if (target_from_slot(&target->shared->target, port->port, &one, &is_self) < 0) {
+	if (target_from_slot(&target->shared->target, port->port, used, &is_self) < 0) {
 		log_msg("port %u: no address for TARGET %s", port->port, target->conf->target);
 		return TARGET_FAILED;
 	}
 	if (is_self) {	/* decided by main when it stored it: no probe per connection */
 		target_loop_event(target, port, target->conf->target,
-				  (const struct sockaddr *)&one.list[0].addr);
+				  (const struct sockaddr *)&used->addr);
 		return TARGET_SELF;
 	}
-	fd = target_connect_logged(target->conf->target, socktype, port->port, &one.list[0]);
-	if (fd >= 0)
-		*used = one.list[0];
+	fd = target_connect_logged(target->conf->target, socktype, port->port, used);
 	return fd < 0 ? TARGET_FAILED : fd;
+}
+
+/* TARGET through the system resolver (PRE_RESOLVE=0), each address in turn. */
+static int target_connect_resolved(const struct target *target, struct shared_port *port,
+				   int socktype, struct endpoint *used)
+{
+	struct target_candidates candidates;
+
+	if (target_getaddrinfo(target->conf->target, socktype, port->port, &candidates) < 0)
+		return TARGET_FAILED;
+	return target_try(target, port, socktype, target->conf->target, 0, &candidates, used);
 }
 
 int target_connect(const struct target *target, struct shared_port *port, int socktype,
 		   struct endpoint *used)
 {
-	struct target_candidates candidates;
-	int fd;
+	int fd = target->fixed ? target_connect_fixed(target, port, socktype, used)
+			       : target_connect_resolved(target, port, socktype, used);
 
-	if (target->fixed)
-		fd = target_connect_fixed(target, port, socktype, used);
-	else if (target_getaddrinfo(target->conf->target, socktype, port->port, &candidates) < 0)
-		fd = TARGET_FAILED;
-	else
-		fd = target_try(target, port, socktype, target->conf->target, 0, &candidates, used);
 	if (fd == TARGET_FAILED)
 		shared_add(&port->upstream_errors, 1);
 	return fd;
@@ -428,9 +426,10 @@ int target_connect_name(const struct target *target, struct shared_port *port, i
 	struct target_candidates candidates;
 	int fd, is_self = 0;
 
+	candidates.count = 1;
 	if (conf->pre_resolve && exact)
-		fd = target_from_slot(&target->shared->routes[route], port->port, &candidates,
-				      &is_self);
+		fd = target_from_slot(&target->shared->routes[route], port->port,
+				      &candidates.list[0], &is_self);
 	else if (conf->pre_resolve)
 		fd = target_resolve_name(target, name, port->port, &candidates);
 	else

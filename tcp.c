@@ -67,7 +67,7 @@ static void tcp_spawn(struct tcp_state *state, int client_fd, const struct endpo
 	if (pid == 0) {
 		close(state->fd);
 		close(state->core.signal_fd);
-		proc_signals_child();
+		proc_signals_unblock();
 		tcp_log_accept(state, client);
 		conn_serve(&state->context, client_fd, client);
 	}
@@ -87,7 +87,8 @@ static void tcp_spawn(struct tcp_state *state, int client_fd, const struct endpo
 static int tcp_accept_one(struct tcp_state *state)
 {
 	struct endpoint client = { .len = sizeof client.addr };
-	int fd = accept4(state->fd, (struct sockaddr *)&client.addr, &client.len, SOCK_CLOEXEC);
+	int fd = accept4(state->fd, (struct sockaddr *)&client.addr, &client.len,
+			 SOCK_CLOEXEC | SOCK_NONBLOCK);
 
 	if (fd < 0) {
 		if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED || errno == EPROTO)

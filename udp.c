@@ -32,6 +32,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sock_diag.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -46,6 +47,7 @@
 #define UDP_PAIR_BUFFER (1 << 20)	/* socketpair: room for bursts of large datagrams */
 #define UDP_READ_BURST 64		/* datagrams per wake-up before signals are looked at */
 #define UDP_RETRY_MS 1000		/* after TARGET could not be reached: the next attempt */
+#define UDP_DROPS_EVERY_MS 1000		/* the kernel's drops, counted while the queue is full */
 
 struct udp_state {
 	const struct conf *conf;
@@ -62,7 +64,7 @@ struct udp_state {
 	struct sockaddr_storage marker_to, marker_from;	/* from: as our socket sees it */
 	socklen_t marker_to_len;
 	uint32_t target_version;	/* one-way: the shared address its socket was made for */
-	uint32_t kernel_drops;		/* the socket's SO_RXQ_OVFL count, as last seen */
+	uint32_t kernel_drops;		/* the socket's drop count (SO_MEMINFO), as last seen */
 	uint8_t buf[UDP_MAX_DATAGRAM + 2];	/* a datagram, with the tag byte */
 };
 
@@ -99,7 +101,7 @@ static _Noreturn void udp_become_session(struct udp_state *state, const struct s
 	close(state->core.signal_fd);
 	close(state->notify_rd);
 	close(state->marker_fd);
-	proc_signals_child();
+	proc_signals_unblock();
 	udp_session_run(&args);
 }
 
@@ -344,22 +346,32 @@ static void udp_reap(struct udp_state *state)
 }
 
 /*
- * Reads what the socket holds, a batch at a time, while the queue has room.
- * Datagrams the kernel dropped meanwhile (its buffer full while we could
- * not read) are counted as having had no room to wait.
+ * The datagrams the kernel dropped since last time (its buffer full while
+ * the queue had no room and the socket was left alone), counted as having
+ * had no room to wait.
  */
+static void udp_count_kernel_drops(struct udp_state *state)
+{
+	uint32_t meminfo[SK_MEMINFO_VARS] = { 0 };
+	socklen_t len = sizeof meminfo;
+
+	if (getsockopt(state->fd, SOL_SOCKET, SO_MEMINFO, meminfo, &len) < 0 ||
+	    len <= SK_MEMINFO_DROPS * sizeof meminfo[0])
+		return;
+	udp_drop(state, SHARED_DROPPED_QUEUE_FULL,
+		 (uint32_t)(meminfo[SK_MEMINFO_DROPS] - state->kernel_drops));
+	state->kernel_drops = meminfo[SK_MEMINFO_DROPS];
+}
+
+/* Reads what the socket holds, a batch at a time, while the queue has room. */
 static void udp_read_burst(struct udp_state *state)
 {
-	uint32_t drops = state->kernel_drops;
-
 	for (int total = 0, count = UDP_BATCH; count == UDP_BATCH && total < UDP_READ_BURST &&
 	     pending_has_room(&state->pending, UDP_BATCH, UDP_MAX_DATAGRAM);
 	     total += count) {
-		count = udp_batch_recv(state->batch, state->fd, 0, NULL, &drops);
+		count = udp_batch_recv(state->batch, state->fd, 0, NULL);
 		udp_dispatch_batch(state, state->batch, count);
 	}
-	udp_drop(state, SHARED_DROPPED_QUEUE_FULL, (uint32_t)(drops - state->kernel_drops));
-	state->kernel_drops = drops;
 }
 
 /* --- the fast path's plumbing (udp_handover.h) --- */
@@ -433,17 +445,19 @@ static void udp_fast_path_init(struct udp_state *state)
 
 static void udp_answers_serve(struct udp_state *state)
 {
-	int on = 1;
-
-	setsockopt(state->fd, SOL_SOCKET, SO_RXQ_OVFL, &on, sizeof on);
 	udp_fast_path_init(state);
 	while (!state->core.stopping) {
-		/* With a full queue the socket is left alone: the kernel holds the rest. */
+		/*
+		 * With a full queue the socket is left alone: the kernel holds the
+		 * rest, and what it drops is counted once a second meanwhile.
+		 */
 		int room = pending_has_room(&state->pending, UDP_BATCH, UDP_MAX_DATAGRAM);
 		struct pollfd pfds[2] = { { .fd = room ? state->fd : -1, .events = POLLIN },
 					  { .fd = state->notify_rd, .events = POLLIN } };
 
-		if (listener_poll(&state->core, pfds, 2, -1) > 0) {
+		if (!room)
+			udp_count_kernel_drops(state);
+		if (listener_poll(&state->core, pfds, 2, room ? -1 : UDP_DROPS_EVERY_MS) > 0) {
 			if (pfds[1].revents & POLLIN)
 				udp_read_notify(state);
 			if (pfds[0].revents & POLLIN)

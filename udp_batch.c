@@ -27,14 +27,6 @@ struct udp_batch *udp_batch_new(void)
 	return batch;
 }
 
-/* The kernel's drop count a message carried (SO_RXQ_OVFL), into *drops. */
-static void udp_batch_drops(struct msghdr *msg, uint32_t *drops)
-{
-	for (struct cmsghdr *cmsg = CMSG_FIRSTHDR(msg); cmsg; cmsg = CMSG_NXTHDR(msg, cmsg))
-		if (cmsg->cmsg_level == SOL_SOCKET && cmsg->cmsg_type == SO_RXQ_OVFL)
-			memcpy(drops, CMSG_DATA(cmsg), sizeof *drops);
-}
-
 void udp_batch_free(struct udp_batch *batch)
 {
 	if (batch)
@@ -42,7 +34,7 @@ void udp_batch_free(struct udp_batch *batch)
 	free(batch);
 }
 
-int udp_batch_recv(struct udp_batch *batch, int fd, int tagged, int *closed, uint32_t *drops)
+int udp_batch_recv(struct udp_batch *batch, int fd, int tagged, int *closed)
 {
 	int got;
 
@@ -53,14 +45,8 @@ int udp_batch_recv(struct udp_batch *batch, int fd, int tagged, int *closed, uin
 							  .msg_namelen = sizeof batch->from[i],
 							  .msg_iov = &batch->iov[i][tagged ? 0 : 1],
 							  .msg_iovlen = tagged ? 2 : 1 };
-		if (drops) {
-			batch->msgs[i].msg_hdr.msg_control = batch->control[i].buf;
-			batch->msgs[i].msg_hdr.msg_controllen = sizeof batch->control[i].buf;
-		}
 	}
 	got = recvmmsg(fd, batch->msgs, UDP_BATCH, MSG_DONTWAIT, NULL);
-	for (int i = 0; drops && i < got; i++)
-		udp_batch_drops(&batch->msgs[i].msg_hdr, drops);
 	for (int i = 0; i < got; i++) {
 		size_t len = batch->msgs[i].msg_len;
 
@@ -160,8 +146,6 @@ void udp_batch_send(struct udp_batch *batch, int count, int fd,
 		batch->msgs[i].msg_hdr.msg_namelen = to ? to_len : 0;
 		batch->msgs[i].msg_hdr.msg_iov = &batch->iov[i][1];
 		batch->msgs[i].msg_hdr.msg_iovlen = 1;
-		batch->msgs[i].msg_hdr.msg_control = NULL;
-		batch->msgs[i].msg_hdr.msg_controllen = 0;
 	}
 	/* An error stands for one datagram (or an earlier ICMP report): skip it, go on. */
 	while (done < count && errors <= count) {

@@ -28,10 +28,6 @@ struct udp_batch {
 	struct iovec iov[UDP_BATCH][2];	/* [0]: the pair's tag byte, [1]: the datagram */
 	uint8_t tags[UDP_BATCH];
 	struct sockaddr_storage from[UDP_BATCH];
-	union {
-		char buf[CMSG_SPACE(sizeof(uint32_t))];
-		struct cmsghdr align;
-	} control[UDP_BATCH];	/* SO_RXQ_OVFL: the socket's count of datagrams it dropped */
 	uint8_t *buf;	/* UDP_BATCH slots of 64 KiB; only the pages used are touched */
 };
 
@@ -43,10 +39,9 @@ void udp_batch_free(struct udp_batch *batch);
  * Receives what fd holds, up to UDP_BATCH datagrams: their count, or 0.
  * From the socketpair (tagged) each message starts with its tag; a message
  * of zero bytes is the pair's end: the ones before it are counted, and
- * *closed is set. With drops (a socket with SO_RXQ_OVFL on), *drops is set
- * to the socket's count of datagrams the kernel dropped, when one came.
+ * *closed is set.
  */
-int udp_batch_recv(struct udp_batch *batch, int fd, int tagged, int *closed, uint32_t *drops);
+int udp_batch_recv(struct udp_batch *batch, int fd, int tagged, int *closed);
 
 /*
  * Sends the batch's datagrams, each to `to` (NULL: the connected peer):

@@ -95,8 +95,7 @@ static void udp_session_up(struct udp_flow *flow, int from_fd, int tagged)
 {
 	for (int rounds = 0, got = UDP_BATCH; got == UDP_BATCH && rounds < UDP_SESSION_ROUNDS;
 	     rounds++) {
-		int count = got = udp_batch_recv(flow->batch, from_fd, tagged, &flow->pair_closed,
-						   NULL);
+		int count = got = udp_batch_recv(flow->batch, from_fd, tagged, &flow->pair_closed);
 		uint64_t bytes;
 
 		if (tagged && udp_session_take_switch(flow->batch, &count))
@@ -114,7 +113,7 @@ static void udp_session_up(struct udp_flow *flow, int from_fd, int tagged)
 static void udp_session_down(struct udp_flow *flow)
 {
 	const struct udp_session_args *args = flow->args;
-	int count = udp_batch_recv(flow->batch, flow->upstream_fd, 0, NULL, NULL);
+	int count = udp_batch_recv(flow->batch, flow->upstream_fd, 0, NULL);
 	uint64_t bytes = udp_batch_bytes(flow->batch, count, '<', flow->down_bytes,
 					 args->verbose >= 2);
 

@@ -55,6 +55,8 @@ static void wires_start(struct wires *wires, int dump)
 
 	tcp_pair(&wires->client, &a);
 	tcp_pair(&b, &wires->target);
+	fcntl(a, F_SETFL, O_NONBLOCK);	/* as the proxy hands them over */
+	fcntl(b, F_SETFL, O_NONBLOCK);
 	wires->relay = fork();
 	ck_assert_int_ge(wires->relay, 0);
 	if (wires->relay == 0) {

@@ -128,13 +128,13 @@ START_TEST(test_the_pair_s_end_is_the_end)
 	ck_assert_int_eq(udp_pair_send(fds[0], UDP_PAIR_DATAGRAM, (const uint8_t *)"one", 3), 0);
 	ck_assert_int_eq(udp_pair_send(fds[0], UDP_PAIR_DATAGRAM, NULL, 0), 0);	/* empty */
 	close(fds[0]);
-	got = udp_batch_recv(batch, fds[1], 1, &closed, NULL);
+	got = udp_batch_recv(batch, fds[1], 1, &closed);
 	ck_assert_int_eq(got, 2);	/* the two messages, then the end: not 32 empty ones */
 	ck_assert_uint_eq(batch->iov[0][1].iov_len, 3);
 	ck_assert_uint_eq(batch->iov[1][1].iov_len, 0);
 	ck_assert_int_eq(closed, 1);
 	closed = 0;
-	ck_assert_int_eq(udp_batch_recv(batch, fds[1], 1, &closed, NULL), 0);
+	ck_assert_int_eq(udp_batch_recv(batch, fds[1], 1, &closed), 0);
 	ck_assert_int_eq(closed, 1);
 	close(fds[1]);
 	udp_batch_free(batch);

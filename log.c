@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -145,7 +146,7 @@ static size_t log_dump_header(char *out, size_t size, char direction, uint64_t o
 	char stamp[32];
 	int written;
 
-	gettimeofday(&now, NULL);
+	syscall(SYS_gettimeofday, &now, NULL);	/* relays have no vDSO (process.h) */
 	localtime_r(&now.tv_sec, &tm);
 	strftime(stamp, sizeof stamp, "%Y/%m/%d %H:%M:%S", &tm);
 	written = snprintf(out, size, "%c %s.%06ld  length=%zu from=%llu to=%llu\n", direction,

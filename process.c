@@ -3,21 +3,32 @@
  */
 #include "process.h"
 
+#include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
+#include <stdint.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
 #include <time.h>
 
 #define PROC_STAT_SIZE 1024
 #define PROC_STAT_STARTTIME 19	/* fields after ") ": state is the 1st, starttime the 20th */
 
+/*
+ * The system call, not the vDSO: the vDSO reads the kernel's clock page, and
+ * once a process has that page mapped ([vvar], a VM_PFNMAP mapping) fork
+ * copies its page-table entries into every child: three page-table pages
+ * per relay for a region no relay needs. A relay reads the clock a few times.
+ */
 long long proc_now_ms(void)
 {
 	struct timespec now;
 
-	clock_gettime(CLOCK_MONOTONIC, &now);
+	syscall(SYS_clock_gettime, CLOCK_MONOTONIC, &now);
 	return (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
 }
 
@@ -38,6 +49,120 @@ void proc_signals_unblock(void)
 
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+#define PROC_PAGE 4096UL
+#define PROC_CHILD_STACK (256 * 1024)	/* the deepest relay path uses a few kB */
+
+/* Where the next low mapping ends: the first page of the program, then lower. */
+static uintptr_t proc_low_end;
+/* The top of the stack children start on; NULL: they are forked as usual. */
+static char *proc_child_stack_top;
+/* environ and its strings are on the heap, not on the first stack. */
+static int proc_environ_moved;
+
+void *proc_map_low(size_t size, int prot, int flags, int fd)
+{
+	extern const char __executable_start[];	/* defined by the linker */
+	uintptr_t length = (size + PROC_PAGE - 1) & ~(PROC_PAGE - 1), start;
+	void *region;
+
+	if (!proc_low_end)
+		proc_low_end = (uintptr_t)__executable_start & ~(PROC_PAGE - 1);
+	if (proc_low_end < length + (1UL << 20))	/* never near page zero */
+		return mmap(NULL, size, prot, flags, fd, 0);
+	start = proc_low_end - length;
+	region = mmap((void *)start, size, prot, flags | MAP_FIXED_NOREPLACE, fd, 0);
+	if (region == (void *)start)
+		proc_low_end = start;
+	else if (region == MAP_FAILED && errno == EEXIST)
+		region = mmap(NULL, size, prot, flags, fd, 0);
+	return region;
+}
+
+/*
+ * MADV_DONTFORK on this process's mappings named one of names (as
+ * /proc/self/maps shows them). The number marked, -1 when /proc is unreadable.
+ */
+static int proc_dontfork(const char *const *names)
+{
+	FILE *maps = fopen("/proc/self/maps", "re");
+	unsigned long start, end;
+	char line[512], *name;
+	int marked = 0;
+
+	if (!maps)
+		return -1;
+	while (fgets(line, sizeof line, maps)) {
+		line[strcspn(line, "\n")] = '\0';
+		name = strrchr(line, ' ');
+		if (!name || sscanf(line, "%lx-%lx", &start, &end) != 2)
+			continue;
+		for (const char *const *wanted = names; *wanted; wanted++)
+			if (strcmp(name + 1, *wanted) == 0 &&
+			    madvise((void *)start, end - start, MADV_DONTFORK) == 0)
+				marked++;
+	}
+	fclose(maps);
+	return marked;
+}
+
+int proc_spawn_prepare(int children_use_vdso)
+{
+	static const char *const first_stack[] = { "[stack]", NULL };
+	/*
+	 * The vDSO and the clock pages it reads: the main process touched them
+	 * (glibc's start, mkstemp), so fork would copy the page tables of that
+	 * region into every child, three pages for nothing.
+	 */
+	static const char *const clock_pages[] = { "[vdso]", "[vvar]", "[vvar_vclock]", NULL };
+	char *stack;
+
+	if (!proc_environ_moved)
+		return -1;
+	stack = proc_map_low(PROC_CHILD_STACK, PROT_READ | PROT_WRITE,
+			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1);
+	if (stack == MAP_FAILED)
+		return -1;
+	/* Only the lowest mapping has nothing below it to overflow into. */
+	if ((uintptr_t)stack != proc_low_end || proc_dontfork(first_stack) != 1) {
+		munmap(stack, PROC_CHILD_STACK);
+		return -1;
+	}
+	if (!children_use_vdso)
+		proc_dontfork(clock_pages);
+	proc_child_stack_top = stack + PROC_CHILD_STACK;
+	return 0;
+}
+
+pid_t proc_spawn(int (*child)(void *), void *arg)
+{
+	pid_t pid;
+
+	/* SIGCHLD, no CLONE_* flag: a fork, on another stack. */
+	if (proc_child_stack_top)
+		return clone(child, proc_child_stack_top, SIGCHLD, arg);
+	pid = proc_fork();
+	if (pid == 0)
+		_exit(child(arg));
+	return pid;
+}
+
+void proc_environ_to_heap(void)
+{
+	extern char **environ;
+	size_t count = 0;
+	char **copy;
+
+	while (environ[count])
+		count++;
+	if (!(copy = calloc(count + 1, sizeof *copy)))
+		return;
+	for (size_t i = 0; i < count; i++)
+		if (!(copy[i] = strdup(environ[i])))
+			return;	/* leaves environ as it was: children are then forked as usual */
+	environ = copy;
+	proc_environ_moved = 1;
 }
 
 /* The field'th space-separated field of text (0: the first); NULL when there are fewer. */

@@ -1,7 +1,8 @@
 /*
  * process.h: what every process of the proxy (and the healthcheck) needs
  * about processes: the clock, the signal state a new child starts from, the
- * fork used per connection, and reading /proc/PID/stat.
+ * fork used per connection (and where its child's memory is), and
+ * reading /proc/PID/stat.
  */
 #ifndef WHITELIST_PROCESS_H
 #define WHITELIST_PROCESS_H
@@ -33,6 +34,36 @@ static inline pid_t proc_fork(void)
 {
 	return _Fork();
 }
+
+/*
+ * A mapping placed just below the program's first page (below earlier ones
+ * made here), where the binary's own page tables are: a relay that touches
+ * it needs no page-table pages of its own for another region of the address
+ * space. MAP_FAILED with errno; elsewhere when that range is taken.
+ */
+void *proc_map_low(size_t size, int prot, int flags, int fd);
+
+/*
+ * In a listener: its children will start on a stack of their own (mapped
+ * low, nothing mapped below it, so an overflow faults), and the listener's
+ * own stack is left out of every fork, and so is the vDSO unless
+ * children_use_vdso. A child then copies no stack page and has no page
+ * tables outside the binary's region; what it needs must be in static or
+ * heap memory, never on the listener's stack. Without the vDSO it must read
+ * the clock with system calls (proc_now_ms, log.c), never through libc's
+ * clock_gettime, gettimeofday or time (getaddrinfo does). -1 when it could
+ * not (children are then forked as usual).
+ */
+int proc_spawn_prepare(int children_use_vdso);
+
+/*
+ * A child running child(arg) and exiting with its result; the parent gets
+ * its pid, as with fork(). arg must not point to the parent's stack.
+ */
+pid_t proc_spawn(int (*child)(void *), void *arg);
+
+/* The environment moved to the heap, so that no pointer into the first stack is left. */
+void proc_environ_to_heap(void);
 
 /* The fields of /proc/PID/stat we use. */
 struct proc_stat {

@@ -86,7 +86,7 @@ static void *shared_map_file(size_t size, uid_t owner)
 	if (shared_path(path, sizeof path, (long)getpid()) < 0) {
 		errno = ENAMETOOLONG;
 	} else if ((fd = shared_file(path, size)) >= 0) {
-		region = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		region = proc_map_low(size, PROT_READ | PROT_WRITE, MAP_SHARED, fd);
 		saved = errno;
 		if (region == MAP_FAILED)
 			unlink(path);
@@ -110,7 +110,7 @@ struct shared *shared_create(const uint16_t *ports, size_t nports, int mode, uid
 	if (shared == MAP_FAILED) {
 		int saved = errno;
 
-		shared = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		shared = proc_map_low(size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1);
 		if (shared == MAP_FAILED)
 			return NULL;
 		errno = saved;

@@ -362,6 +362,11 @@ static int target_connect_resolved(const struct target *target, struct shared_po
 	return target_try(target, port, socktype, target->conf->target, 0, &candidates, used);
 }
 
+int target_uses_system_resolver(const struct target *target)
+{
+	return target->conf->routed ? !target->conf->pre_resolve : !target->fixed;
+}
+
 int target_connect(const struct target *target, struct shared_port *port, int socktype,
 		   struct endpoint *used)
 {

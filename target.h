@@ -55,6 +55,13 @@ int target_connect(const struct target *target, struct shared_port *port, int so
 		   struct endpoint *used);
 
 /*
+ * 1 when a child may call the system resolver (getaddrinfo): PRE_RESOLVE=0
+ * and a TARGET that is a name. glibc then reads the clock through the vDSO
+ * (its query ids), so those children must keep it (process.h).
+ */
+int target_uses_system_resolver(const struct target *target);
+
+/*
  * Routed mode, a child: a TCP connection to the name a client asked for,
  * which conf->routes[route] covers, on port's port. An exact entry goes
  * anywhere but to this proxy; a wildcard's name also not to a private range

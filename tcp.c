@@ -19,6 +19,7 @@
 #include "listener.h"
 #include "log.h"
 #include "process.h"
+#include "target.h"
 
 #define TCP_BACKOFF_MS 100	/* after EMFILE or a failed fork: let resources come back */
 
@@ -28,6 +29,13 @@ struct tcp_state {
 	int fd;
 	int accept_failing;	/* log a run of failures once, not per attempt */
 	int fork_failing;
+};
+
+/* A new relay's client, handed over in static memory: relays do not inherit the listener's stack. */
+struct tcp_handoff {
+	struct tcp_state *state;
+	struct endpoint client;
+	int client_fd;
 };
 
 /*
@@ -52,9 +60,23 @@ static void tcp_spawn_failed(struct tcp_state *state)
 	state->fork_failing = 1;
 }
 
-/* Forks the relay of one accepted client; the parent keeps no copy of it. */
+/* The relay child: proc_spawn's function. */
+static int tcp_relay(void *arg)
+{
+	const struct tcp_handoff *handoff = arg;
+	struct tcp_state *state = handoff->state;
+
+	close(state->fd);
+	close(state->core.signal_fd);
+	proc_signals_unblock();
+	tcp_log_accept(state, &handoff->client);
+	conn_serve(&state->context, handoff->client_fd, &handoff->client);
+}
+
+/* Starts the relay of one accepted client; the parent keeps no copy of it. */
 static void tcp_spawn(struct tcp_state *state, int client_fd, const struct endpoint *client)
 {
+	static struct tcp_handoff handoff;
 	pid_t pid;
 
 	if (slots_take(&state->core.slots) < 0) {
@@ -63,14 +85,8 @@ static void tcp_spawn(struct tcp_state *state, int client_fd, const struct endpo
 		tcp_spawn_failed(state);
 		return;
 	}
-	pid = proc_fork();
-	if (pid == 0) {
-		close(state->fd);
-		close(state->core.signal_fd);
-		proc_signals_unblock();
-		tcp_log_accept(state, client);
-		conn_serve(&state->context, client_fd, client);
-	}
+	handoff = (struct tcp_handoff){ .state = state, .client = *client, .client_fd = client_fd };
+	pid = proc_spawn(tcp_relay, &handoff);
 	close(client_fd);
 	if (pid < 0) {
 		slots_cancel(&state->core.slots);
@@ -122,9 +138,13 @@ static void tcp_reap(struct tcp_state *state)
 void tcp_serve(const struct conf *conf, const struct target *target, struct shared *shared,
 	       int listen_fd, uint16_t port)
 {
-	struct tcp_state state = { .fd = listen_fd };
+	/* Static, not on the stack: relays read it, and they do not inherit the stack. */
+	static struct tcp_state state;
 
+	state.fd = listen_fd;
 	listener_become(&state.core, port, conf, shared);
+	if (proc_spawn_prepare(target_uses_system_resolver(target)) < 0 && conf->verbose >= 1)
+		log_msg("port %u: relays forked with the listener's stack (more memory each)", port);
 	state.context = (struct conn_context){ .target = target, .stats = state.core.stats,
 					       .verbose = conf->verbose };
 	while (!state.core.stopping) {

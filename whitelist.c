@@ -434,6 +434,8 @@ int main(void)
 	char err[CONF_ERR_SIZE];
 	int status;
 
+	/* First: what conf_load keeps must not point into the stack relays do not inherit. */
+	proc_environ_to_heap();
 	log_init("whitelist");
 	if (conf_load(&conf, env_get, err, sizeof err) < 0)
 		die_config("%s", err);

@@ -80,8 +80,12 @@ void listener_slot_bind(struct listener_core *core, pid_t pid)
 
 pid_t listener_next_exited(struct listener_core *core, int *status)
 {
-	pid_t pid = waitpid(-1, status, WNOHANG);
+	pid_t pid;
 
+	/* Every child of a listener holds a slot: none held, no child to ask about. */
+	if (core->slots.used == 0)
+		return 0;
+	pid = waitpid(-1, status, WNOHANG);
 	if (pid <= 0)
 		return 0;
 	/* Every child of a listener took a slot; slots_give checks it anyway. */
@@ -125,7 +129,7 @@ int listener_allowed(struct listener_core *core, const struct sockaddr *client)
 
 const char *listener_count(const struct listener_core *core)
 {
-	static char text[48];
+	static char text[LISTENER_COUNT_SIZE];
 
 	if (core->slots.limit > 0)
 		snprintf(text, sizeof text, "%zu/%ld", core->slots.used, core->slots.limit);

@@ -57,6 +57,8 @@ void listener_slot_bind(struct listener_core *core, pid_t pid);
  */
 pid_t listener_next_exited(struct listener_core *core, int *status);
 
+#define LISTENER_COUNT_SIZE 48
+
 /* "3/100": children now, and the limit. */
 const char *listener_count(const struct listener_core *core);
 

@@ -45,10 +45,10 @@ void proc_signals_child(void)
 
 void proc_signals_unblock(void)
 {
-	sigset_t none;
+	static const uint64_t none;	/* the kernel's sigset: 64 bits */
 
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
+	/* The system call itself: libc's sigprocmask, sigemptyset are two more text pages to fault in. */
+	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, sizeof none);
 }
 
 #define PROC_PAGE 4096UL
@@ -135,16 +135,20 @@ int proc_spawn_prepare(int children_use_vdso)
 	return 0;
 }
 
-pid_t proc_spawn(int (*child)(void *), void *arg)
+pid_t proc_spawn(int (*child)(void *), const void *arg, size_t size)
 {
+	char *copy;
 	pid_t pid;
 
-	/* SIGCHLD, no CLONE_* flag: a fork, on another stack. */
-	if (proc_child_stack_top)
-		return clone(child, proc_child_stack_top, SIGCHLD, arg);
+	if (proc_child_stack_top) {	/* size: a few hundred bytes, far less than the stack */
+		copy = (char *)((uintptr_t)(proc_child_stack_top - size) & ~(uintptr_t)15);
+		memcpy(copy, arg, size);
+		/* SIGCHLD, no CLONE_* flag: a fork, on another stack, below the copy. */
+		return clone(child, copy, SIGCHLD, copy);
+	}
 	pid = proc_fork();
 	if (pid == 0)
-		_exit(child(arg));
+		_exit(child((void *)arg));
 	return pid;
 }
 

@@ -57,10 +57,11 @@ void *proc_map_low(size_t size, int prot, int flags, int fd);
 int proc_spawn_prepare(int children_use_vdso);
 
 /*
- * A child running child(arg) and exiting with its result; the parent gets
- * its pid, as with fork(). arg must not point to the parent's stack.
+ * A child running child() and exiting with its result; the parent gets its
+ * pid, as with fork(). child's argument is a copy of arg's size bytes at the
+ * top of its stack: the page the parent writes anyway to start it there.
  */
-pid_t proc_spawn(int (*child)(void *), void *arg);
+pid_t proc_spawn(int (*child)(void *), const void *arg, size_t size);
 
 /* The environment moved to the heap, so that no pointer into the first stack is left. */
 void proc_environ_to_heap(void);

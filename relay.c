@@ -2,10 +2,13 @@
  * relay.c: see relay.h.
  *
  * Bytes move with splice() through one pipe per direction, never through
- * user space, except with the dump option where they are read into a buffer
- * to be dumped as socat -v did. The loop is four short steps: fill (source
- * into the pipe), flush (pipe into the sink), the events each socket is
- * waited for, and the end condition.
+ * user space, except in two cases: with the dump option they are read into
+ * a buffer to be dumped as socat -v did; and a direction starts by copying
+ * through one page of stack, written on at once, until a read fills that
+ * page or a write cannot take it all: a request and its answer then need
+ * no pipe (made, and torn down at exit, they cost more than the copy). The
+ * loop is four short steps: fill (source into the pipe), flush (pipe into
+ * the sink), the events each socket is waited for, and the end condition.
  *
  * Two rules keep it from spinning or stalling:
  * - a socket is polled only for events it can make progress on; one with
@@ -34,6 +37,7 @@
 #define RELAY_COPY_SIZE 65536		/* dump mode's buffer per direction */
 #define RELAY_PIPE_BULK (512 * 1024)	/* a bulk direction's pipe: fewer, larger splices */
 #define RELAY_MARK_READ 4096		/* one page: always fits an empty pipe */
+#define RELAY_SMALL 4096		/* a direction's first bytes: copied through a page */
 #define RELAY_PIPE_DEFAULT 65536	/* a new pipe's capacity (16 pages) */
 
 enum { RELAY_UP, RELAY_DOWN };	/* client -> target, target -> client */
@@ -41,6 +45,7 @@ enum { RELAY_UP, RELAY_DOWN };	/* client -> target, target -> client */
 struct relay_dir {
 	int from, to;
 	int pipe_rd, pipe_wr;	/* splice mode */
+	int piped;		/* past its first small bytes: through the pipe for good */
 	uint8_t *buf;		/* copy mode (dump) */
 	size_t start, pending;	/* bytes read, not yet written */
 	size_t capacity;
@@ -65,6 +70,7 @@ static int relay_dir_init(struct relay_dir *dir, int from, int to, _Atomic uint6
 	dir->tag = tag;
 	dir->pipe_rd = dir->pipe_wr = -1;
 	if (copy) {
+		dir->piped = 1;	/* the dump's buffer is its only way */
 		dir->capacity = RELAY_COPY_SIZE;
 		dir->buf = malloc(dir->capacity);
 		return dir->buf ? 0 : -1;
@@ -74,17 +80,14 @@ static int relay_dir_init(struct relay_dir *dir, int from, int to, _Atomic uint6
 }
 
 /*
- * A direction's pipe, made with its first bytes: an idle connection holds
- * none (two pipes are about 5 kB of kernel memory). Its capacity is taken
- * as the default: when the user's pipe budget is spent the kernel gives
- * less, and splice then simply moves less at a time. -1 with errno.
+ * A direction's pipe. Its capacity is taken as the default: when the
+ * user's pipe budget is spent the kernel gives less, and splice then simply
+ * moves less at a time. -1 with errno.
  */
 static int relay_pipe(struct relay_dir *dir)
 {
 	int fds[2];
 
-	if (dir->pipe_wr >= 0)
-		return 0;
 	if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) < 0)
 		return -1;
 	dir->pipe_rd = fds[0];
@@ -149,8 +152,6 @@ static ssize_t relay_read(struct relay_dir *dir)
 		dir->start = 0;
 		return read(dir->from, dir->buf, dir->capacity);
 	}
-	if (relay_pipe(dir) < 0)
-		return -2;	/* no pipe: the caller ends the relay */
 	got = splice(dir->from, NULL, dir->pipe_wr, NULL, dir->capacity - dir->pending,
 		     SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 	if (got > 0 || (got < 0 && errno != EAGAIN) || !dir->urgent || !relay_at_mark(dir->from))
@@ -166,20 +167,79 @@ static ssize_t relay_read(struct relay_dir *dir)
 	return relay_read_past_mark(dir);
 }
 
+/*
+ * The direction goes through its pipe from now on, made now (an idle
+ * connection holds none: two pipes are about 5 kB of kernel memory), with
+ * the bytes the sink did not take in it.
+ */
+static void relay_to_pipe(struct relay_dir *dir, const uint8_t *left, size_t len)
+{
+	dir->piped = 1;
+	if (relay_pipe(dir) < 0) {
+		log_errno("no pipe to relay a connection");
+		dir->broken = dir->eof = 1;	/* nothing can move this way: the relay ends */
+		return;
+	}
+	if (len > 0 && write(dir->pipe_wr, left, len) == (ssize_t)len)
+		dir->pending = len;
+	else if (len > 0)
+		dir->broken = 1;	/* cannot happen: an empty pipe takes a page */
+}
+
+/* Counts bytes written to `to`. */
+static void relay_count(struct relay_dir *dir, size_t put)
+{
+	dir->bytes += put;
+	atomic_fetch_add_explicit(dir->total, (uint64_t)put, memory_order_relaxed);
+}
+
+/*
+ * Before the pipe: one read into a page of stack, written on at once. A
+ * read that filled the page (bulk), or a write that left bytes over (the
+ * sink is slow), moves the direction to the pipe; the bytes left over go
+ * into it (empty: they fit) and are flushed from there. 1 when something
+ * moved. The urgent mark needs no care here: read() steps over it.
+ */
+__attribute__((noinline))	/* its page of stack only when it runs */
+static int relay_fill_small(struct relay_dir *dir)
+{
+	uint8_t chunk[RELAY_SMALL];
+	ssize_t got = read(dir->from, chunk, sizeof chunk), put = 0, wrote;
+
+	if (got < 0 && (errno == EAGAIN || errno == EINTR))
+		return 0;
+	if (got <= 0) {
+		dir->eof = 1;	/* EOF, or a reset that the other side will see as a FIN */
+		return 1;
+	}
+	while (put < got && (wrote = write(dir->to, chunk + put, (size_t)(got - put))) != 0) {
+		if (wrote < 0 && errno == EINTR)
+			continue;
+		if (wrote < 0 && errno != EAGAIN) {
+			dir->broken = 1;	/* the sink is gone: this way is over */
+			return 1;
+		}
+		if (wrote < 0)
+			break;
+		put += wrote;
+	}
+	relay_count(dir, (size_t)put);
+	if (put < got || (size_t)got == sizeof chunk)
+		relay_to_pipe(dir, chunk + put, (size_t)(got - put));
+	return 1;
+}
+
 /* Moves what `from` has into the pipe or buffer. 1 when something moved. */
 static int relay_fill(struct relay_dir *dir)
 {
 	ssize_t got;
 
+	if (!dir->piped && !relay_dir_done(dir) && !dir->eof)
+		return relay_fill_small(dir);
 	if (dir->eof || relay_dir_done(dir) || dir->pending == dir->capacity ||
 	    (dir->buf && dir->pending > 0))	/* a buffer holds one chunk: it is dumped whole */
 		return 0;
 	got = relay_read(dir);
-	if (got == -2) {
-		log_errno("no pipe to relay a connection");
-		dir->broken = dir->eof = 1;	/* nothing can move this way: the relay ends */
-		return 1;
-	}
 	if (got > 0) {
 		if (dir->buf)
 			log_dump(dir->tag, dir->bytes, dir->buf, (size_t)got);
@@ -214,8 +274,7 @@ static int relay_flush(struct relay_dir *dir)
 		}
 		dir->pending -= (size_t)put;
 		dir->start += (size_t)put;
-		dir->bytes += (size_t)put;
-		atomic_fetch_add_explicit(dir->total, (uint64_t)put, memory_order_relaxed);
+		relay_count(dir, (size_t)put);
 		dir->stalled = 0;
 		moved = 1;
 	}
@@ -250,21 +309,30 @@ static void relay_slot(struct pollfd *slot, int fd, short events)
 /*
  * How long poll may wait: forever while both directions run; once one is
  * over, what is left of RELAY_LINGER_MS since the last transfer (0: stop).
+ * The clock is read only then.
  */
-static int relay_timeout(const struct relay_dir *dirs, long long last_transfer)
+static int relay_timeout(const struct relay_dir *dirs, int moved, long long *last_transfer)
 {
-	long long left;
+	long long now, left;
 
 	if (!relay_dir_done(&dirs[RELAY_UP]) && !relay_dir_done(&dirs[RELAY_DOWN]))
 		return -1;
-	left = last_transfer + RELAY_LINGER_MS - proc_now_ms();
+	now = proc_now_ms();
+	if (moved)	/* as it did when a direction ended */
+		*last_transfer = now;
+	left = *last_transfer + RELAY_LINGER_MS - now;
 	return left > 0 ? (int)left : 0;
 }
 
 static void relay_loop(struct relay_dir *dirs)
 {
-	struct pollfd pfds[2] = { { .fd = -1 }, { .fd = -1 } };
-	long long last_transfer = proc_now_ms();
+	/*
+	 * The client's first bytes are tried before any poll: they are usually
+	 * there (the client spoke while the upstream connect took its round
+	 * trip); if not, that costs one read that finds nothing.
+	 */
+	struct pollfd pfds[2] = { { .fd = -1, .revents = POLLIN }, { .fd = -1 } };
+	long long last_transfer = 0;
 
 	for (;;) {
 		int moved = 0, timeout;
@@ -277,9 +345,7 @@ static void relay_loop(struct relay_dir *dirs)
 		}
 		if (relay_dir_done(&dirs[RELAY_UP]) && relay_dir_done(&dirs[RELAY_DOWN]))
 			return;
-		if (moved)
-			last_transfer = proc_now_ms();
-		if ((timeout = relay_timeout(dirs, last_transfer)) == 0)
+		if ((timeout = relay_timeout(dirs, moved, &last_transfer)) == 0)
 			return;
 		relay_slot(&pfds[0], dirs[RELAY_UP].from,
 			   relay_events(&dirs[RELAY_UP], &dirs[RELAY_DOWN]));

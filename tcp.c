@@ -12,6 +12,7 @@
 #include "tcp.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -31,25 +32,27 @@ struct tcp_state {
 	int fork_failing;
 };
 
-/* A new relay's client, handed over in static memory: relays do not inherit the listener's stack. */
+/*
+ * All a relay needs, copied onto its own stack by proc_spawn: it does not
+ * inherit the listener's stack, where everything the listener writes per
+ * connection stays (a page both write is copied).
+ */
 struct tcp_handoff {
-	struct tcp_state *state;
+	struct conn_context context;
 	struct endpoint client;
-	int client_fd;
+	int client_fd, listen_fd, signal_fd;
+	uint16_t port;
+	char count[LISTENER_COUNT_SIZE];	/* VERBOSE=1: the slots in use, this one included */
 };
 
-/*
- * VERBOSE=1: logged by the new child itself, so it always comes before the
- * child's own lines; its copy of the slots already counts its own.
- */
-static void tcp_log_accept(const struct tcp_state *state, const struct endpoint *client)
+/* VERBOSE=1: logged by the new child itself, so it always comes before the child's own lines. */
+static void tcp_log_accept(const struct tcp_handoff *handoff)
 {
 	char shown[LOG_ADDR_SIZE];
 
-	if (state->core.verbose >= 1)
-		log_msg("accept %s -> %u (child %d, %s)",
-			log_addr((const struct sockaddr *)&client->addr, shown, sizeof shown),
-			state->core.port, (int)getpid(), listener_count(&state->core));
+	log_msg("accept %s -> %u (child %d, %s)",
+		log_addr((const struct sockaddr *)&handoff->client.addr, shown, sizeof shown),
+		handoff->port, (int)getpid(), handoff->count);
 }
 
 /* A failed fork (or no memory for a slot): logged once per run of failures. */
@@ -64,19 +67,21 @@ static void tcp_spawn_failed(struct tcp_state *state)
 static int tcp_relay(void *arg)
 {
 	const struct tcp_handoff *handoff = arg;
-	struct tcp_state *state = handoff->state;
 
-	close(state->fd);
-	close(state->core.signal_fd);
+	close(handoff->listen_fd);
+	close(handoff->signal_fd);
 	proc_signals_unblock();
-	tcp_log_accept(state, &handoff->client);
-	conn_serve(&state->context, handoff->client_fd, &handoff->client);
+	if (handoff->context.verbose >= 1)
+		tcp_log_accept(handoff);
+	conn_serve(&handoff->context, handoff->client_fd, &handoff->client);
 }
 
 /* Starts the relay of one accepted client; the parent keeps no copy of it. */
 static void tcp_spawn(struct tcp_state *state, int client_fd, const struct endpoint *client)
 {
-	static struct tcp_handoff handoff;
+	struct tcp_handoff handoff = { .context = state->context, .client = *client,
+				       .client_fd = client_fd, .listen_fd = state->fd,
+				       .signal_fd = state->core.signal_fd, .port = state->core.port };
 	pid_t pid;
 
 	if (slots_take(&state->core.slots) < 0) {
@@ -85,8 +90,9 @@ static void tcp_spawn(struct tcp_state *state, int client_fd, const struct endpo
 		tcp_spawn_failed(state);
 		return;
 	}
-	handoff = (struct tcp_handoff){ .state = state, .client = *client, .client_fd = client_fd };
-	pid = proc_spawn(tcp_relay, &handoff);
+	if (state->context.verbose >= 1)
+		snprintf(handoff.count, sizeof handoff.count, "%s", listener_count(&state->core));
+	pid = proc_spawn(tcp_relay, &handoff, sizeof handoff);
 	close(client_fd);
 	if (pid < 0) {
 		slots_cancel(&state->core.slots);
@@ -138,10 +144,8 @@ static void tcp_reap(struct tcp_state *state)
 void tcp_serve(const struct conf *conf, const struct target *target, struct shared *shared,
 	       int listen_fd, uint16_t port)
 {
-	/* Static, not on the stack: relays read it, and they do not inherit the stack. */
-	static struct tcp_state state;
+	struct tcp_state state = { .fd = listen_fd };
 
-	state.fd = listen_fd;
 	listener_become(&state.core, port, conf, shared);
 	if (proc_spawn_prepare(target_uses_system_resolver(target)) < 0 && conf->verbose >= 1)
 		log_msg("port %u: relays forked with the listener's stack (more memory each)", port);

@@ -32,7 +32,6 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
-#include <linux/sock_diag.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -352,6 +351,8 @@ static void udp_reap(struct udp_state *state)
  */
 static void udp_count_kernel_drops(struct udp_state *state)
 {
+	/* SO_MEMINFO's fields, kernel ABI (linux/sock_diag.h: not in musl's include path). */
+	enum { SK_MEMINFO_DROPS = 8, SK_MEMINFO_VARS = 9 };
 	uint32_t meminfo[SK_MEMINFO_VARS] = { 0 };
 	socklen_t len = sizeof meminfo;
 

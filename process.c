@@ -118,6 +118,10 @@ int proc_spawn_prepare(int children_use_vdso)
 	static const char *const clock_pages[] = { "[vdso]", "[vvar]", "[vvar_vclock]", NULL };
 	char *stack;
 
+#ifdef __SANITIZE_ADDRESS__
+	/* ASan keeps its own idea of the stack and reads the vDSO: forked as usual under it. */
+	return -1;
+#endif
 	if (!proc_environ_moved)
 		return -1;
 	stack = proc_map_low(PROC_CHILD_STACK, PROT_READ | PROT_WRITE,

@@ -128,9 +128,9 @@ static void udp_session_down(struct udp_flow *flow)
 }
 
 /* How long poll may wait (-1: forever): the idle timeout, and the late-switch deadline. */
-static int udp_session_timeout(const struct udp_flow *flow, long long last_traffic)
+static int udp_session_timeout(const struct udp_flow *flow, long long last_traffic, long long now)
 {
-	long long now = proc_now_ms(), wait;
+	long long wait;
 	int waiting = flow->handover == UDP_HANDOVER_WAITING;
 
 	if (flow->args->timeout_s <= 0 && !waiting)
@@ -143,29 +143,30 @@ static int udp_session_timeout(const struct udp_flow *flow, long long last_traff
 }
 
 /* 1 when the session is over: idle for UDP_TIMEOUT, or its listener gone. */
-static int udp_session_over(const struct udp_flow *flow, long long last_traffic)
+static int udp_session_over(const struct udp_flow *flow, long long last_traffic, long long now)
 {
 	long timeout_s = flow->args->timeout_s;
 
-	return flow->pair_closed ||
-	       (timeout_s > 0 && proc_now_ms() >= last_traffic + timeout_s * 1000);
+	return flow->pair_closed || (timeout_s > 0 && now >= last_traffic + timeout_s * 1000);
 }
 
+/* The clock is read once a wake-up (a system call: process.h). */
 static void udp_session_loop(struct udp_flow *flow)
 {
-	long long last_traffic = proc_now_ms();
+	long long now = proc_now_ms(), last_traffic = now;
 
-	while (!udp_session_over(flow, last_traffic)) {
+	while (!udp_session_over(flow, last_traffic, now)) {
 		int direct = flow->handover == UDP_HANDOVER_DIRECT;
 		struct pollfd pfds[3] = { { .fd = flow->args->pair_fd, .events = POLLIN },
 					  { .fd = flow->upstream_fd, .events = POLLIN },
 					  { .fd = direct ? flow->direct_fd : -1, .events = POLLIN } };
-		int ready = poll(pfds, 3, udp_session_timeout(flow, last_traffic));
+		int ready = poll(pfds, 3, udp_session_timeout(flow, last_traffic, now));
 
 		if (ready < 0 && errno != EINTR)
 			return;
+		now = proc_now_ms();
 		if (ready > 0) {
-			last_traffic = proc_now_ms();
+			last_traffic = now;
 			if (pfds[0].revents)
 				udp_session_up(flow, flow->args->pair_fd, 1);
 			if (pfds[0].revents & POLLHUP)
@@ -176,7 +177,7 @@ static void udp_session_loop(struct udp_flow *flow)
 				udp_session_down(flow);
 		}
 		if (flow->handover == UDP_HANDOVER_WAITING &&
-		    proc_now_ms() >= flow->announced_ms + UDP_HANDOVER_LATE_MS)
+		    now >= flow->announced_ms + UDP_HANDOVER_LATE_MS)
 			flow->handover = udp_handover_next(flow->handover, UDP_HANDOVER_LATE);
 	}
 }

@@ -4,9 +4,9 @@
  * Bytes move with splice() through one pipe per direction, never through
  * user space, except in two cases: with the dump option they are read into
  * a buffer to be dumped as socat -v did; and a direction starts by copying
- * through one page of stack, written on at once, until a read fills that
- * page or a write cannot take it all: a request and its answer then need
- * no pipe (made, and torn down at exit, they cost more than the copy). The
+ * through one page, written on at once, until a read fills the page or a
+ * write cannot take it all: a request and its answer then need no pipe
+ * (made, and torn down at exit, two pipes cost more than the copy). The
  * loop is four short steps: fill (source into the pipe), flush (pipe into
  * the sink), the events each socket is waited for, and the end condition.
  *
@@ -36,11 +36,16 @@
 
 #define RELAY_COPY_SIZE 65536		/* dump mode's buffer per direction */
 #define RELAY_PIPE_BULK (512 * 1024)	/* a bulk direction's pipe: fewer, larger splices */
-#define RELAY_MARK_READ 4096		/* one page: always fits an empty pipe */
-#define RELAY_SMALL 4096		/* a direction's first bytes: copied through a page */
 #define RELAY_PIPE_DEFAULT 65536	/* a new pipe's capacity (16 pages) */
 
 enum { RELAY_UP, RELAY_DOWN };	/* client -> target, target -> client */
+
+/*
+ * The page the first bytes are copied through, and the urgent mark's read:
+ * static, not on the stack, so that a relay that read nothing (an idle
+ * connection, or the first try that finds no bytes yet) has not touched it.
+ */
+static uint8_t relay_page[4096] __attribute__((aligned(4096)));
 
 struct relay_dir {
 	int from, to;
@@ -125,13 +130,11 @@ static int relay_grow_pipe(struct relay_dir *dir)
  * splice() refused a readable socket with the pipe empty: the urgent mark.
  * read() steps over it; the bytes go into the pipe (empty, so they fit).
  */
-__attribute__((noinline))	/* its page of stack only when it runs, not in every relay */
 static ssize_t relay_read_past_mark(struct relay_dir *dir)
 {
-	uint8_t chunk[RELAY_MARK_READ];
-	ssize_t got = read(dir->from, chunk, sizeof chunk);
+	ssize_t got = read(dir->from, relay_page, sizeof relay_page);	/* fits an empty pipe */
 
-	if (got > 0 && write(dir->pipe_wr, chunk, (size_t)got) != got)
+	if (got > 0 && write(dir->pipe_wr, relay_page, (size_t)got) != got)
 		return -1;	/* cannot happen with an empty pipe of a page or more */
 	return got;
 }
@@ -194,17 +197,16 @@ static void relay_count(struct relay_dir *dir, size_t put)
 }
 
 /*
- * Before the pipe: one read into a page of stack, written on at once. A
+ * Before the pipe: one read into relay_page, written on at once. A
  * read that filled the page (bulk), or a write that left bytes over (the
  * sink is slow), moves the direction to the pipe; the bytes left over go
  * into it (empty: they fit) and are flushed from there. 1 when something
  * moved. The urgent mark needs no care here: read() steps over it.
  */
-__attribute__((noinline))	/* its page of stack only when it runs */
 static int relay_fill_small(struct relay_dir *dir)
 {
-	uint8_t chunk[RELAY_SMALL];
-	ssize_t got = read(dir->from, chunk, sizeof chunk), put = 0, wrote;
+	uint8_t *chunk = relay_page;
+	ssize_t got = read(dir->from, chunk, sizeof relay_page), put = 0, wrote;
 
 	if (got < 0 && (errno == EAGAIN || errno == EINTR))
 		return 0;
@@ -224,7 +226,7 @@ static int relay_fill_small(struct relay_dir *dir)
 		put += wrote;
 	}
 	relay_count(dir, (size_t)put);
-	if (put < got || (size_t)got == sizeof chunk)
+	if (put < got || (size_t)got == sizeof relay_page)
 		relay_to_pipe(dir, chunk + put, (size_t)(got - put));
 	return 1;
 }

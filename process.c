@@ -45,7 +45,7 @@ void proc_signals_child(void)
 
 void proc_signals_unblock(void)
 {
-	static const uint64_t none;	/* the kernel's sigset: 64 bits */
+	uint64_t none = 0;	/* the kernel's sigset: 64 bits, on the stack (a page already in) */
 
 	/* The system call itself: libc's sigprocmask, sigemptyset are two more text pages to fault in. */
 	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, sizeof none);

@@ -387,6 +387,15 @@ static void resolve_allow_from(struct conf *conf)
 }
 
 /* The shared memory, published for the healthcheck when the temp dir allows. */
+/* The state file, removed when main ends (every way but SIGKILL); its children skip it. */
+static const struct shared *published_state;
+
+static void unpublish_at_exit(void)
+{
+	if (published_state && (int32_t)getpid() == published_state->main_pid)
+		shared_unpublish(published_state);
+}
+
 static void make_shared(struct main_state *state)
 {
 	const struct conf *conf = state->conf;
@@ -397,6 +406,8 @@ static void make_shared(struct main_state *state)
 				      main_owner(conf), &published);
 	if (!state->shared)
 		die_errno("unable to map the shared counters");
+	published_state = state->shared;
+	atexit(unpublish_at_exit);	/* die_config, die_errno and return alike */
 	if (!published) {
 		int saved = errno;
 		const char *dir = shared_dir();
@@ -446,7 +457,6 @@ int main(void)
 	make_shared(&state);
 	if (target_setup(&state.target, &conf, state.shared, state.cancel_fd) == TARGET_STOPPING) {
 		log_msg("stopped during the lookup of TARGET %s", conf.target);
-		shared_unpublish(state.shared);
 		return 0;
 	}
 	bind_all(&state);
@@ -457,6 +467,5 @@ int main(void)
 		start_listener(&state, i);
 	log_started(&state);
 	status = supervise(&state);
-	shared_unpublish(state.shared);
 	return status;
 }

@@ -306,17 +306,17 @@ class Topology:
         return kids
 
     def close(self):
-        for proc in self.procs:
-            # A proxy killed outright leaves its state file in /dev/shm: not ours to keep.
-            if getattr(proc, "env", None) is not None:
+        for proc in reversed(self.procs):
+            # nginx must end its workers itself; a proxy in its grace period need not wait.
+            # (A proxy is started by start_proxy, or by start with WHITELIST last, through
+            # exec-ing wrappers: ip netns exec, prlimit, setpriv keep its pid.)
+            proxy = proc.args[-1] == WHITELIST or getattr(proc, "env", None) is not None
+            self.stop(proc, signal.SIGKILL if proxy else signal.SIGTERM, timeout=2)
+            if proxy:  # killed outright, it leaves its state file: not ours to keep
                 try:
                     os.unlink("/dev/shm/whitelist-%d.state" % proc.pid)
                 except OSError:
                     pass
-        for proc in reversed(self.procs):
-            # nginx must end its workers itself; a proxy in its grace period need not wait.
-            quick = proc.args[-1] == WHITELIST or getattr(proc, "env", None)
-            self.stop(proc, signal.SIGKILL if quick else signal.SIGTERM, timeout=2)
         self.procs = []
         for ns in (self.inside, self.proxy, self.outside):
             # Whatever is still inside (nginx workers, orphaned relays) ends by PID too.

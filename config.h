@@ -123,6 +123,15 @@ int conf_route_match(const struct conf *conf, const char *name);
 /* 1 when port is one of conf's ports. */
 int conf_has_port(const struct conf *conf, uint16_t port);
 
+/*
+ * ALLOW_FROM's host names, resolved with the system resolver (getaddrinfo:
+ * /etc/hosts, then Docker's DNS, so container names work); every address of
+ * each is added. The proxy calls it once at start; -1 with err as conf_load.
+ */
+int conf_allow_resolve(struct conf *conf, char *err, size_t errsize);
+
+/* --- ALLOW_FROM's networks and the match (config_allow.c) --- */
+
 enum conf_net_status { CONF_NET_OK = 0, CONF_NET_NOT_IP = -1, CONF_NET_BAD_PREFIX = -2 };
 
 /*
@@ -132,12 +141,8 @@ enum conf_net_status { CONF_NET_OK = 0, CONF_NET_NOT_IP = -1, CONF_NET_BAD_PREFI
  */
 int conf_parse_net(const char *text, struct conf_net *out);
 
-/*
- * ALLOW_FROM's host names, resolved with the system resolver (getaddrinfo:
- * /etc/hosts, then Docker's DNS, so container names work); every address of
- * each is added. The proxy calls it once at start; -1 with err as conf_load.
- */
-int conf_allow_resolve(struct conf *conf, char *err, size_t errsize);
+/* 1 when net (an address: a /32 or /128) is inside one of allow's networks. */
+int conf_allow_match_net(const struct conf_allow *allow, const struct conf_net *net);
 
 /*
  * 1 when a client may connect: ALLOW_FROM is empty, the client is on

@@ -314,6 +314,8 @@ class Engine:
 
     def __init__(self):
         self.tag = "wlct%d%s" % (os.getpid() % 100000, os.urandom(2).hex())
+        # podman's lock segment: ours to remove only when we made it.
+        self.lock_was_there = os.path.exists(PODMAN_LOCK)
         self.tmp = tempfile.mkdtemp(prefix="wl-podman-")
         self.holder = None
         self.images_built = False
@@ -531,8 +533,30 @@ class Engine:
             self.holder.wait()
         if os.environ.get("WL_KEEP_LOGS") is None:
             shutil.rmtree(self.tmp, ignore_errors=True)
+        if not self.lock_was_there and not podman_running():
+            try:
+                os.unlink(PODMAN_LOCK)
+            except OSError:
+                pass
         if self in _engines:
             _engines.remove(self)
+
+
+PODMAN_LOCK = "/dev/shm/libpod_lock"
+
+
+def podman_running():
+    """True when a podman or conmon process, not a zombie, runs on the machine
+    (it may hold PODMAN_LOCK)."""
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            stat = wl.read("/proc/%s/stat" % entry)
+        except OSError:
+            continue
+        comm, _, rest = stat.partition("(")[2].rpartition(")")
+        if comm in ("podman", "conmon") and rest.split()[0] != "Z":
+            return True
+    return False
 
 
 def processes_in_mount_ns(holder):

@@ -127,15 +127,13 @@ int listener_allowed(struct listener_core *core, const struct sockaddr *client)
 	return 0;
 }
 
-const char *listener_count(const struct listener_core *core)
+const char *listener_count(const struct listener_core *core, char *out, size_t size)
 {
-	static char text[LISTENER_COUNT_SIZE];
-
 	if (core->slots.limit > 0)
-		snprintf(text, sizeof text, "%zu/%ld", core->slots.used, core->slots.limit);
+		snprintf(out, size, "%zu/%ld", core->slots.used, core->slots.limit);
 	else
-		snprintf(text, sizeof text, "%zu", core->slots.used);
-	return text;
+		snprintf(out, size, "%zu", core->slots.used);
+	return out;
 }
 
 int listener_poll(struct listener_core *core, struct pollfd *fds, nfds_t nfds, int timeout_ms)

@@ -59,8 +59,8 @@ pid_t listener_next_exited(struct listener_core *core, int *status);
 
 #define LISTENER_COUNT_SIZE 48
 
-/* "3/100": children now, and the limit. */
-const char *listener_count(const struct listener_core *core);
+/* "3/100": children now, and the limit, into out (LISTENER_COUNT_SIZE); returns out. */
+const char *listener_count(const struct listener_core *core, char *out, size_t size);
 
 /* The socket is closed: children get LISTENER_GRACE_MS, the rest are killed; exits 0. */
 _Noreturn void listener_finish(struct listener_core *core);

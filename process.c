@@ -82,40 +82,39 @@ void *proc_map_low(size_t size, int prot, int flags, int fd)
 
 /*
  * MADV_DONTFORK on this process's mappings named one of names (as
- * /proc/self/maps shows them). The number marked, -1 when /proc is unreadable.
+ * /proc/self/maps shows them). Whatever it cannot mark is merely inherited:
+ * the children never use it, it costs them memory, nothing else.
  */
-static int proc_dontfork(const char *const *names)
+static void proc_dontfork(const char *const *names)
 {
 	FILE *maps = fopen("/proc/self/maps", "re");
 	unsigned long start, end;
 	char line[512], *name;
-	int marked = 0;
 
 	if (!maps)
-		return -1;
+		return;
 	while (fgets(line, sizeof line, maps)) {
 		line[strcspn(line, "\n")] = '\0';
 		name = strrchr(line, ' ');
 		if (!name || sscanf(line, "%lx-%lx", &start, &end) != 2)
 			continue;
 		for (const char *const *wanted = names; *wanted; wanted++)
-			if (strcmp(name + 1, *wanted) == 0 &&
-			    madvise((void *)start, end - start, MADV_DONTFORK) == 0)
-				marked++;
+			if (strcmp(name + 1, *wanted) == 0)
+				madvise((void *)start, end - start, MADV_DONTFORK);
 	}
 	fclose(maps);
-	return marked;
 }
 
 int proc_spawn_prepare(int children_use_vdso)
 {
-	static const char *const first_stack[] = { "[stack]", NULL };
 	/*
-	 * The vDSO and the clock pages it reads: the main process touched them
-	 * (glibc's start, mkstemp), so fork would copy the page tables of that
-	 * region into every child, three pages for nothing.
+	 * The listener's stack; and the vDSO with the clock pages it reads: the
+	 * main process touched them (glibc's start, mkstemp), so fork would copy
+	 * the page tables of that region into every child, three pages for nothing.
 	 */
-	static const char *const clock_pages[] = { "[vdso]", "[vvar]", "[vvar_vclock]", NULL };
+	static const char *const stack_only[] = { "[stack]", NULL };
+	static const char *const stack_and_clock[] = { "[stack]", "[vdso]", "[vvar]",
+						       "[vvar_vclock]", NULL };
 	char *stack;
 
 #ifdef __SANITIZE_ADDRESS__
@@ -129,12 +128,11 @@ int proc_spawn_prepare(int children_use_vdso)
 	if (stack == MAP_FAILED)
 		return -1;
 	/* Only the lowest mapping has nothing below it to overflow into. */
-	if ((uintptr_t)stack != proc_low_end || proc_dontfork(first_stack) != 1) {
+	if ((uintptr_t)stack != proc_low_end) {
 		munmap(stack, PROC_CHILD_STACK);
 		return -1;
 	}
-	if (!children_use_vdso)
-		proc_dontfork(clock_pages);
+	proc_dontfork(children_use_vdso ? stack_only : stack_and_clock);
 	proc_child_stack_top = stack + PROC_CHILD_STACK;
 	return 0;
 }

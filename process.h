@@ -52,7 +52,7 @@ void *proc_map_low(size_t size, int prot, int flags, int fd);
  * heap memory, never on the listener's stack. Without the vDSO it must read
  * the clock with system calls (proc_now_ms, log.c), never through libc's
  * clock_gettime, gettimeofday or time (getaddrinfo does). -1 when it could
- * not (children are then forked as usual).
+ * not (children are then forked as usual, with the listener's stack).
  */
 int proc_spawn_prepare(int children_use_vdso);
 

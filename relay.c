@@ -205,8 +205,7 @@ static void relay_count(struct relay_dir *dir, size_t put)
  */
 static int relay_fill_small(struct relay_dir *dir)
 {
-	uint8_t *chunk = relay_page;
-	ssize_t got = read(dir->from, chunk, sizeof relay_page), put = 0, wrote;
+	ssize_t got = read(dir->from, relay_page, sizeof relay_page), put = 0;
 
 	if (got < 0 && (errno == EAGAIN || errno == EINTR))
 		return 0;
@@ -214,20 +213,20 @@ static int relay_fill_small(struct relay_dir *dir)
 		dir->eof = 1;	/* EOF, or a reset that the other side will see as a FIN */
 		return 1;
 	}
-	while (put < got && (wrote = write(dir->to, chunk + put, (size_t)(got - put))) != 0) {
+	while (put < got) {
+		ssize_t wrote = write(dir->to, relay_page + put, (size_t)(got - put));
+
 		if (wrote < 0 && errno == EINTR)
 			continue;
-		if (wrote < 0 && errno != EAGAIN) {
-			dir->broken = 1;	/* the sink is gone: this way is over */
-			return 1;
-		}
-		if (wrote < 0)
+		if (wrote <= 0) {
+			dir->broken = wrote < 0 && errno != EAGAIN;	/* the sink is gone */
 			break;
+		}
 		put += wrote;
 	}
 	relay_count(dir, (size_t)put);
-	if (put < got || (size_t)got == sizeof relay_page)
-		relay_to_pipe(dir, chunk + put, (size_t)(got - put));
+	if (!dir->broken && (put < got || (size_t)got == sizeof relay_page))
+		relay_to_pipe(dir, relay_page + put, (size_t)(got - put));
 	return 1;
 }
 
@@ -236,9 +235,11 @@ static int relay_fill(struct relay_dir *dir)
 {
 	ssize_t got;
 
-	if (!dir->piped && !relay_dir_done(dir) && !dir->eof)
+	if (dir->eof || relay_dir_done(dir))
+		return 0;
+	if (!dir->piped)
 		return relay_fill_small(dir);
-	if (dir->eof || relay_dir_done(dir) || dir->pending == dir->capacity ||
+	if (dir->pending == dir->capacity ||
 	    (dir->buf && dir->pending > 0))	/* a buffer holds one chunk: it is dumped whole */
 		return 0;
 	got = relay_read(dir);

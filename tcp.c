@@ -12,7 +12,6 @@
 #include "tcp.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -91,7 +90,7 @@ static void tcp_spawn(struct tcp_state *state, int client_fd, const struct endpo
 		return;
 	}
 	if (state->context.verbose >= 1)
-		snprintf(handoff.count, sizeof handoff.count, "%s", listener_count(&state->core));
+		listener_count(&state->core, handoff.count, sizeof handoff.count);
 	pid = proc_spawn(tcp_relay, &handoff, sizeof handoff);
 	close(client_fd);
 	if (pid < 0) {
@@ -147,7 +146,7 @@ void tcp_serve(const struct conf *conf, const struct target *target, struct shar
 	struct tcp_state state = { .fd = listen_fd };
 
 	listener_become(&state.core, port, conf, shared);
-	/* Fails only under ASan or without /proc: relays then take more memory, nothing else. */
+	/* Fails under ASan or with no room below the binary: relays then take more memory. */
 	proc_spawn_prepare(target_uses_system_resolver(target));
 	state.context = (struct conn_context){ .target = target, .stats = state.core.stats,
 					       .verbose = conf->verbose };

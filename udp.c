@@ -135,7 +135,7 @@ static int udp_spawn(struct udp_state *state, const struct sockaddr_storage *cli
 		     socklen_t client_len, const uint8_t *data, size_t len)
 {
 	struct session *session;
-	char shown[LOG_ADDR_SIZE];
+	char shown[LOG_ADDR_SIZE], count[LISTENER_COUNT_SIZE];
 	pid_t pid;
 
 	if (slots_take(&state->core.slots) < 0)
@@ -155,7 +155,8 @@ static int udp_spawn(struct udp_state *state, const struct sockaddr_storage *cli
 		if (state->conf->verbose >= 1)
 			log_msg("accept %s -> %u (session %d, %s)",
 				log_addr((const struct sockaddr *)client, shown, sizeof shown),
-				state->core.port, (int)getpid(), listener_count(&state->core));
+				state->core.port, (int)getpid(),
+				listener_count(&state->core, count, sizeof count));
 		udp_become_session(state, session);
 	}
 	session->pid = pid;

@@ -386,7 +386,6 @@ static void resolve_allow_from(struct conf *conf)
 		conf->allow.text);
 }
 
-/* The shared memory, published for the healthcheck when the temp dir allows. */
 /* The state file, removed when main ends (every way but SIGKILL); its children skip it. */
 static const struct shared *published_state;
 
@@ -396,6 +395,7 @@ static void unpublish_at_exit(void)
 		shared_unpublish(published_state);
 }
 
+/* The shared memory, published for the healthcheck when the temp dir allows. */
 static void make_shared(struct main_state *state)
 {
 	const struct conf *conf = state->conf;
@@ -443,7 +443,6 @@ int main(void)
 	static struct conf conf;
 	static struct main_state state = { .conf = &conf };
 	char err[CONF_ERR_SIZE];
-	int status;
 
 	/* First: what conf_load keeps must not point into the stack relays do not inherit. */
 	proc_environ_to_heap();
@@ -466,6 +465,5 @@ int main(void)
 	for (size_t i = 0; i < state.count; i++)
 		start_listener(&state, i);
 	log_started(&state);
-	status = supervise(&state);
-	return status;
+	return supervise(&state);
 }

@@ -533,13 +533,19 @@ class Engine:
             self.holder.wait()
         if os.environ.get("WL_KEEP_LOGS") is None:
             shutil.rmtree(self.tmp, ignore_errors=True)
-        if not self.lock_was_there and not podman_running():
-            try:
-                os.unlink(PODMAN_LOCK)
-            except OSError:
-                pass
+        if not self.lock_was_there:
+            self.remove_lock()
         if self in _engines:
             _engines.remove(self)
+
+    @staticmethod
+    def remove_lock():
+        """PODMAN_LOCK, once the podman and conmon processes just killed are gone."""
+        try:
+            wl.wait_until(lambda: not podman_running(), timeout=5, what="podman gone")
+            os.unlink(PODMAN_LOCK)
+        except (AssertionError, OSError):
+            pass
 
 
 PODMAN_LOCK = "/dev/shm/libpod_lock"

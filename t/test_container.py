@@ -79,6 +79,7 @@ Everything started here is removed by name on every path (atexit, SIGTERM).
 """
 
 import atexit
+import fcntl
 import glob
 import importlib.util
 import ipaddress
@@ -313,6 +314,11 @@ class Engine:
     removes them by name, then the namespaces and the temp dir."""
 
     def __init__(self):
+        # One engine at a time on the machine: podman's lock segment in
+        # /dev/shm is shared by every podman, and this run may remove it.
+        # The lock is held until this process exits.
+        self.machine_lock = open(ENGINE_LOCK, "a")
+        fcntl.flock(self.machine_lock, fcntl.LOCK_EX)
         self.tag = "wlct%d%s" % (os.getpid() % 100000, os.urandom(2).hex())
         # podman's lock segment: ours to remove only when we made it.
         self.lock_was_there = os.path.exists(PODMAN_LOCK)
@@ -549,6 +555,7 @@ class Engine:
 
 
 PODMAN_LOCK = "/dev/shm/libpod_lock"
+ENGINE_LOCK = "/tmp/wl-podman.lock"
 
 
 def podman_running():

@@ -314,11 +314,7 @@ class Engine:
     removes them by name, then the namespaces and the temp dir."""
 
     def __init__(self):
-        # One engine at a time on the machine: podman's lock segment in
-        # /dev/shm is shared by every podman, and this run may remove it.
-        # The lock is held until this process exits.
-        self.machine_lock = open(ENGINE_LOCK, "a")
-        fcntl.flock(self.machine_lock, fcntl.LOCK_EX)
+        hold_engine_lock()
         self.tag = "wlct%d%s" % (os.getpid() % 100000, os.urandom(2).hex())
         # podman's lock segment: ours to remove only when we made it.
         self.lock_was_there = os.path.exists(PODMAN_LOCK)
@@ -556,6 +552,18 @@ class Engine:
 
 PODMAN_LOCK = "/dev/shm/libpod_lock"
 ENGINE_LOCK = "/tmp/wl-podman.lock"
+_engine_lock = []
+
+
+def hold_engine_lock():
+    """One test process with engines at a time on the machine: podman's lock
+    segment in /dev/shm is shared by every podman, and a run may remove it.
+    Taken once per process (a second flock of our own would wait forever)
+    and held until the process exits."""
+    if not _engine_lock:
+        lock = open(ENGINE_LOCK, "a")
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _engine_lock.append(lock)
 
 
 def podman_running():

@@ -36,7 +36,8 @@ EXAMPLE_DNS_HOST = 53  # host part of the outside DNS's address there
 # is healthy, a proxy with several entries refuses a name not listed).
 # An example not listed here gets those checks alone. Keys:
 #   refused: names the app asks a routed proxy for that must get 403.
-#   check:   a function (test case) -> None for anything else.
+#   check:   a function (test case) -> None for anything else: it becomes the
+#            class's test_the_examples_own_checks.
 EXAMPLES = {
     "one-host.yml": {},
     "compose.yml": {},
@@ -98,7 +99,12 @@ def podman_compose_copy(doc, nameserver):
                 del service["depends_on"]
         service["ulimits"] = {"nofile": 4096, "nproc": 4096}
         if service.get("image") == PROXY_IMAGE:
-            service.setdefault("environment", {})["NAMESERVERS"] = nameserver
+            env = service.setdefault("environment", {})
+            if isinstance(env, list):  # the `- KEY=value` form
+                env[:] = [e for e in env if not e.startswith("NAMESERVERS=")]
+                env.append("NAMESERVERS=" + nameserver)
+            else:
+                env["NAMESERVERS"] = nameserver
     if "app" in services:
         services["app"]["image"] = "localhost/" + BUSYBOX_IMAGE
         services["app"]["command"] = ["sleep", "1000000"]
@@ -290,15 +296,12 @@ class ExampleCase:
                 status, said = self.engine.healthcheck(self.container(service))
                 self.assertEqual(status, 0, said)
 
-    def test_the_examples_own_checks(self):
-        check = EXAMPLES.get(self.example, {}).get("check")
-        if check is None:
-            self.skipTest(wl.NOT_APPLICABLE + "no checks of its own")
-        check(self)
-
 
 # One test class per example file: TestExample_compose, TestExample_routed ...
 for _example in example_files():
     _name = "TestExample_" + re.sub(r"\W", "_", _example[:-len(".yml")])
-    globals()[_name] = type(_name, (ExampleCase, unittest.TestCase), {"example": _example})
+    _body = {"example": _example}
+    if "check" in EXAMPLES.get(_example, {}):
+        _body["test_the_examples_own_checks"] = EXAMPLES[_example]["check"]
+    globals()[_name] = type(_name, (ExampleCase, unittest.TestCase), _body)
 

@@ -70,8 +70,9 @@ aardvark-dns 1.4; each point measured on this machine):
   busybox-static's nc has no -u and its wget crashes with -T: TCP clients are
   nc; the UDP target is the DNS server, asked by nslookup through the proxy.
 - podman-compose 1.0.3 fails on a service's `networks:` written as a mapping
-  with values (the README's aliases), and has no per-network `aliases:`,
-  `ipam:` subnets or `dns:`; TestCompose says what the test does instead.
+  with values (the examples' aliases), and has no per-network `aliases:`,
+  `ipam:` subnets or `dns:`; t/test_examples.py's podman_compose_copy() says
+  what the test does instead.
 
 Without root or the tools (t/deps.sh installs them) the tests are skipped and
 say why; under CI (CI set) or E2E_REQUIRE=1 that is a failure (wl.cannot_run).
@@ -99,8 +100,8 @@ import wl
 PODMAN_HELPER_DIRS = ("/usr/lib/podman", "/usr/libexec/podman", "/usr/local/libexec/podman",
                       "/usr/local/lib/podman")
 ULIMITS = ["--ulimit", "nofile=4096:4096", "--ulimit", "nproc=4096:4096"]
-GRACE = 5  # seconds the proxy gives open connections after SIGTERM (README)
-PROXY_IMAGE = "whitelist"  # the README's image name: compose files use it as written
+GRACE = 5  # seconds the proxy gives open connections after SIGTERM (docs/signals-and-logs.md)
+PROXY_IMAGE = "whitelist"  # the docs' image name: examples/*.yml use it as written
 BUSYBOX_IMAGE = "wl-test/busybox"
 DNSMASQ_IMAGE = "wl-test/dnsmasq"
 PROXY_BASE_IMAGE = "wl-test/proxy-base"
@@ -487,9 +488,10 @@ class Engine:
         return rows
 
     def wait_proxy(self, container, timeout=15):
-        """Until the proxy logs that it forwards; fails with its log if it exits."""
+        """Until the proxy logs that it forwards (or routes); fails with its log
+        if it exits."""
         def ready():
-            if "forwarding" in self.logs(container):
+            if re.search(r"^whitelist: (forwarding|routing) ", self.logs(container), re.M):
                 return True
             if self.inspect(container, "{{.State.Status}}") not in ("running", "created",
                                                                     "configured"):
@@ -608,7 +610,9 @@ _shared = {}
 
 def engine():
     """The run's one engine, its images built (the first caller pays; a
-    failure is kept and raised again for every later class)."""
+    failure is kept and raised again for every later class). It serves every
+    module of the run (t/test_examples.py too) and is closed at exit, as its
+    machine lock is held until then anyway."""
     if "failed" in _shared:
         raise AssertionError("the engine failed to start earlier: %s" % _shared["failed"])
     try:
@@ -619,11 +623,6 @@ def engine():
         _shared["failed"] = str(error).splitlines()[0] if str(error) else repr(error)
         raise
     return _shared["engine"]
-
-
-def tearDownModule():
-    if "engine" in _shared:
-        _shared.pop("engine").close()
 
 
 def http_body(response):
@@ -827,7 +826,7 @@ class TestContainer(unittest.TestCase):
         self.assertEqual(sorted(r["comm"] for r in listeners), ["whitelist:443", "whitelist:80"])
         for row in rows:
             with self.subTest(process=row["comm"], pid=row["pid"]):
-                # README, least privilege: everything runs as RUN_AS (65534) after binding.
+                # docs/security.md, least privilege: everything runs as RUN_AS (65534) after binding.
                 self.assertEqual((row["user"], row["capeff"]), ("nobody", "none"))
 
     def test_healthcheck_healthy(self):
@@ -897,208 +896,6 @@ class TestContainer(unittest.TestCase):
                         processes)
         status, said = self.engine.healthcheck(container)
         self.assertEqual(status, 1, "unhealthy while it happens (SPEC): " + said)
-
-
-# --- the README's full compose example ---
-
-COMPOSE_DEFAULT_NET, COMPOSE_PUBLIC_NET = "198.19.11.0/24", "198.19.12.0/24"
-COMPOSE_DEFAULT_GW, COMPOSE_PUBLIC_GW = "198.19.11.1", "198.19.12.1"
-COMPOSE_DNS_IP = "198.19.12.53"
-FONT_HOSTS = {"fonts.googleapis.com": "198.19.12.10", "fonts.gstatic.com": "198.19.12.11"}
-# Services of the README's example whose images cannot be built here.
-UNBUILDABLE = {"traefik", "postgres:alpine"}
-
-
-def readme_compose():
-    """The YAML text of the README's "The full compose example"."""
-    with open(os.path.join(wl.TOP, "README.md")) as f:
-        text = f.read()
-    section = text.split("\n## The full compose example\n", 1)[1]
-    return section.split("```yaml\n", 1)[1].split("\n```", 1)[0]
-
-
-class TestCompose(unittest.TestCase):
-    """podman-compose runs the README's full compose example.
-
-    Changed from the README, and why:
-    - `proxy` (traefik) and `db` (postgres) are left out: their images cannot
-      be built here, and the story does not need them (the app's depends_on
-      on db goes with it). `app` is busybox, sleeping.
-    - The proxies get NAMESERVERS = a local dnsmasq (the defaults are public
-      resolvers) and every service gets ulimits (see the module comment).
-    - podman-compose 1.0.3 ignores `ipam:`, so the test creates the two
-      networks under the names compose uses (PROJECT_default,
-      PROJECT_public), with the file's `internal:` and subnets of its own;
-      compose finds them and uses them.
-    - podman-compose 1.0.3 fails on a service's `networks:` written as a
-      mapping with values, as here (`KeyError: "default={'aliases': [...]}"`),
-      and has no support for per-network `aliases:` (each container gets only
-      its service name as alias). The copy lists each service's networks by
-      name, and after `up` the test reconnects the service to each network
-      with the aliases the file gives.
-    - podman-compose has no `dns:`: `--podman-run-args=--dns=GATEWAY` gives
-      every container the default network's gateway (all of them are on it).
-    The font hosts are busybox httpd containers on the public network, named
-    for the hosts and aliased as them; the dnsmasq answers their names.
-    """
-
-    @classmethod
-    def setUpClass(cls):
-        require_engine(compose=True)
-        cls.engine = engine()
-        cls.project = cls.engine.name("compose")
-        cls.compose_file = os.path.join(cls.engine.tmp, "compose.yml")
-        cls.addClassCleanup(cls._down)
-        cls._up()
-
-    @classmethod
-    def _up(cls):
-        import yaml
-        e = cls.engine
-        doc = yaml.safe_load(readme_compose())
-        services, networks = doc["services"], doc.get("networks") or {}
-        for name in [n for n, s in services.items() if s.get("image") in UNBUILDABLE]:
-            del services[name]
-        cls.aliases = {}
-        for name, service in services.items():
-            networks_of = service.get("networks")
-            if isinstance(networks_of, dict):  # podman-compose 1.0.3 fails on this form
-                cls.aliases[name] = {net: (spec or {}).get("aliases") or []
-                                     for net, spec in networks_of.items()}
-                service["networks"] = list(networks_of)
-            depends = service.get("depends_on")
-            if isinstance(depends, list):
-                service["depends_on"] = [d for d in depends if d in services]
-                if not service["depends_on"]:
-                    del service["depends_on"]
-            service["ulimits"] = {"nofile": 4096, "nproc": 4096}
-            if service.get("image") == PROXY_IMAGE:
-                service.setdefault("environment", {})["NAMESERVERS"] = COMPOSE_DNS_IP
-        services["app"]["image"] = "localhost/" + BUSYBOX_IMAGE
-        services["app"]["command"] = ["sleep", "1000000"]
-        with open(cls.compose_file, "w") as f:
-            yaml.safe_dump(doc, f)
-        cls.doc = doc
-        subnets = {"default": COMPOSE_DEFAULT_NET, "public": COMPOSE_PUBLIC_NET}
-        for net in networks:
-            e.network(net, subnets[net], internal=bool((networks[net] or {}).get("internal")),
-                      name="%s_%s" % (cls.project, net))
-        public = "%s_public" % cls.project
-        records = ["--host-record=%s,%s" % item for item in FONT_HOSTS.items()]
-        e.run("compose-dns", DNSMASQ_IMAGE, "dnsmasq", "--keep-in-foreground", "--no-resolv",
-              "--no-hosts", "--user=root", "--pid-file=", "--log-facility=-", "--cache-size=0",
-              *records, networks=["%s:ip=%s" % (public, COMPOSE_DNS_IP)],
-              dns=COMPOSE_PUBLIC_GW)
-        for host, address in FONT_HOSTS.items():
-            e.run("standin-" + host.replace(".", "-"), BUSYBOX_IMAGE, "sh", "-c",
-                  "mkdir /www && echo 'stand-in for %s' > /www/index.html && "
-                  "httpd -p 443 -h /www && exec httpd -f -p 80 -h /www" % host,
-                  networks=["%s:ip=%s,alias=%s" % (public, address, host)],
-                  dns=COMPOSE_PUBLIC_GW)
-        result = cls.compose("up", "-d", timeout=120)
-        if result.returncode != 0:
-            raise AssertionError("podman-compose up: exit %d\n%s%s" % (
-                result.returncode, result.stdout, result.stderr))
-        cls.attach_aliases()
-        for service, spec in services.items():
-            if spec.get("image") == PROXY_IMAGE:
-                e.wait_proxy(cls.container(service))
-                e.wait_resolves(cls.container("app"), spec["environment"]["TARGET"],
-                                cls.address(service, "default"))
-
-    @classmethod
-    def compose(cls, *args, timeout=60):
-        return subprocess.run(
-            ["podman-compose", "--podman-path", cls.engine.podman_path, "-p", cls.project,
-             "-f", cls.compose_file, "--podman-run-args=--dns=%s" % COMPOSE_DEFAULT_GW] +
-            list(args), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, text=True, timeout=timeout, cwd=cls.engine.tmp)
-
-    @classmethod
-    def address(cls, service, net):
-        """A compose container's address on one of the file's networks."""
-        template = '{{(index .NetworkSettings.Networks "%s_%s").IPAddress}}' % (cls.project, net)
-        return cls.engine.inspect(cls.container(service), template)
-
-    @classmethod
-    def container(cls, service):
-        return "%s_%s_1" % (cls.project, service)  # podman-compose 1.0.3's naming
-
-    @classmethod
-    def attach_aliases(cls):
-        """What podman-compose 1.0.3 cannot do: each network's `aliases:` (and
-        the service name, the alias compose gives)."""
-        for service, networks in cls.aliases.items():
-            for net, aliases in networks.items():
-                if not aliases:
-                    continue
-                name = "%s_%s" % (cls.project, net)
-                cls.engine.podman("network", "disconnect", name, cls.container(service))
-                args = ["network", "connect"]
-                for alias in aliases + [service]:
-                    args += ["--alias", alias]
-                cls.engine.podman(*(args + [name, cls.container(service)]))
-
-    @classmethod
-    def _down(cls):
-        e = cls.engine
-        try:
-            cls.compose("down", "-t", "0", timeout=60)
-        except subprocess.TimeoutExpired:
-            pass
-        e.remove(*[n for n in e._ours("container") if cls.project in n or "standin" in n or
-                   n.endswith("compose-dns")])
-        for pod in e._ours("pod"):
-            if cls.project in pod:
-                e.podman("pod", "rm", "-f", pod, check=False)
-        for net in ("default", "public"):
-            e.remove_network("%s_%s" % (cls.project, net))
-
-    def http(self, host, port=80):
-        result = self.engine.exec(self.container("app"), (
-            "printf 'GET / HTTP/1.0\\r\\nHost: %s\\r\\n\\r\\n' | timeout %d nc %s %d"
-            % (host, CLIENT_TIMEOUT, host, port)))
-        status, body = http_body(result.stdout)
-        return result.returncode, status, body, result.stderr
-
-    def test_every_service_kept_runs_on_the_files_networks(self):
-        running = self.engine.podman("ps", "--format", "{{.Names}}").stdout.split()
-        for service in self.doc["services"]:
-            with self.subTest(service=service):
-                self.assertIn(self.container(service), running, self.compose("ps").stdout)
-        inspect = json.loads(self.engine.podman(
-            "network", "inspect", "%s_default" % self.project).stdout)[0]
-        self.assertTrue(inspect.get("internal"), "the app's network: internal: true")
-
-    def test_app_reaches_both_font_hosts_on_both_ports(self):
-        for host in FONT_HOSTS:
-            for port in (80, 443):
-                with self.subTest(host=host, port=port):
-                    status, line, body, err = self.http(host, port)
-                    self.assertEqual((status, line, body.strip()),
-                                     (0, "HTTP/1.1 200 OK", "stand-in for %s" % host), err)
-
-    def test_app_reaches_nothing_else(self):
-        app = self.container("app")
-        for address, port in [(FONT_HOSTS["fonts.googleapis.com"], 80),
-                              (FONT_HOSTS["fonts.gstatic.com"], 443), (COMPOSE_DNS_IP, 53)]:
-            with self.subTest(address=address):
-                result = self.engine.exec(app, "timeout %d nc %s %d </dev/null" %
-                                          (CLIENT_TIMEOUT, address, port))
-                self.assertNotEqual(result.returncode, 0)
-                self.assertIn("Network is unreachable", result.stderr)
-        for host in FONT_HOSTS:
-            with self.subTest(host=host, port=22):
-                result = self.engine.exec(app, "timeout %d nc %s 22 </dev/null" %
-                                          (CLIENT_TIMEOUT, host))
-                self.assertNotEqual(result.returncode, 0, "only 80 and 443 are forwarded")
-
-    def test_both_proxies_healthy(self):
-        for service, spec in self.doc["services"].items():
-            if spec.get("image") == PROXY_IMAGE:
-                with self.subTest(service=service):
-                    status, said = self.engine.healthcheck(self.container(service))
-                    self.assertEqual(status, 0, said)
 
 
 if __name__ == "__main__":

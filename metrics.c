@@ -336,6 +336,20 @@ static void metrics_drain(struct metrics_client *client)
 		metrics_close(client);
 }
 
+/*
+ * 1 when a new client would get a slot (metrics_slot): one is free, or
+ * someone is still reading. Otherwise the listening socket stays out of the
+ * poll set: a waiting client would wake poll at once, again and again.
+ */
+static int metrics_has_room(const struct metrics_server *server)
+{
+	for (size_t i = 0; i < METRICS_CLIENTS; i++)
+		if (server->clients[i].phase == METRICS_FREE ||
+		    server->clients[i].phase == METRICS_READING)
+			return 1;
+	return 0;
+}
+
 /* A free slot, or the one of the oldest client still reading (it had its chance). */
 static struct metrics_client *metrics_slot(struct metrics_server *server)
 {
@@ -373,14 +387,19 @@ static void metrics_accept(struct metrics_server *server)
 	metrics_phase(client, METRICS_READING, METRICS_READ_MS);
 }
 
-/* The poll set: the listening socket first, then each client for what it waits for. */
+/*
+ * The poll set: the listening socket first (only while metrics_has_room:
+ * when every slot is answering, new clients wait in the backlog until the
+ * first deadline closes the slowest), then each client for what it waits for.
+ */
 static nfds_t metrics_poll_set(struct metrics_server *server, struct pollfd *pfds, int *timeout)
 {
 	static const short events[] = { 0, POLLIN, POLLOUT, POLLIN };
 	long long now = proc_now_ms(), next = -1;
 	nfds_t count = 1;
 
-	pfds[0] = (struct pollfd){ .fd = server->listen_fd, .events = POLLIN };
+	pfds[0] = (struct pollfd){ .fd = metrics_has_room(server) ? server->listen_fd : -1,
+				   .events = POLLIN };
 	for (size_t i = 0; i < METRICS_CLIENTS; i++) {
 		struct metrics_client *client = &server->clients[i];
 

@@ -210,6 +210,14 @@ class Topology:
     def ip(self, ns, *args):
         return run("ip", "-n", ns, *args)
 
+    def route_out(self):
+        """Gives the proxy a default route (v4 and v6) through the outside side, as an
+        engine gives a container on a normal network; "inside" has none, like an
+        internal network. Routed mode's destination guard lets wildcards' names
+        reach the network of the way out, and no other network of the proxy's."""
+        self.ip(self.proxy, "route", "add", "default", "via", OUT_V4)
+        self.ip(self.proxy, "-6", "route", "add", "default", "via", OUT_V6)
+
     def _link(self, a, ns_a, b, ns_b):
         run("ip", "link", "add", a, "netns", ns_a, "type", "veth", "peer", "name", b,
             "netns", ns_b)

@@ -197,6 +197,7 @@ class Topology:
         self._addr(self.outside, "wl%sd" % tag, OUT_V4, OUT_V6)
         self.ip(self.outside, "addr", "add", OUT2_V4 + "/24", "dev", "wl%sd" % tag)
         self.out_dev = "wl%sd" % tag
+        self.in_dev, self.px_in_dev = "wl%sa" % tag, "wl%sb" % tag
         # The proxy's own resolver and hosts file, as Docker gives a container.
         etc = "/etc/netns/" + self.proxy
         os.makedirs(etc, exist_ok=True)

@@ -95,9 +95,18 @@ static int ifnets_network(const struct ifaddrs *ifa, struct guard_net *net)
 	return 0;
 }
 
-/* 1 when net is not in have[0..count) yet (fe80::/64 is on every interface). */
+/*
+ * 1 when net is worth a place: not link-local (on every interface, and a
+ * fixed range of the guard: fe80::/10, 169.254.0.0/16), not in have[0..count) yet.
+ */
 static int ifnets_new(const struct guard_net *net, const struct guard_net *have, size_t count)
 {
+	if (net->family == AF_INET6 && net->bits >= 10 && net->prefix[0] == 0xfe &&
+	    (net->prefix[1] & 0xc0) == 0x80)
+		return 0;
+	if (net->family == AF_INET && net->bits >= 16 && net->prefix[0] == 169 &&
+	    net->prefix[1] == 254)
+		return 0;
 	for (size_t i = 0; i < count; i++)
 		if (have[i].family == net->family && have[i].bits == net->bits &&
 		    memcmp(have[i].prefix, net->prefix, sizeof net->prefix) == 0)

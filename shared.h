@@ -39,7 +39,7 @@
 
 #define SHARED_LINE 64		/* ports never share a cache line */
 #define SHARED_MAGIC 0x776c7374	/* "wlst": the region is complete */
-#define SHARED_VERSION 4	/* the layout below; the healthcheck refuses another */
+#define SHARED_VERSION 5	/* the layout below; the healthcheck refuses another */
 
 /* Process names (comm), for people reading ps; the healthcheck goes by pid. */
 #define SHARED_MAIN_COMM "whitelist"		/* the executable's name */

@@ -4,8 +4,10 @@
  */
 #include "guard.h"
 
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 struct guard_range {
@@ -114,4 +116,47 @@ const char *guard_range_name(const struct sockaddr *addr)
 int guard_is_private(const struct sockaddr *addr)
 {
 	return guard_range_name(addr) != NULL;
+}
+
+/* The index of the first net of that family holding bytes, or -1. */
+static int guard_net_index(int family, const uint8_t *bytes, const struct guard_net *nets,
+			   size_t count)
+{
+	for (size_t i = 0; i < count; i++)
+		if (nets[i].family == family && nets[i].bits <= (family == AF_INET ? 32 : 128) &&
+		    guard_prefix_match(bytes, nets[i].prefix, nets[i].bits))
+			return (int)i;
+	return -1;
+}
+
+int guard_in_nets(const struct sockaddr *addr, const struct guard_net *nets, size_t count)
+{
+	const uint8_t *v6;
+	uint8_t embedded[8];
+	int found, carried;
+
+	if (addr->sa_family == AF_INET)
+		return guard_net_index(AF_INET,
+				       (const uint8_t *)&((const struct sockaddr_in *)addr)->sin_addr,
+				       nets, count);
+	if (addr->sa_family != AF_INET6)
+		return -1;
+	v6 = ((const struct sockaddr_in6 *)addr)->sin6_addr.s6_addr;
+	if ((found = guard_net_index(AF_INET6, v6, nets, count)) >= 0)
+		return found;
+	carried = guard_embedded_v4(v6, embedded);
+	for (int i = 0; i < carried; i++)
+		if ((found = guard_net_index(AF_INET, embedded + 4 * i, nets, count)) >= 0)
+			return found;
+	return -1;
+}
+
+const char *guard_net_text(const struct guard_net *net, char *out, size_t size)
+{
+	char shown[INET6_ADDRSTRLEN];
+
+	if (!inet_ntop(net->family, net->prefix, shown, sizeof shown))
+		snprintf(shown, sizeof shown, "?");
+	snprintf(out, size, "%s/%u", shown, net->bits);
+	return out;
 }

@@ -159,7 +159,8 @@ static int http_request_line(struct http_head *h)
 	if (h->p[h->pos] != '0' && h->p[h->pos] != '1')
 		return SNIFF_NOT_THIS;
 	h->pos++;
-	return http_line_end(h, SNIFF_NOT_THIS);
+	/* An HTTP/1.x request line by now: a bad end (a bare CR, a space) breaks its format. */
+	return http_line_end(h, SNIFF_MALFORMED);
 }
 
 /*

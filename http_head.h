@@ -16,8 +16,10 @@
  *
  * SNIFF_NOT_THIS as soon as the bytes cannot become such a request line (a
  * method is a token of at most 32 characters; HTTP/0.9's "GET /" CRLF and
- * the HTTP/2 preface are not HTTP/1.x either). SNIFF_MALFORMED as soon as a
- * field line breaks the format (whitespace before the colon, a line without
+ * the HTTP/2 preface are not HTTP/1.x either). SNIFF_MALFORMED as soon as
+ * the request line, once it has its version, ends with anything but CRLF or
+ * LF (a bare CR, a space), or a field line breaks the format (whitespace
+ * before the colon, a line without
  * one, control characters, whitespace before the first field line, an
  * obs-fold continuation of Host: a continuation of another field is
  * ignored), or the target is of no form we know (or holds userinfo@).

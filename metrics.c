@@ -135,23 +135,41 @@ static int metrics_render_field(struct metrics_buf *buf, const struct shared *sh
 	return 0;
 }
 
-/* TARGET, its address in use ("" when each connection resolves it), lookup failures. */
-static int metrics_render_target(struct metrics_buf *buf, const struct conf *conf,
-				 const struct shared *shared)
+/* One whitelist_target_info sample: target, and the address in slot ("" when none). */
+static int metrics_target_sample(struct metrics_buf *buf, const char *target,
+				 const struct shared_addr *slot)
 {
 	struct sockaddr_storage addr;
 	char shown[LOG_ADDR_SIZE] = "";
 	socklen_t len;
 
-	if (shared_addr_load(&shared->target, &addr, &len, NULL) == 0)
+	if (slot && shared_addr_load(slot, &addr, &len, NULL) == 0)
 		log_host((struct sockaddr *)&addr, shown, sizeof shown);
-	if (metrics_printf(buf, "# HELP whitelist_target_info TARGET, and the address new "
-			   "connections go to (empty: each connection resolves TARGET).\n"
-			   "# TYPE whitelist_target_info gauge\n"
-			   "whitelist_target_info{target=\"") < 0 ||
-	    metrics_label_value(buf, conf->targets) < 0 ||
-	    metrics_printf(buf, "\",address=\"%s\"} 1\n", shown) < 0)
+	if (metrics_printf(buf, "whitelist_target_info{target=\"") < 0 ||
+	    metrics_label_value(buf, target) < 0)
 		return -1;
+	return metrics_printf(buf, "\",address=\"%s\"} 1\n", shown);
+}
+
+/*
+ * TARGET, its address in use ("" when each connection resolves it), lookup
+ * failures. Routed mode: a sample per entry; an exact entry's address with
+ * PRE_RESOLVE=1, "" for wildcards (their names resolve per connection).
+ */
+static int metrics_render_target(struct metrics_buf *buf, const struct conf *conf,
+				 const struct shared *shared)
+{
+	if (metrics_printf(buf, "# HELP whitelist_target_info TARGET (routed mode: each entry), "
+			   "and the address new connections go to (empty: each connection "
+			   "resolves it).\n# TYPE whitelist_target_info gauge\n") < 0)
+		return -1;
+	if (!conf->routed && metrics_target_sample(buf, conf->targets, &shared->target) < 0)
+		return -1;
+	for (size_t i = 0; conf->routed && i < conf->nroutes; i++)
+		if (metrics_target_sample(buf, conf->routes[i].pattern,
+					  conf->pre_resolve && conf->routes[i].kind == CONF_ROUTE_EXACT
+						  ? &shared->routes[i] : NULL) < 0)
+			return -1;
 	return metrics_printf(buf, "# HELP whitelist_resolve_failures_total RESOLVE_INTERVAL "
 			      "lookups of TARGET that failed (the address in use was kept).\n"
 			      "# TYPE whitelist_resolve_failures_total counter\n"
@@ -165,8 +183,8 @@ static int metrics_render_routed(struct metrics_buf *buf, const struct conf *con
 {
 	if (!conf->routed)
 		return 0;
-	if (metrics_printf(buf, "# HELP whitelist_routed_total Connections routed by name, per TARGET "
-			   "entry that matched.\n# TYPE whitelist_routed_total counter\n") < 0)
+	if (metrics_printf(buf, "# HELP whitelist_routed_total Connections routed by name and "
+			   "connected, per TARGET entry that matched.\n# TYPE whitelist_routed_total counter\n") < 0)
 		return -1;
 	for (size_t i = 0; i < shared->nports; i++)
 		for (size_t j = 0; j < conf->nroutes; j++)
@@ -336,6 +354,20 @@ static void metrics_drain(struct metrics_client *client)
 		metrics_close(client);
 }
 
+/*
+ * 1 when a new client would get a slot (metrics_slot): one is free, or
+ * someone is still reading. Otherwise the listening socket stays out of the
+ * poll set: a waiting client would wake poll at once, again and again.
+ */
+static int metrics_has_room(const struct metrics_server *server)
+{
+	for (size_t i = 0; i < METRICS_CLIENTS; i++)
+		if (server->clients[i].phase == METRICS_FREE ||
+		    server->clients[i].phase == METRICS_READING)
+			return 1;
+	return 0;
+}
+
 /* A free slot, or the one of the oldest client still reading (it had its chance). */
 static struct metrics_client *metrics_slot(struct metrics_server *server)
 {
@@ -373,14 +405,19 @@ static void metrics_accept(struct metrics_server *server)
 	metrics_phase(client, METRICS_READING, METRICS_READ_MS);
 }
 
-/* The poll set: the listening socket first, then each client for what it waits for. */
+/*
+ * The poll set: the listening socket first (only while metrics_has_room:
+ * when every slot is answering, new clients wait in the backlog until the
+ * first deadline closes the slowest), then each client for what it waits for.
+ */
 static nfds_t metrics_poll_set(struct metrics_server *server, struct pollfd *pfds, int *timeout)
 {
 	static const short events[] = { 0, POLLIN, POLLOUT, POLLIN };
 	long long now = proc_now_ms(), next = -1;
 	nfds_t count = 1;
 
-	pfds[0] = (struct pollfd){ .fd = server->listen_fd, .events = POLLIN };
+	pfds[0] = (struct pollfd){ .fd = metrics_has_room(server) ? server->listen_fd : -1,
+				   .events = POLLIN };
 	for (size_t i = 0; i < METRICS_CLIENTS; i++) {
 		struct metrics_client *client = &server->clients[i];
 

@@ -10,12 +10,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "guard.h"
 #include "log.h"
 #include "process.h"
 
 #define ROUTE_LOG_MS 1000		/* refusals: a line a second per port and reason */
 #define ROUTE_ALERT_UNRECOGNIZED_NAME 112	/* RFC 6066 3 */
+#define ROUTE_ALERT_DECODE_ERROR 50		/* RFC 8446 6.2: a message that cannot be parsed */
 #define ROUTE_TLS_ALERT 21		/* the record type of an alert */
 #define ROUTE_TLS_FATAL 2
 
@@ -89,7 +89,9 @@ static enum shared_refusal route_peek_refusal(int status, size_t have)
 		return SHARED_REFUSED_TIMEOUT;
 	case ROUTE_PEEK_CLOSED:
 		return have ? SHARED_REFUSED_NO_NAME : SHARED_REFUSED_NOT_TLS_OR_HTTP;
-	default:	/* SNIFF_NOT_THIS, SNIFF_MALFORMED */
+	case SNIFF_MALFORMED:	/* the peeker knows the protocol: sniff.h */
+		return SHARED_REFUSED_MALFORMED;
+	default:	/* SNIFF_NOT_THIS */
 		return SHARED_REFUSED_NOT_TLS_OR_HTTP;
 	}
 }
@@ -98,8 +100,9 @@ static enum shared_refusal route_peek_refusal(int status, size_t have)
 static void route_describe(enum shared_refusal why, const struct route_outcome *out,
 			   const struct target *target, char *text, size_t size)
 {
-	const char *name = out->sniffed.name, *range;
-	char host[LOG_ADDR_SIZE];
+	const struct sockaddr *upstream = (const struct sockaddr *)&out->upstream.addr;
+	const char *name = out->sniffed.name;
+	char host[LOG_ADDR_SIZE], range[80];
 
 	switch (why) {
 	case SHARED_REFUSED_NOT_ALLOWED:
@@ -116,10 +119,18 @@ static void route_describe(enum shared_refusal why, const struct route_outcome *
 			 target->conf->route_timeout);
 		break;
 	case SHARED_REFUSED_PRIVATE:
-		range = guard_range_name((const struct sockaddr *)&out->upstream.addr);
 		snprintf(text, size, "\"%s\" leads to %s (%s), where a wildcard may not lead", name,
-			 log_host((const struct sockaddr *)&out->upstream.addr, host, sizeof host),
-			 range ? range : "this proxy");
+			 log_host(upstream, host, sizeof host),
+			 target_guard_reason(target, upstream, range, sizeof range));
+		break;
+	case SHARED_REFUSED_SELF:
+		snprintf(text, size, "\"%s\" leads to this proxy itself (%s)", name,
+			 log_host(upstream, host, sizeof host));
+		break;
+	case SHARED_REFUSED_MALFORMED:
+		snprintf(text, size, out->sniffed.proto == SNIFF_PROTO_TLS
+				     ? "a TLS ClientHello that breaks the format"
+				     : "an HTTP request head that breaks the format (RFC 9112)");
 		break;
 	default:
 		snprintf(text, size, "neither a TLS ClientHello nor an HTTP/1.x request");
@@ -127,11 +138,10 @@ static void route_describe(enum shared_refusal why, const struct route_outcome *
 	}
 }
 
-/* A fatal unrecognized_name alert, in the record version the client used. */
-static void route_send_alert(int fd, uint16_t version)
+/* A fatal alert (description), in the record version the client used. */
+static void route_send_alert(int fd, uint16_t version, uint8_t description)
 {
-	uint8_t alert[7] = { ROUTE_TLS_ALERT, 3, 3, 0, 2, ROUTE_TLS_FATAL,
-			     ROUTE_ALERT_UNRECOGNIZED_NAME };
+	uint8_t alert[7] = { ROUTE_TLS_ALERT, 3, 3, 0, 2, ROUTE_TLS_FATAL, description };
 
 	if (version) {
 		alert[1] = (uint8_t)(version >> 8);
@@ -140,13 +150,14 @@ static void route_send_alert(int fd, uint16_t version)
 	send(fd, alert, sizeof alert, MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
-static void route_send_403(int fd, const char *text)
+/* An answer with a one-line body: "403 Forbidden", "400 Bad Request". */
+static void route_send_http(int fd, const char *status, const char *text)
 {
 	char answer[512];
 	int body = (int)strlen(text) + (int)sizeof "whitelist: \n" - 1;
-	int len = snprintf(answer, sizeof answer, "HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain; "
+	int len = snprintf(answer, sizeof answer, "HTTP/1.1 %s\r\nContent-Type: text/plain; "
 			   "charset=utf-8\r\nContent-Length: %d\r\nConnection: close\r\n\r\n"
-			   "whitelist: %s\n", body, text);
+			   "whitelist: %s\n", status, body, text);
 
 	if (len > 0 && (size_t)len < sizeof answer)
 		send(fd, answer, (size_t)len, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -154,7 +165,9 @@ static void route_send_403(int fd, const char *text)
 
 /*
  * Answers a refused client in its own protocol, when it spoke one and the
- * refusal is about the name; counts it, and logs it once a second per port
+ * refusal is about what it sent: a request that breaks the format gets a
+ * 400 or a decode_error alert, any other refusal a 403 or an
+ * unrecognized_name alert. Counts it, and logs it once a second per port
  * and reason.
  */
 static int route_refuse(const struct target *target, struct shared_port *port, int fd,
@@ -162,13 +175,15 @@ static int route_refuse(const struct target *target, struct shared_port *port, i
 			const struct route_outcome *out)
 {
 	int answered = why != SHARED_REFUSED_TIMEOUT && why != SHARED_REFUSED_NOT_TLS_OR_HTTP;
+	int malformed = why == SHARED_REFUSED_MALFORMED;
 	char text[400], shown[LOG_ADDR_SIZE];
 
 	route_describe(why, out, target, text, sizeof text);
 	if (answered && out->sniffed.proto == SNIFF_PROTO_TLS)
-		route_send_alert(fd, out->sniffed.tls_version);
+		route_send_alert(fd, out->sniffed.tls_version,
+				 malformed ? ROUTE_ALERT_DECODE_ERROR : ROUTE_ALERT_UNRECOGNIZED_NAME);
 	else if (answered && out->sniffed.proto == SNIFF_PROTO_HTTP)
-		route_send_403(fd, text);
+		route_send_http(fd, malformed ? "400 Bad Request" : "403 Forbidden", text);
 	shared_add(&port->refused[why], 1);
 	if (shared_claim_log(&port->refused_logged_ms[why], proc_now_ms(), ROUTE_LOG_MS))
 		log_msg("port %u: refused %s: %s (%s; logged once a second)", port->port,
@@ -195,18 +210,20 @@ static enum route_step route_step(enum route_step step, const struct target *tar
 		return ROUTE_STEP_DONE;
 	case ROUTE_STEP_MATCH:
 		out->route = conf_route_match(target->conf, out->sniffed.name);
-		if (out->route >= 0) {
-			shared_add(&port->routed[out->route], 1);
+		if (out->route >= 0)
 			return ROUTE_STEP_CONNECT;
-		}
 		*result = route_refuse(target, port, fd, client, SHARED_REFUSED_NOT_ALLOWED, out);
 		return ROUTE_STEP_DONE;
 	default:	/* ROUTE_STEP_CONNECT */
 		status = target_connect_name(target, port, out->route, out->sniffed.name,
 					     &out->upstream);
+		if (status >= 0)	/* routed: counted once connected, refusals by their reason */
+			shared_add(&port->routed[out->route], 1);
 		*result = status >= 0 ? status
 			  : status == TARGET_PRIVATE ? route_refuse(target, port, fd, client,
 								   SHARED_REFUSED_PRIVATE, out)
+			  : status == TARGET_SELF_CHOSEN ? route_refuse(target, port, fd, client,
+								       SHARED_REFUSED_SELF, out)
 			  : status == TARGET_SELF ? ROUTE_LOOP
 						  : ROUTE_UNREACHABLE;
 		return ROUTE_STEP_DONE;

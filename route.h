@@ -9,20 +9,27 @@
  *   PEEK     the first bytes (MSG_PEEK, at most SNIFF_MAX_PEEK, at most
  *            ROUTE_TIMEOUT), until sniff.h finds the name or refuses them
  *              found                            -> MATCH
- *              no name, two names, bad bytes,
+ *              no name, two names, bad name,
+ *              not TLS or HTTP, or TLS / HTTP
+ *              that breaks its format (malformed),
  *              nothing within ROUTE_TIMEOUT     -> REFUSED
  *   MATCH    the entry that covers the name (exact, longest suffix, "*")
  *              covered                          -> CONNECT
  *              not covered                      -> REFUSED (not_allowed)
- *   CONNECT  resolve the name and connect (target_connect_name: the loop
- *            guard always, the destination guard for wildcards)
- *              connected                        -> the relay
- *              only private addresses           -> REFUSED (private_address)
- *              this proxy itself                -> closed (counted as a loop)
+ *   CONNECT  resolve the name and connect (target_connect_name: an exact
+ *            entry is the operator's choice, a wildcard's name the client's)
+ *              connected                        -> the relay (counted in
+ *                                                  whitelist_routed_total)
+ *              a wildcard's name, only to private
+ *              addresses or the proxy's networks -> REFUSED (private_address)
+ *              a wildcard's name, to this proxy -> REFUSED (self_address)
+ *              an exact entry, to this proxy    -> closed (the loop guard's
+ *                                                  event: TARGET is wrong)
  *              unreachable, unresolvable        -> closed with a FIN
  *
- * A refused client gets, when it spoke TLS, a fatal unrecognized_name alert;
- * when it spoke HTTP, a 403 naming the host; otherwise just the close. Each
+ * A refused client gets, when it spoke TLS, a fatal alert (decode_error
+ * for malformed, else unrecognized_name); when it spoke HTTP, a 400
+ * (malformed) or 403 naming the host; otherwise just the close. Each
  * refusal is counted by reason and logged at most once a second per port
  * and reason. No upstream connection is made for any of them.
  */
@@ -36,7 +43,7 @@
 
 enum route_result {
 	ROUTE_CONNECTED = 0,	/* *target_fd is the upstream connection */
-	ROUTE_REFUSED = -1,	/* answered (alert, 403) and to be closed; counted, logged */
+	ROUTE_REFUSED = -1,	/* answered (alert, 403, 400) and to be closed; counted, logged */
 	ROUTE_LOOP = -2,	/* the name leads to this proxy: close at once (counted, logged) */
 	ROUTE_UNREACHABLE = -3,	/* resolving or connecting failed: close with a FIN (logged) */
 };

@@ -26,7 +26,7 @@
 
 const char *const shared_refusal_names[SHARED_REFUSALS] = {
 	"allow_from", "loop", "not_allowed", "no_name", "ambiguous", "not_tls_or_http", "timeout",
-	"private_address"
+	"private_address", "self_address", "malformed"
 };
 const char *const shared_drop_names[SHARED_DROPS] = { "queue_full", "upstream_down",
 						       "session_lost" };
@@ -360,6 +360,56 @@ void shared_name_store(struct shared *shared, const char *name, const struct sha
 			atomic_store_explicit(&slot->addrs[i][j], words[j], memory_order_relaxed);
 	}
 	atomic_store_explicit(&slot->seq, seq + 2, memory_order_release);
+}
+
+void shared_nets_store(struct shared_nets *slot, const struct guard_net *nets, size_t count)
+{
+	uint32_t seq = atomic_load_explicit(&slot->seq, memory_order_relaxed), words[4];
+
+	if (count > SHARED_NETS)
+		count = SHARED_NETS;
+	atomic_store_explicit(&slot->seq, seq + 1, memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
+	atomic_store_explicit(&slot->count, (uint32_t)count, memory_order_relaxed);
+	for (size_t i = 0; i < count; i++) {
+		memcpy(words, nets[i].prefix, sizeof words);
+		atomic_store_explicit(&slot->kind[i], (uint32_t)nets[i].family << 8 | nets[i].bits,
+				      memory_order_relaxed);
+		for (int j = 0; j < 4; j++)
+			atomic_store_explicit(&slot->words[i][j], words[j], memory_order_relaxed);
+	}
+	atomic_store_explicit(&slot->seq, seq + 2, memory_order_release);
+}
+
+size_t shared_nets_load(const struct shared_nets *slot, struct guard_net *out)
+{
+	struct shared_nets *s = (struct shared_nets *)slot;	/* atomics are read, never written */
+	uint32_t before, after, count, kind, words[4];
+
+	/*
+	 * Main's store takes microseconds: spin, and yield when it is preempted.
+	 * It cannot stop midway but by main's death, which ends the proxy.
+	 */
+	do {
+		before = atomic_load_explicit(&s->seq, memory_order_acquire);
+		if (before & 1) {
+			sched_yield();
+			continue;
+		}
+		count = atomic_load_explicit(&s->count, memory_order_relaxed);
+		count = count > SHARED_NETS ? SHARED_NETS : count;
+		for (uint32_t i = 0; i < count; i++) {
+			kind = atomic_load_explicit(&s->kind[i], memory_order_relaxed);
+			for (int j = 0; j < 4; j++)
+				words[j] = atomic_load_explicit(&s->words[i][j], memory_order_relaxed);
+			out[i].family = (uint8_t)(kind >> 8);
+			out[i].bits = (uint8_t)kind;
+			memcpy(out[i].prefix, words, sizeof words);
+		}
+		atomic_thread_fence(memory_order_acquire);
+		after = atomic_load_explicit(&s->seq, memory_order_relaxed);
+	} while ((before & 1) || before != after);
+	return count;
 }
 
 int shared_claim_log(_Atomic int64_t *last_ms, long long now, long long period_ms)

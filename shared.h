@@ -35,10 +35,11 @@
 #include <sys/types.h>
 
 #include "config.h"
+#include "guard.h"
 
 #define SHARED_LINE 64		/* ports never share a cache line */
 #define SHARED_MAGIC 0x776c7374	/* "wlst": the region is complete */
-#define SHARED_VERSION 3	/* the layout below; the healthcheck refuses another */
+#define SHARED_VERSION 5	/* the layout below; the healthcheck refuses another */
 
 /* Process names (comm), for people reading ps; the healthcheck goes by pid. */
 #define SHARED_MAIN_COMM "whitelist"		/* the executable's name */
@@ -59,6 +60,8 @@ enum shared_refusal {
 	SHARED_REFUSED_NOT_TLS_OR_HTTP,	/* routed: neither a ClientHello nor an HTTP/1.x request */
 	SHARED_REFUSED_TIMEOUT,		/* routed: no name within ROUTE_TIMEOUT */
 	SHARED_REFUSED_PRIVATE,		/* routed: a wildcard's name led to a private address */
+	SHARED_REFUSED_SELF,		/* routed: a wildcard's name led to this proxy itself */
+	SHARED_REFUSED_MALFORMED,	/* routed: TLS or HTTP that breaks its format */
 	SHARED_REFUSALS
 };
 
@@ -127,6 +130,20 @@ struct shared_addrs {
 	uint8_t addrs[SHARED_NAME_ADDRS][16];
 };
 
+/*
+ * Routed mode's destination guard: the networks this proxy is attached to
+ * (but the way out), read by main at start and every RESOLVE_INTERVAL
+ * (target.c), under a seqlock like an address; relays read them per
+ * connection. At most SHARED_NETS; the rest are dropped (and logged).
+ */
+#define SHARED_NETS 32
+struct shared_nets {
+	_Atomic uint32_t seq;
+	_Atomic uint32_t count;
+	_Atomic uint32_t kind[SHARED_NETS];	/* family << 8 | prefix length */
+	_Atomic uint32_t words[SHARED_NETS][4];	/* the prefix, network order */
+};
+
 struct shared {
 	uint32_t magic;			/* SHARED_MAGIC, written last */
 	uint32_t version;
@@ -138,6 +155,7 @@ struct shared {
 	struct shared_addr routes[CONF_MAX_ROUTES];	/* routed, PRE_RESOLVE=1: exact entries' */
 	struct shared_name names[SHARED_NAMES];		/* routed, PRE_RESOLVE=1: wildcards' */
 	_Atomic uint64_t resolve_failures;	/* RESOLVE_INTERVAL lookups that failed */
+	struct shared_nets nets;		/* routed: the proxy's own networks (guard.h) */
 	uint32_t nports;
 	struct shared_port ports[];	/* in PORT's order */
 };
@@ -209,6 +227,12 @@ int shared_name_load(const struct shared *shared, const char *name, long long no
 /* Caches name's addresses until expires_ms; skipped when another process is writing its slot. */
 void shared_name_store(struct shared *shared, const char *name, const struct shared_addrs *addrs,
 		       long long expires_ms);
+
+/* Main (one writer): publishes the guard's networks, at most SHARED_NETS of them. */
+void shared_nets_store(struct shared_nets *slot, const struct guard_net *nets, size_t count);
+
+/* The published networks into out (room for SHARED_NETS): their count. Any process. */
+size_t shared_nets_load(const struct shared_nets *slot, struct guard_net *out);
 
 /*
  * Claims the right to log an event of a rate-limited kind: 1 when the last

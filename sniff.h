@@ -42,7 +42,7 @@ enum sniff_status {
 				   preface, SMTP, random bytes) */
 	SNIFF_MALFORMED = -5,	/* it is TLS/HTTP but breaks the format: lengths that
 				   lie, duplicate extensions, bad records, obs-fold on
-				   Host, space before colon... */
+				   Host, space before colon, userinfo, bare CR... */
 };
 
 #define SNIFF_MAX_PEEK 16384
@@ -52,7 +52,8 @@ enum sniff_status {
 /*
  * proto: what the bytes are taken for (TLS as soon as the first byte is a
  * handshake record's, HTTP while they can still be a request line); NONE
- * with SNIFF_NOT_THIS and for an empty buffer.
+ * with SNIFF_NOT_THIS and for an empty buffer, never with SNIFF_MALFORMED
+ * (routed mode answers that in the protocol: a 400, a decode_error alert).
  * name: the normalized host with SNIFF_FOUND; "" with every other status.
  * tls_version: the first record's version (0x0300-0x0304) once its header
  * is there and valid, for the version of the alert sent back; else 0.

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "guard.h"
+#include "ifnets.h"
 #include "log.h"
 #include "process.h"
 #include "resolve.h"
@@ -154,10 +155,56 @@ static int target_lookup_routes(struct target *target, int refresh, int cancel_f
 	return 0;
 }
 
+/* 1 when routed mode's destination guard is on: wildcards' names are checked. */
+static int target_guards(const struct conf *conf)
+{
+	return conf->routed && !conf->route_allow_private;
+}
+
+/* The networks' text ("198.18.1.0/24 2001:db8:1::/64") into out, for the log. */
+static const char *target_nets_text(const struct guard_net *nets, size_t count, char *out,
+				    size_t size)
+{
+	char net[GUARD_NET_TEXT];
+	size_t used = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < count && used < size; i++)
+		used += (size_t)snprintf(out + used, size - used, "%s%s", i ? " " : "",
+					 guard_net_text(&nets[i], net, sizeof net));
+	return count ? out : "none";
+}
+
+/*
+ * Main: publishes the networks the destination guard refuses besides its
+ * fixed ranges (ifnets.h), logged at start and when they change. A failed
+ * read keeps the networks published before.
+ */
+static void target_read_networks(struct target *target, int refresh)
+{
+	static struct guard_net nets[SHARED_NETS], before[SHARED_NETS];
+	static char text[SHARED_NETS * GUARD_NET_TEXT];
+	size_t more, had = shared_nets_load(&target->shared->nets, before);
+	int count = ifnets_read(nets, SHARED_NETS, &more);
+
+	if (count < 0) {
+		log_errno("destination guard: unable to read this proxy's networks");
+		return;
+	}
+	if (refresh && (size_t)count == had && memcmp(nets, before, had * sizeof nets[0]) == 0)
+		return;
+	shared_nets_store(&target->shared->nets, nets, (size_t)count);
+	log_msg("destination guard: wildcards' names may not lead into this proxy's networks: %s%s",
+		target_nets_text(nets, (size_t)count, text, sizeof text),
+		more ? " (and more, not guarded: too many)" : "");
+}
+
 int target_setup(struct target *target, const struct conf *conf, struct shared *shared,
 		 int cancel_fd)
 {
 	*target = (struct target){ .conf = conf, .shared = shared };
+	if (target_guards(conf))
+		target_read_networks(target, 0);
 	if (conf->routed)
 		return conf->pre_resolve ? target_lookup_routes(target, 0, cancel_fd) : 0;
 	if (target_use_literal(target)) {
@@ -172,13 +219,23 @@ int target_setup(struct target *target, const struct conf *conf, struct shared *
 	return target_lookup(target, &shared->target, conf->target, 0, cancel_fd);
 }
 
-int target_refreshes(const struct target *target)
+int target_resolves_again(const struct target *target)
 {
 	return target->conf->pre_resolve && target->conf->resolve_interval > 0 && !target->literal;
 }
 
+int target_refreshes(const struct target *target)
+{
+	return target_resolves_again(target) ||
+	       (target_guards(target->conf) && target->conf->resolve_interval > 0);
+}
+
 void target_refresh(struct target *target, int cancel_fd)
 {
+	if (target_guards(target->conf))
+		target_read_networks(target, 1);
+	if (!target_resolves_again(target))
+		return;
 	if (target->conf->routed)
 		target_lookup_routes(target, 1, cancel_fd);
 	else
@@ -193,10 +250,20 @@ struct target_candidates {
 	struct endpoint list[TARGET_MAX_ADDRS];
 };
 
-/* How the tries went, when none connected. */
+/* How the tries went, when none connected: per refusal, how many and the first. */
 struct target_tally {
-	size_t self, private;
-	struct endpoint first_self, first_private;
+	size_t count[3];
+	struct endpoint first[3];
+};
+
+/* Who chose the name: the operator (TARGET, an exact entry) or the client (a wildcard's). */
+enum target_chooser { TARGET_BY_OPERATOR, TARGET_BY_CLIENT };
+
+/* The networks of the destination guard, read once per connection, when first needed. */
+struct target_nets {
+	int loaded;
+	size_t count;
+	struct guard_net list[SHARED_NETS];
 };
 
 /*
@@ -248,44 +315,88 @@ static int target_connect_logged(const char *name, int socktype, uint16_t port,
 	return fd;
 }
 
+/* 1 when addr is in one of the proxy's own networks (shared memory, read at the first call). */
+static int target_in_own_nets(const struct target *target, struct target_nets *nets,
+			      const struct sockaddr *addr)
+{
+	if (!nets->loaded) {
+		nets->count = shared_nets_load(&target->shared->nets, nets->list);
+		nets->loaded = 1;
+	}
+	return guard_in_nets(addr, nets->list, nets->count) >= 0;
+}
+
 /*
- * Tries the candidates in order, skipping this proxy's own addresses (the
- * loop guard) and, when guarded, the private ones (the destination guard).
- * The fd, or why none connected: TARGET_SELF when every address was this
- * proxy, TARGET_PRIVATE (the first private one in *used) when each was
- * refused by a guard, else TARGET_FAILED.
+ * The guards' verdict on one address: 0 (connect), or the refusal.
+ * The operator's name: only the loop guard (TARGET_SELF). The client's
+ * name: the destination guard first (the fixed ranges, then the proxy's
+ * own networks: TARGET_PRIVATE, lifted by ROUTE_ALLOW_PRIVATE=1), then
+ * this proxy itself (TARGET_SELF_CHOSEN, never lifted): a client's choice,
+ * refused like any other, never the operator's loop.
+ */
+static int target_judge(const struct target *target, enum target_chooser chooser,
+			struct target_nets *nets, const struct endpoint *to)
+{
+	const struct sockaddr *addr = (const struct sockaddr *)&to->addr;
+
+	if (chooser == TARGET_BY_CLIENT && !target->conf->route_allow_private &&
+	    (guard_is_private(addr) || target_in_own_nets(target, nets, addr)))
+		return TARGET_PRIVATE;
+	if (target_is_self(addr, to->len))
+		return chooser == TARGET_BY_CLIENT ? TARGET_SELF_CHOSEN : TARGET_SELF;
+	return 0;
+}
+
+/* The tally's index of a refusal. */
+static int target_tally_index(int verdict)
+{
+	return verdict == TARGET_SELF ? 0 : verdict == TARGET_PRIVATE ? 1 : 2;
+}
+
+/*
+ * Tries the candidates in order, skipping those the guards refuse
+ * (target_judge). The fd, or why none connected: when every address was
+ * refused, the refusal (TARGET_PRIVATE before TARGET_SELF_CHOSEN; the first
+ * such address in *used, for the caller's log line; TARGET_SELF counted as
+ * the loop guard's event), else TARGET_FAILED.
  */
 static int target_try(const struct target *target, struct shared_port *port, int socktype,
-		      const char *name, int guarded, const struct target_candidates *candidates,
-		      struct endpoint *used)
+		      const char *name, enum target_chooser chooser,
+		      const struct target_candidates *candidates, struct endpoint *used)
 {
-	struct target_tally tally = { 0 };
+	static const int order[] = { TARGET_PRIVATE, TARGET_SELF_CHOSEN, TARGET_SELF };
+	struct target_tally tally = { .count = { 0 } };
+	struct target_nets nets = { 0 };
+	size_t refused = 0;
 
 	for (size_t i = 0; i < candidates->count; i++) {
 		const struct endpoint *to = &candidates->list[i];
-		const struct sockaddr *addr = (const struct sockaddr *)&to->addr;
-		int fd;
+		int verdict = target_judge(target, chooser, &nets, to), fd, at;
 
-		/* A wildcard's name may not lead here either: the guard says so first. */
-		if (guarded && (guard_is_private(addr) || target_is_self(addr, to->len))) {
-			if (!tally.private++)
-				tally.first_private = *to;
-		} else if (target_is_self(addr, to->len)) {
-			if (!tally.self++)
-				tally.first_self = *to;
+		if (verdict) {
+			at = target_tally_index(verdict);
+			if (!tally.count[at]++)
+				tally.first[at] = *to;
+			refused++;
 		} else if ((fd = target_connect_logged(name, socktype, port->port, to)) >= 0) {
 			*used = *to;
 			return fd;
 		}
 	}
-	if (candidates->count == 0 || tally.self + tally.private < candidates->count)
+	if (candidates->count == 0 || refused < candidates->count)
 		return TARGET_FAILED;
-	if (tally.private) {
-		*used = tally.first_private;	/* for the caller's log line */
-		return TARGET_PRIVATE;
+	for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
+		int at = target_tally_index(order[i]);
+
+		if (tally.count[at]) {
+			*used = tally.first[at];
+			if (order[i] == TARGET_SELF)
+				target_loop_event(target, port, name,
+						  (const struct sockaddr *)&used->addr);
+			return order[i];
+		}
 	}
-	target_loop_event(target, port, name, (const struct sockaddr *)&tally.first_self.addr);
-	return TARGET_SELF;
+	return TARGET_FAILED;	/* not reached: every refused address is tallied */
 }
 
 /* getaddrinfo's list, IPv4 first (socat 1.8's order), otherwise as given. */
@@ -359,7 +470,8 @@ static int target_connect_resolved(const struct target *target, struct shared_po
 
 	if (target_getaddrinfo(target->conf->target, socktype, port->port, &candidates) < 0)
 		return TARGET_FAILED;
-	return target_try(target, port, socktype, target->conf->target, 0, &candidates, used);
+	return target_try(target, port, socktype, target->conf->target, TARGET_BY_OPERATOR,
+			  &candidates, used);
 }
 
 int target_uses_system_resolver(const struct target *target)
@@ -440,11 +552,29 @@ int target_connect_name(const struct target *target, struct shared_port *port, i
 	else
 		fd = target_getaddrinfo(name, SOCK_STREAM, port->port, &candidates);
 	if (fd == 0)
-		fd = target_try(target, port, SOCK_STREAM, name, !exact && !conf->route_allow_private,
-				&candidates, used);
+		fd = target_try(target, port, SOCK_STREAM, name,
+				exact ? TARGET_BY_OPERATOR : TARGET_BY_CLIENT, &candidates, used);
 	else
 		fd = TARGET_FAILED;
 	if (fd == TARGET_FAILED)
 		shared_add(&port->upstream_errors, 1);
 	return fd;
+}
+
+const char *target_guard_reason(const struct target *target, const struct sockaddr *addr,
+				char *out, size_t size)
+{
+	static struct guard_net nets[SHARED_NETS];
+	const char *range = guard_range_name(addr);
+	size_t count;
+	int at;
+
+	if (range)
+		return range;
+	count = shared_nets_load(&target->shared->nets, nets);
+	if ((at = guard_in_nets(addr, nets, count)) < 0)
+		return "this proxy";
+	snprintf(out, size, "this proxy's network ");
+	guard_net_text(&nets[at], out + strlen(out), size - strlen(out));
+	return out;
 }

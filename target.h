@@ -28,7 +28,8 @@ enum target_status {
 	TARGET_FAILED = -1,	/* unreachable or unresolvable: logged, counted as an upstream error */
 	TARGET_SELF = -2,	/* it is this proxy itself: refused, counted, logged once a minute */
 	TARGET_STOPPING = -3,	/* target_setup: SIGTERM or SIGINT came during the lookup */
-	TARGET_PRIVATE = -4,	/* routed: a wildcard's name led only to private addresses */
+	TARGET_PRIVATE = -4,	/* routed: a wildcard's name led only to guarded addresses */
+	TARGET_SELF_CHOSEN = -5,	/* routed: a wildcard's name led to this proxy itself */
 };
 
 /*
@@ -39,10 +40,19 @@ enum target_status {
 int target_setup(struct target *target, const struct conf *conf, struct shared *shared,
 		 int cancel_fd);
 
-/* 1 when target_refresh has something to do: PRE_RESOLVE=1 of a name, an interval set. */
+/* 1 when TARGET is asked again every RESOLVE_INTERVAL: PRE_RESOLVE=1 of a name. */
+int target_resolves_again(const struct target *target);
+
+/*
+ * 1 when target_refresh has something to do every RESOLVE_INTERVAL: resolve
+ * again, or read the proxy's networks again (routed mode's destination guard).
+ */
 int target_refreshes(const struct target *target);
 
-/* RESOLVE_INTERVAL: asks NAMESERVERS again; a failure keeps the address in use. */
+/*
+ * RESOLVE_INTERVAL: asks NAMESERVERS again (a failure keeps the address in
+ * use); routed mode: reads the proxy's networks again (ifnets.h).
+ */
 void target_refresh(struct target *target, int cancel_fd);
 
 /*
@@ -63,15 +73,26 @@ int target_uses_system_resolver(const struct target *target);
 
 /*
  * Routed mode, a child: a TCP connection to the name a client asked for,
- * which conf->routes[route] covers, on port's port. An exact entry goes
- * anywhere but to this proxy; a wildcard's name also not to a private range
- * (guard.h) unless ROUTE_ALLOW_PRIVATE=1. Each address is checked before it
- * is connected to, and the one connected to is the one checked. The fd, or
- * TARGET_FAILED (logged, counted), TARGET_SELF (logged, counted) or
- * TARGET_PRIVATE (for the caller to refuse).
+ * which conf->routes[route] covers, on port's port. An exact entry is the
+ * operator's choice: it goes anywhere but to this proxy (the loop guard:
+ * TARGET_SELF, logged, counted, seen by the healthcheck). A wildcard's name
+ * is the client's: not to a private range nor into one of the proxy's own
+ * networks (guard.h, ifnets.h) unless ROUTE_ALLOW_PRIVATE=1
+ * (TARGET_PRIVATE), and never to this proxy (TARGET_SELF_CHOSEN); both for
+ * the caller to refuse, and never the loop guard's event. Each address is
+ * checked before it is connected to, and the one connected to is the one
+ * checked. The fd, or one of those, or TARGET_FAILED (logged, counted).
  */
 int target_connect_name(const struct target *target, struct shared_port *port, int route,
 			const char *name, struct endpoint *used);
+
+/*
+ * Why the destination guard refused addr, for a refusal's text: a fixed
+ * range's name ("loopback (127.0.0.0/8)"), "this proxy's network
+ * 198.18.1.0/24" (written in out), or "this proxy".
+ */
+const char *target_guard_reason(const struct target *target, const struct sockaddr *addr,
+				char *out, size_t size);
 
 /*
  * 1 when a connection to addr would end at this host: loopback, "any", or

@@ -333,7 +333,10 @@ static void wait_signal(const sigset_t *wait_mask, long long until)
 	ppoll(NULL, 0, &timeout, wait_mask);
 }
 
-/* RESOLVE_INTERVAL: when due, resolves TARGET again; returns when it is due next (0: never). */
+/*
+ * RESOLVE_INTERVAL: when due, resolves TARGET again (and routed mode reads
+ * the proxy's networks again); returns when it is due next (0: never).
+ */
 static long long refresh_target(struct main_state *state, long long due)
 {
 	long long interval_ms = state->conf->resolve_interval * 1000LL;
@@ -431,9 +434,9 @@ static void log_started(const struct main_state *state)
 			conf->target);
 	if (conf->metrics_port)
 		log_msg("metrics at http://*:%u/metrics", conf->metrics_port);
-	if (target_refreshes(&state->target))
+	if (target_resolves_again(&state->target))
 		log_msg("resolving %s again every %ld s", conf->target, conf->resolve_interval);
-	else if (conf->resolve_interval > 0 && !conf->pre_resolve)
+	else if (conf->resolve_interval > 0 && !conf->pre_resolve && !target_refreshes(&state->target))
 		log_msg("RESOLVE_INTERVAL: no effect without PRE_RESOLVE=1 (each connection "
 			"resolves TARGET already)");
 }

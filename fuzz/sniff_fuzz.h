@@ -102,6 +102,8 @@ static int fuzz_call(fuzz_parser parse, const uint8_t *data, size_t len, struct 
 		abort();
 	if (status == SNIFF_NOT_THIS && out->proto != SNIFF_PROTO_NONE)
 		abort();
+	if (status == SNIFF_MALFORMED && out->proto == SNIFF_PROTO_NONE)
+		abort();	/* malformed names its protocol: routed mode answers in it */
 	if (out->tls_version != 0 &&
 	    (out->proto != SNIFF_PROTO_TLS || out->tls_version < 0x0300 || out->tls_version > 0x0304))
 		abort();

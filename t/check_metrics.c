@@ -123,7 +123,31 @@ START_TEST(test_routed_counts_per_entry)
 	assert_line("whitelist_routed_total{port=\"80\",target=\"fonts.googleapis.com\"} 0");
 	assert_line("whitelist_routed_total{port=\"80\",target=\"*.gstatic.com\"} 12");
 	assert_line("whitelist_routed_total{port=\"1001\",target=\"*.gstatic.com\"} 0");
-	assert_line("whitelist_target_info{target=\"fonts.googleapis.com *.gstatic.com\",address=\"\"} 1");
+	/* Each entry is a target of its own; without PRE_RESOLVE, each resolves per connection. */
+	assert_line("whitelist_target_info{target=\"fonts.googleapis.com\",address=\"\"} 1");
+	assert_line("whitelist_target_info{target=\"*.gstatic.com\",address=\"\"} 1");
+	ck_assert_uint_eq(count_of("whitelist_target_info{"), 2);
+}
+END_TEST
+
+/* Routed with PRE_RESOLVE=1: an exact entry's address is known, a wildcard's is not. */
+START_TEST(test_routed_target_addresses)
+{
+	struct sockaddr_in addr = { .sin_family = AF_INET };
+
+	setup_ports(1);
+	conf.routed = conf.pre_resolve = 1;
+	conf.nroutes = 2;
+	conf.routes[0].kind = CONF_ROUTE_EXACT;
+	strcpy(conf.routes[0].pattern, "a.test");
+	conf.routes[1].kind = CONF_ROUTE_SUFFIX;
+	strcpy(conf.routes[1].pattern, "*.wild.test");
+	strcpy(conf.targets, "a.test *.wild.test");
+	inet_pton(AF_INET, "198.18.2.2", &addr.sin_addr);
+	shared_addr_store(&shared->routes[0], (struct sockaddr *)&addr, 0);
+	render();
+	assert_line("whitelist_target_info{target=\"a.test\",address=\"198.18.2.2\"} 1");
+	assert_line("whitelist_target_info{target=\"*.wild.test\",address=\"\"} 1");
 }
 END_TEST
 
@@ -202,6 +226,7 @@ Suite *metrics_suite(void)
 	tcase_add_test(tc, test_target_address);
 	tcase_add_test(tc, test_label_values_escaped);
 	tcase_add_test(tc, test_routed_counts_per_entry);
+	tcase_add_test(tc, test_routed_target_addresses);
 	tcase_add_test(tc, test_many_ports);
 	tcase_add_loop_test(tc, test_route, 0, sizeof route_cases / sizeof route_cases[0]);
 	tcase_add_test(tc, test_route_nul_after_path);

@@ -183,6 +183,40 @@ START_TEST(test_target_never_torn)
 }
 END_TEST
 
+/* The guard's networks: none at first; a writer flips two lists, every read is one whole. */
+START_TEST(test_nets_never_torn)
+{
+	struct shared *shared = make();
+	struct guard_net one[1] = { { AF_INET, 24, { 198, 18, 1 } } };
+	struct guard_net three[3] = { { AF_INET6, 64, { 0x20, 0x01, 0x0d, 0xb8, 0, 1 } },
+				      { AF_INET, 16, { 203, 0 } }, { AF_INET, 32, { 1, 2, 3, 4 } } };
+	struct guard_net out[SHARED_NETS];
+	long mixes = 0;
+	pid_t writer;
+
+	ck_assert_uint_eq(shared_nets_load(&shared->nets, out), 0);
+	shared_nets_store(&shared->nets, three, 3);
+	ck_assert_uint_eq(shared_nets_load(&shared->nets, out), 3);
+	ck_assert_mem_eq(out, three, sizeof three);
+	writer = fork();
+	ck_assert_int_ge(writer, 0);
+	if (writer == 0)
+		for (unsigned long i = 0;; i++)
+			shared_nets_store(&shared->nets, i % 2 ? one : three, i % 2 ? 1 : 3);
+	for (int i = 0; i < 500000; i++) {
+		size_t count = shared_nets_load(&shared->nets, out);
+
+		if (!(count == 1 && memcmp(out, one, sizeof one) == 0) &&
+		    !(count == 3 && memcmp(out, three, sizeof three) == 0))
+			mixes++;
+	}
+	kill(writer, SIGKILL);
+	waitpid(writer, NULL, 0);
+	ck_assert_int_eq(mixes, 0);
+	unmake(shared);
+}
+END_TEST
+
 /* The healthcheck's view: the same region, read-only, from the file. */
 START_TEST(test_published_for_the_healthcheck)
 {
@@ -270,6 +304,7 @@ Suite *shared_suite(void)
 	tcase_add_test(tc, test_counters_exact_across_processes);
 	tcase_add_test(tc, test_target_store_and_load);
 	tcase_add_test(tc, test_target_never_torn);
+	tcase_add_test(tc, test_nets_never_torn);
 	tcase_add_test(tc, test_published_for_the_healthcheck);
 	tcase_add_test(tc, test_open_refuses_what_is_not_a_state);
 	tcase_add_test(tc, test_claim_log_once_per_period);

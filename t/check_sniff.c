@@ -172,6 +172,17 @@ static const struct dispatch_case dispatch_cases[] = {
 	{ "JSON", "{\"a\":1}", 7, SNIFF_NOT_THIS, SNIFF_PROTO_NONE },
 	{ "HTTP", "GET / HTTP/1.1\r\nHost: a.example\r\n\r\n", 35, SNIFF_FOUND,
 	  SNIFF_PROTO_HTTP },
+	/* malformed is not "not this": the protocol is known, so the refusal can answer in it */
+	{ "HTTP, bare CR after the version", "GET / HTTP/1.1\rHost: a\r\n\r\n", 26,
+	  SNIFF_MALFORMED, SNIFF_PROTO_HTTP },
+	{ "HTTP, space before the colon", "GET / HTTP/1.1\r\nHost : a\r\n\r\n", 28,
+	  SNIFF_MALFORMED, SNIFF_PROTO_HTTP },
+	{ "HTTP, userinfo", "GET http://u@a/ HTTP/1.1\r\n\r\n", 28, SNIFF_MALFORMED,
+	  SNIFF_PROTO_HTTP },
+	{ "HTTP, obs-fold of Host", "GET / HTTP/1.1\r\nHost: a\r\n b\r\n\r\n", 31,
+	  SNIFF_MALFORMED, SNIFF_PROTO_HTTP },
+	{ "TLS, a ServerHello", "\x16\x03\x01\x00\x04\x02\x00\x00\x00", 9, SNIFF_MALFORMED,
+	  SNIFF_PROTO_TLS },
 };
 #define NDISPATCH (int)(sizeof dispatch_cases / sizeof dispatch_cases[0])
 

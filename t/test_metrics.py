@@ -219,6 +219,52 @@ class TestMetricsLifetime(wl.TopologyCase):
         self.assertIn("listens on tcp 80 (0 connections)", result.stdout)
 
 
+def cpu_seconds(pid):
+    """User and system time of a process so far (/proc/PID/stat, clock ticks)."""
+    fields = wl.read("/proc/%d/stat" % pid).rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class TestMetricsFull(wl.TopologyCase):
+    """Every client slot answering (64 scrapers that do not read a 100 KiB page)
+    and one more client waiting in the backlog."""
+
+    fresh_topology = True
+    SLOTS = 64
+
+    def scraper(self):
+        sock = self.topo.socket_in(self.topo.inside)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)  # the answer stalls
+        sock.settimeout(5)
+        sock.connect((PX_IN_V4, METRICS))
+        sock.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
+        return sock
+
+    def test_a_waiting_client_makes_no_spin_and_is_served_once_the_slowest_times_out(self):
+        ports = " ".join(str(20000 + i) for i in range(40))
+        names = " ".join("n%d.test" % i for i in range(32))  # routed: a page per entry
+        proxy = self.topo.start_proxy(PORT=ports, TARGET=names, METRICS_PORT=METRICS,
+                                      wait_ports=False)
+        wl.wait_until(lambda: self.topo.listening(self.topo.proxy, METRICS), what="metrics")
+        stats = process_named(self.topo, proxy, "whitelist-stats")
+        busy = [self.scraper() for _ in range(self.SLOTS)]
+        try:
+            waiting = self.topo.connect(METRICS, timeout=10)
+            time.sleep(0.3)  # the 64 answers rendered, the 65th in the backlog
+            started, cpu = time.monotonic(), cpu_seconds(stats)
+            time.sleep(2)
+            used = cpu_seconds(stats) - cpu
+            self.assertLess(used / (time.monotonic() - started), 0.1,
+                            "whitelist-stats used %.2f s of CPU in 2 s" % used)
+            # The slowest are closed at their write deadline (5 s): the waiting one is served.
+            waiting.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
+            self.assertTrue(wl.recv_all(waiting).startswith(b"HTTP/1.0 200 OK"))
+            waiting.close()
+        finally:
+            for sock in busy:
+                sock.close()
+
+
 class TestMetricsConfig(unittest.TestCase):
     CASES = [
         ({"METRICS_PORT": "http"}, 'METRICS_PORT: "http" is not a port number'),

@@ -7,16 +7,22 @@ import re
 import socket
 import ssl
 import subprocess
+import threading
 import time
 
 import wl
-from wl import OUT_V4, OUT2_V4, PX_IN_V4
+from wl import IN_V4, IN_V6, OUT_V4, OUT2_V4, PX_IN_V4, PX_OUT_V4
 
 NAMES = ["a.test", "b.test", "c.test", "x.wild.test", "deep.x.wild.test", "wild.test",
          "private.wild.test", "any.other"]
 DNS = ("{a} a.test\n{b} b.test\n{a} c.test\n{a} x.wild.test\n{b} deep.x.wild.test\n"
-       "{a} wild.test\n127.0.0.1 private.wild.test\n{b} any.other\n").format(a=OUT_V4, b=OUT2_V4)
+       "{a} wild.test\n127.0.0.1 private.wild.test\n{b} any.other\n"
+       # on the internal network, behind the proxy; the proxy itself; a network added later
+       "{i4} inside.wild.test\n{i6} inside6.wild.test\n{p} proxy.wild.test\n"
+       "198.18.5.2 later.wild.test\n").format(a=OUT_V4, b=OUT2_V4, i4=IN_V4, i6=IN_V6,
+                                              p=PX_OUT_V4)
 METRICS = 9100
+LATER_PX, LATER_PEER = "198.18.5.1", "198.18.5.2"
 
 
 def served(topo, nginx):
@@ -30,6 +36,7 @@ class RoutedCase(wl.TopologyCase):
 
     @classmethod
     def start_peers(cls, topo):
+        topo.route_out()  # as an engine does: the outside network is the way out
         cls.ca, cert, key = wl.make_test_ca(topo, NAMES + ["*.wild.test", "*.x.wild.test"])
         cls.nginx = [wl.start_tls_nginx(topo, OUT_V4, cert, key),
                      wl.start_tls_nginx(topo, OUT2_V4, cert, key)]
@@ -196,6 +203,144 @@ class TestRouted(RoutedCase):
                           samples)
 
 
+class InsidePeer:
+    """A server on the internal network ("inside", behind the proxy), like a database
+    there: it counts the connections it gets and answers each "inside peer"."""
+
+    def __init__(self, topo, addrs, port=80):
+        self.count = 0
+        self.socks = []
+        for addr in addrs:
+            family = socket.AF_INET6 if ":" in addr else socket.AF_INET
+            sock = topo.socket_in(topo.inside, family)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((addr, port))
+            sock.listen(16)
+            self.socks.append(sock)
+            threading.Thread(target=self.serve, args=(sock,), daemon=True).start()
+
+    def serve(self, sock):
+        while True:
+            try:
+                conn, _ = sock.accept()
+            except OSError:
+                return
+            self.count += 1
+            conn.sendall(b"HTTP/1.0 200 OK\r\n\r\ninside peer\n")
+            conn.close()
+
+    def close(self):
+        for sock in self.socks:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)  # wakes the accept
+            except OSError:
+                pass
+            sock.close()
+
+
+def healthcheck(topo, proxy):
+    return subprocess.run(["ip", "netns", "exec", topo.proxy, wl.HEALTHCHECK], env=proxy.env,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=30)
+
+
+class TestRoutedGuards(RoutedCase):
+    """The destination guard on the proxy's own networks, a client's name that leads to
+    the proxy, what is counted, and malformed requests answered."""
+
+    @classmethod
+    def start_peers(cls, topo):
+        super().start_peers(topo)
+        cls.peer = InsidePeer(topo, [IN_V4, IN_V6])
+        cls.addClassCleanup(cls.peer.close)
+        cls.proxy = topo.start_proxy(TARGET="a.test *.wild.test", PORT="80 81 443",
+                                     METRICS_PORT=METRICS, RESOLVE_INTERVAL=1)
+
+    def refused(self, reason, port=80):
+        return wl.metric(self.samples(), "whitelist_connections_refused_total", port=port,
+                         reason=reason)
+
+    def test_a_wildcard_s_name_may_not_lead_into_the_proxy_s_own_networks(self):
+        before = self.refused("private_address")
+        for name, addr, net in (("inside.wild.test", IN_V4, "198.18.1.0/24"),
+                                ("inside6.wild.test", IN_V6, "2001:db8:1::/64")):
+            with self.subTest(name=name):
+                answer = self.http(b"GET / HTTP/1.1\r\nHost: %s\r\n\r\n" % name.encode())
+                self.assertTrue(answer.startswith(b"HTTP/1.1 403 Forbidden\r\n"), answer)
+                self.assertIn(('"%s" leads to %s (this proxy\'s network %s)'
+                               % (name, addr, net)).encode(), answer)
+        self.assertEqual(self.peer.count, 0, "nothing reached the internal network")
+        self.assertEqual(self.refused("private_address"), before + 2)
+        # The way out (the default route's network) is not guarded.
+        self.assertEqual(self.curl_tls("x.wild.test").stdout, "x.wild.test at %s\n" % OUT_V4)
+
+    def test_networks_are_read_again_every_resolve_interval(self):
+        self.topo.ip(self.topo.proxy, "addr", "add", LATER_PX + "/24", "dev",
+                     self.topo.px_in_dev)
+        self.topo.ip(self.topo.inside, "addr", "add", LATER_PEER + "/24", "dev",
+                     self.topo.in_dev)
+        peer = InsidePeer(self.topo, [LATER_PEER])
+        self.addCleanup(peer.close)
+        wl.wait_until(lambda: "198.18.5.0/24" in wl.read(self.proxy.log), timeout=5,
+                      what="the new network read")
+        answer = self.http(b"GET / HTTP/1.1\r\nHost: later.wild.test\r\n\r\n")
+        self.assertTrue(answer.startswith(b"HTTP/1.1 403 Forbidden\r\n"), answer)
+        self.assertEqual(peer.count, 0)
+
+    def test_a_client_s_name_that_leads_to_the_proxy_is_refused_not_a_loop(self):
+        """The proxy's own address on the way-out network: no private range, no guarded
+        network, but this proxy: the client's doing, not TARGET's."""
+        before = self.refused("self_address")
+        answer = self.http(b"GET / HTTP/1.1\r\nHost: proxy.wild.test\r\n\r\n")
+        self.assertTrue(answer.startswith(b"HTTP/1.1 403 Forbidden\r\n"), answer)
+        self.assertIn(b'"proxy.wild.test" leads to this proxy itself (%s)'
+                      % PX_OUT_V4.encode(), answer)
+        self.assertIn("unrecognized name", self.curl_tls("proxy.wild.test").stderr)
+        self.assertEqual(self.refused("self_address"), before + 1)
+        self.assertEqual(self.refused("self_address", 443), 1)
+        self.assertEqual(self.refused("loop") + self.refused("loop", 443), 0)
+        result = healthcheck(self.topo, self.proxy)
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+        self.assertNotIn("is this proxy itself", result.stdout + wl.read(self.proxy.log))
+
+    def test_routed_total_counts_connected_routes_only(self):
+        def routed(port, entry):
+            return wl.metric(self.samples(), "whitelist_routed_total", port=port, target=entry)
+        wild, errors = routed(80, "*.wild.test"), wl.metric(
+            self.samples(), "whitelist_upstream_errors_total", port=81)
+        self.http(b"GET / HTTP/1.1\r\nHost: inside.wild.test\r\n\r\n")  # refused
+        sock = self.topo.connect(81)  # a.test has nothing on 81: the connect fails
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: a.test\r\n\r\n")
+        self.assertEqual(wl.recv_all(sock), b"")
+        sock.close()
+        self.assertEqual(routed(80, "*.wild.test"), wild)
+        self.assertEqual(routed(81, "a.test"), 0)
+        self.assertEqual(wl.metric(self.samples(), "whitelist_upstream_errors_total", port=81),
+                         errors + 1)
+        before = routed(80, "a.test")
+        self.http(b"GET / HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n")
+        self.assertEqual(routed(80, "a.test"), before + 1)
+
+    def test_malformed_requests_are_answered_400_or_decode_error(self):
+        before = self.refused("malformed")
+        for what, head in (
+                ("userinfo", b"GET http://u:p@a.test/ HTTP/1.1\r\nHost: a.test\r\n\r\n"),
+                ("bare CR", b"GET / HTTP/1.1\rHost: a.test\r\n\r\n"),
+                ("bare CR in a field", b"GET / HTTP/1.1\r\nHost: a.test\rX: y\r\n\r\n"),
+                ("obs-fold", b"GET / HTTP/1.1\r\nHost: a.test\r\n b.test\r\n\r\n"),
+                ("space before the colon", b"GET / HTTP/1.1\r\nHost : a.test\r\n\r\n")):
+            with self.subTest(what=what):
+                answer = self.http(head)
+                self.assertTrue(answer.startswith(b"HTTP/1.1 400 Bad Request\r\n"), answer)
+                self.assertTrue(answer.endswith(b"whitelist: an HTTP request head that breaks "
+                                                b"the format (RFC 9112)\n"), answer)
+        sock = self.topo.connect(443)  # a ServerHello where a ClientHello must be
+        sock.sendall(b"\x16\x03\x01\x00\x04\x02\x00\x00\x00")
+        self.assertEqual(wl.recv_all(sock), b"\x15\x03\x01\x00\x02\x02\x32")  # decode_error
+        sock.close()
+        self.assertEqual(self.refused("malformed"), before + 5)
+        self.assertEqual(self.refused("malformed", 443), 1)
+
+
 def pump_request(tls, incoming, outgoing, sock, name):
     """Finishes a TLS handshake over sock through memory BIOs, asks for / and
     returns the body."""
@@ -254,6 +399,11 @@ class TestRoutedThroughNameservers(RoutedCase):
         asked = len(re.findall(r"query\[A\] x\.wild\.test", wl.read(self.dns.log)))
         self.assertEqual(asked, 1, "the second and third relays used the shared cache")
         self.assertEqual(self.curl_tls("b.test").stdout, "b.test at %s\n" % OUT2_V4)
+        # Each entry's address in use; a wildcard's names resolve per connection.
+        samples = self.samples()
+        for entry, address in (("a.test", OUT_V4), ("b.test", OUT2_V4), ("*.wild.test", "")):
+            self.assertEqual(wl.metric(samples, "whitelist_target_info", target=entry,
+                                       address=address), 1, entry)
 
     def test_healthcheck_probes_the_first_exact_name_and_checks_each(self):
         proxy = self.topo.start_proxy(TARGET="*.wild.test b.test a.test", PORT="80 443",
@@ -277,15 +427,29 @@ class TestRoutedEdges(RoutedCase):
         self.assertEqual(self.curl_tls("any.other").stdout, "any.other at %s\n" % OUT2_V4)
         self.assertIn("unrecognized name", self.curl_tls("private.wild.test").stderr)
 
-    def test_route_allow_private_lifts_the_guard_not_the_loop_guard(self):
-        self.topo.start_proxy(TARGET="*.wild.test", PORT="443", METRICS_PORT=METRICS,
-                              ROUTE_ALLOW_PRIVATE=1)
-        self.curl_tls("private.wild.test")
+    def test_route_allow_private_lifts_the_guard_not_the_refusal_of_the_proxy(self):
+        """A client's name that leads to the proxy (Host: localhost) is refused in its
+        protocol and counted as self_address: never the loop guard's event, which would
+        make the healthcheck blame TARGET and an autoheal restart the proxy."""
+        peer = InsidePeer(self.topo, [IN_V4])
+        self.addCleanup(peer.close)
+        proxy = self.topo.start_proxy(TARGET="*", PORT="80 443", METRICS_PORT=METRICS,
+                                      ROUTE_ALLOW_PRIVATE=1)
+        self.assertIn("unrecognized name", self.curl_tls("private.wild.test").stderr)
+        answer = self.http(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        self.assertTrue(answer.startswith(b"HTTP/1.1 403 Forbidden\r\n"), answer)
+        self.assertIn(b'"localhost" leads to this proxy itself (127.0.0.1)', answer)
+        # The guard is lifted: the internal network is reachable.
+        answer = self.http(b"GET / HTTP/1.1\r\nHost: inside.wild.test\r\n\r\n")
+        self.assertTrue(answer.endswith(b"inside peer\n"), answer)
         samples = self.samples()
-        self.assertEqual(wl.metric(samples, "whitelist_connections_refused_total", port=443,
-                                   reason="private_address"), 0)
-        self.assertEqual(wl.metric(samples, "whitelist_connections_refused_total", port=443,
-                                   reason="loop"), 1, "127.0.0.1:443 is this proxy")
+        for port, reason, count in ((443, "private_address", 0), (443, "self_address", 1),
+                                    (80, "self_address", 1), (443, "loop", 0), (80, "loop", 0)):
+            self.assertEqual(wl.metric(samples, "whitelist_connections_refused_total",
+                                       port=port, reason=reason), count, (port, reason))
+        result = healthcheck(self.topo, proxy)
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+        self.assertNotIn("TARGET", result.stdout)
 
     def test_a_single_target_never_waits_for_the_client(self):
         """One name: the classic mode, no peeking: a server that speaks first is heard at once."""

@@ -197,6 +197,7 @@ class Topology:
         self._addr(self.outside, "wl%sd" % tag, OUT_V4, OUT_V6)
         self.ip(self.outside, "addr", "add", OUT2_V4 + "/24", "dev", "wl%sd" % tag)
         self.out_dev = "wl%sd" % tag
+        self.in_dev, self.px_in_dev = "wl%sa" % tag, "wl%sb" % tag
         # The proxy's own resolver and hosts file, as Docker gives a container.
         etc = "/etc/netns/" + self.proxy
         os.makedirs(etc, exist_ok=True)
@@ -209,6 +210,14 @@ class Topology:
 
     def ip(self, ns, *args):
         return run("ip", "-n", ns, *args)
+
+    def route_out(self):
+        """Gives the proxy a default route (v4 and v6) through the outside side, as an
+        engine gives a container on a normal network; "inside" has none, like an
+        internal network. Routed mode's destination guard lets wildcards' names
+        reach the network of the way out, and no other network of the proxy's."""
+        self.ip(self.proxy, "route", "add", "default", "via", OUT_V4)
+        self.ip(self.proxy, "-6", "route", "add", "default", "via", OUT_V6)
 
     def _link(self, a, ns_a, b, ns_b):
         run("ip", "link", "add", a, "netns", ns_a, "type", "veth", "peer", "name", b,

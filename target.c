@@ -137,7 +137,9 @@ static int target_lookup(struct target *target, struct shared_addr *slot, const 
 	if (refresh && target_in_result(slot, &result))
 		return 0;
 	target_pick(target, slot, &result);
-	log_msg("resolved %s to %s", name, target_shown(slot, shown, sizeof shown));
+	target_shown(slot, shown, sizeof shown);
+	log_event(LOG_INFO, "resolve", LOG_FIELDS(LOG_STR("target", name), LOG_STR("address", shown)),
+		  "resolved %s to %s", name, shown);
 	return 0;
 }
 
@@ -218,7 +220,9 @@ static void target_loop_event(const struct target *target, struct shared_port *p
 			  name);
 	shared_loop_sentence(sentence, sizeof sentence, port->port, name,
 			     target->conf->pre_resolve, log_host(addr, shown, sizeof shown));
-	log_msg("%s", sentence);
+	log_event(LOG_ERROR, "loop", LOG_FIELDS(LOG_NUM("port", port->port), LOG_STR("target", name),
+						LOG_STR("address", shown)),
+		  "%s", sentence);
 }
 
 static int target_connect_addr(int socktype, const struct sockaddr *addr, socklen_t len)
@@ -242,9 +246,15 @@ static int target_connect_logged(const char *name, int socktype, uint16_t port,
 	char shown[LOG_ADDR_SIZE];
 	int fd = target_connect_addr(socktype, (const struct sockaddr *)&to->addr, to->len);
 
-	if (fd < 0)
-		log_errno("port %u: unable to connect to %s (%s)", port, name,
-			  log_addr((const struct sockaddr *)&to->addr, shown, sizeof shown));
+	if (fd < 0) {
+		const char *why = strerror(errno);
+
+		log_addr((const struct sockaddr *)&to->addr, shown, sizeof shown);
+		log_event(LOG_ERROR, "error",
+			  LOG_FIELDS(LOG_NUM("port", port), LOG_STR("target", name),
+				     LOG_STR("address", shown), LOG_STR("error", why)),
+			  "port %u: unable to connect to %s (%s): %s", port, name, shown, why);
+	}
 	return fd;
 }
 

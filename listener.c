@@ -100,8 +100,12 @@ static void listener_refused_summary(struct listener_core *core, long long now)
 {
 	if (core->refused_unlogged == 0 || now < core->refused_window_end)
 		return;
-	log_msg("refused %lu more -> %u: not in ALLOW_FROM (logged once a second)",
-		core->refused_unlogged, core->port);
+	log_event(LOG_WARN, "refuse",
+		  LOG_FIELDS(LOG_NUM("port", core->port),
+			     LOG_STR("reason", shared_refusal_names[SHARED_REFUSED_ALLOW_FROM]),
+			     LOG_NUM("count", core->refused_unlogged)),
+		  "refused %lu more -> %u: not in ALLOW_FROM (logged once a second)",
+		  core->refused_unlogged, core->port);
 	core->refused_unlogged = 0;
 	core->refused_window_end = now + LISTENER_REFUSED_LOG_MS;
 }

@@ -261,10 +261,11 @@ static int reap(struct main_state *state, size_t *alive)
 			listener->pid = 0;
 			(*alive)--;
 			if (!main_stopping) {
-				log_msg("fatal: the %s of port %u ended (%s %d)",
-					listener->is_metrics ? "metrics server" : "listener",
-					listener->port, WIFSIGNALED(status) ? "signal" : "status",
-					WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+				log_event(LOG_FATAL, "error", LOG_FIELDS(LOG_NUM("port", listener->port)),
+					  "fatal: the %s of port %u ended (%s %d)",
+					  listener->is_metrics ? "metrics server" : "listener",
+					  listener->port, WIFSIGNALED(status) ? "signal" : "status",
+					  WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
 				lost++;
 			}
 		}

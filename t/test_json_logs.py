@@ -13,6 +13,7 @@ import socket
 import subprocess
 import time
 
+import test_udp
 import wl
 from wl import IN_V4, OUT_V4, OUT2_V4, PX_IN_V4
 
@@ -163,6 +164,29 @@ class TestJsonLogs(wl.TopologyCase):
         failed, = parse_lines(self, hc.stderr)
         self.assertEqual((failed["event"], failed["level"], failed["check"]),
                          ("healthcheck", "error", "processes"))
+
+    def test_udp_session(self):
+        test_udp.start_peer(self.topo, "echo", 5353)
+        proxy = self.start(MODE="udp", PORT="5353", UDP_TIMEOUT=1)
+        wl.wait_until(lambda: self.topo.listening(self.topo.proxy, 5353, "udp"), what="udp")
+        sock = test_udp.client(self.topo)
+        try:
+            for data in (b"one", b"three"):
+                sock.send(data)
+                self.assertEqual(sock.recv(100), data)
+        finally:
+            sock.close()
+        self.wait_for(proxy, "close", port=5353)  # UDP_TIMEOUT ends the session
+        logged = self.stop_and_parse(proxy)
+        start, = events(logged, "start")
+        self.assertEqual(start["mode"], "udp")
+        accept, = events(logged, "accept", port=5353)
+        self.assertIsInstance(accept["session"], int)
+        self.assertEqual(len(events(logged, "connect", port=5353, address=OUT_V4 + ":5353")), 1)
+        close, = events(logged, "close", port=5353, client=accept["client"])
+        self.assertEqual((close["bytes_in"], close["bytes_out"], close["datagrams_in"],
+                          close["datagrams_out"]), (8, 8, 2, 2))
+        self.assertGreaterEqual(close["duration_ms"], 1000)
 
     def test_errors_of_generic_lines_are_json_too(self):
         # A bad variable with LOG_FORMAT=json: the fatal line is JSON, exit 2.

@@ -30,14 +30,15 @@ COPY --chmod=0755 entrypoint.sh /usr/local/bin/entrypoint.sh
 
 # Every default of tecnativa/whitelist; TARGET has none (required).
 # `\$TARGET` stays literal here: the healthcheck replaces it at run time.
-# UDP_TIMEOUT, ALLOW_FROM, METRICS_PORT, RESOLVE_INTERVAL, ROUTE_TIMEOUT and
-# ROUTE_ALLOW_PRIVATE are ours (empty ALLOW_FROM: everyone; empty METRICS_PORT:
+# UDP_TIMEOUT, LOG_FORMAT, ALLOW_FROM, METRICS_PORT, RESOLVE_INTERVAL, ROUTE_TIMEOUT
+# and ROUTE_ALLOW_PRIVATE are ours (empty ALLOW_FROM: everyone; empty METRICS_PORT:
 # no metrics); the timeouts were the old healthcheck's built-in ones.
 ENV NAMESERVERS="208.67.222.222 8.8.8.8 208.67.220.220 8.8.4.4" \
     PORT="80 443" \
     PRE_RESOLVE=0 \
     MODE=tcp \
     VERBOSE=0 \
+    LOG_FORMAT=text \
     MAX_CONNECTIONS=100 \
     UDP_ANSWERS=1 \
     UDP_TIMEOUT=30 \

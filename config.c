@@ -196,6 +196,21 @@ static int conf_parse_nameservers(struct conf *conf, const char *text, char *err
 	return 0;
 }
 
+/* LOG_FORMAT: text or json, in any case. */
+static int conf_parse_log_format(struct conf *conf, const char *text, char *err, size_t size)
+{
+	char format[8];
+
+	conf_trim(text, format, sizeof format);
+	if (strcasecmp(format, "text") == 0)
+		conf->log_format = LOG_FORMAT_TEXT;
+	else if (strcasecmp(format, "json") == 0)
+		conf->log_format = LOG_FORMAT_JSON;
+	else
+		return conf_fail(err, size, "LOG_FORMAT: \"%s\" is not text or json", text);
+	return 0;
+}
+
 /* MODE: tcp or udp, in any case, as socat took them. */
 static int conf_parse_mode(struct conf *conf, const char *text, char *err, size_t size)
 {
@@ -605,6 +620,8 @@ int conf_load(struct conf *conf, conf_getter get, char *err, size_t size)
 	long verbose;
 
 	memset(conf, 0, sizeof *conf);
+	if (conf_parse_log_format(conf, conf_get(get, "LOG_FORMAT", "text"), err, size) < 0)
+		return -1;	/* first: the errors of the others are logged in it */
 	if (conf_parse_target(conf, get, err, size) < 0 ||
 	    conf_parse_ports(conf, conf_get(get, "PORT", CONF_DEFAULT_PORT), err, size) < 0 ||
 	    conf_parse_mode(conf, conf_get(get, "MODE", "tcp"), err, size) < 0 ||

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "log.h"
 #include "resolve.h"
 
 #define CONF_MAX_PORTS 1024	/* one process each; a range like 8000-9000 fits */
@@ -84,6 +85,7 @@ struct conf {
 	struct conf_allow allow;	/* ALLOW_FROM */
 	uint16_t metrics_port;		/* 0 = no metrics */
 	long resolve_interval;		/* seconds between PRE_RESOLVE lookups; 0 = once */
+	enum log_format log_format;	/* LOG_FORMAT; read first, so set even when conf_load fails */
 };
 
 /* Where the variables come from: getenv in the programs, a table in the tests. */
@@ -92,6 +94,7 @@ typedef const char *(*conf_getter)(const char *name);
 /*
  * Fills conf from the variables. 0 on success; -1 with one line in err that
  * names the variable and the bad value, e.g. `PORT: "http" is not a port number`.
+ * conf->log_format is read first: the line that reports the error can use it.
  */
 int conf_load(struct conf *conf, conf_getter get, char *err, size_t errsize);
 

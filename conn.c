@@ -40,9 +40,15 @@ static _Noreturn void conn_refuse(int client_fd)
 static void conn_log_close(const struct conn_context *context, const char *client,
 			   const char *target, const struct relay_totals *totals, long long started)
 {
-	log_msg("close %s -> %u -> %s: %llu bytes up, %llu bytes down, %.3f s", client,
-		context->stats->port, target, (unsigned long long)totals->up,
-		(unsigned long long)totals->down, (double)(proc_now_ms() - started) / 1000.0);
+	long long took = proc_now_ms() - started;
+
+	log_event(LOG_INFO, "close",
+		  LOG_FIELDS(LOG_STR("client", client), LOG_NUM("port", context->stats->port),
+			     LOG_STR("address", target), LOG_NUM("bytes_in", totals->up),
+			     LOG_NUM("bytes_out", totals->down), LOG_NUM("duration_ms", took)),
+		  "close %s -> %u -> %s: %llu bytes up, %llu bytes down, %.3f s", client,
+		  context->stats->port, target, (unsigned long long)totals->up,
+		  (unsigned long long)totals->down, (double)took / 1000.0);
 }
 
 /*
@@ -93,8 +99,12 @@ void conn_serve(const struct conn_context *context, int client_fd, const struct 
 	if (context->verbose >= 1) {
 		log_addr((const struct sockaddr *)&client->addr, client_shown, sizeof client_shown);
 		log_addr((const struct sockaddr *)&target.addr, target_shown, sizeof target_shown);
-		log_msg("connect %s -> %u -> %s%s", client_shown, context->stats->port, target_shown,
-			route);
+		log_event(LOG_INFO, "connect",
+			  LOG_FIELDS(LOG_STR("client", client_shown),
+				     LOG_NUM("port", context->stats->port),
+				     LOG_STR("address", target_shown)),
+			  "connect %s -> %u -> %s%s", client_shown, context->stats->port,
+			  target_shown, route);
 	}
 	/* The client came non-blocking from accept4; the upstream socket was connected blocking. */
 	fcntl(target_fd, F_SETFL, O_NONBLOCK);

@@ -3,6 +3,8 @@
  */
 #include "hc_report.h"
 
+#include "log.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -12,8 +14,15 @@ static void hc_report(int fd, const char *check, const char *verdict, const char
 		      va_list ap)
 {
 	char line[HC_LINE_SIZE];
-	int len = snprintf(line, sizeof line, "healthcheck: %s: %s", check, verdict);
+	int len;
 
+	if (log_is_json()) {	/* the verdict is the level; check names the check */
+		vsnprintf(line, sizeof line, fmt, ap);
+		log_json_write(fd, *verdict ? LOG_ERROR : LOG_INFO, "healthcheck",
+			       LOG_FIELDS(LOG_STR("check", check)), line);
+		return;
+	}
+	len = snprintf(line, sizeof line, "healthcheck: %s: %s", check, verdict);
 	if (len < 0)
 		return;
 	if ((size_t)len < sizeof line)

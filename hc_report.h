@@ -1,7 +1,8 @@
 /*
  * hc_report.h: the healthcheck's output, one line per check: stdout when
  * it passes ("healthcheck: dns: ..."), stderr when it fails
- * ("healthcheck: dns: unhealthy: ...").
+ * ("healthcheck: dns: unhealthy: ..."). LOG_FORMAT=json: one object each,
+ * event "healthcheck", level info or error, the check's name in "check".
  */
 #ifndef WHITELIST_HC_REPORT_H
 #define WHITELIST_HC_REPORT_H

@@ -18,6 +18,7 @@
 #include "hc_probe.h"
 #include "hc_procs.h"
 #include "hc_report.h"
+#include "log.h"
 
 static const char *hc_env(const char *name)
 {
@@ -49,7 +50,10 @@ int main(void)
 	char err[CONF_ERR_SIZE];
 	int failed;
 
-	if (conf_load(&conf, hc_env, err, sizeof err) < 0)
+	int loaded = conf_load(&conf, hc_env, err, sizeof err);
+
+	log_set_format(conf.log_format);	/* the proxy's LOG_FORMAT: its lines in the same form */
+	if (loaded < 0)
 		return hc_fail("config", "%s", err);
 	failed = hc_check_processes(&conf, &proxy);
 	if (!proxy.shared)

@@ -100,8 +100,12 @@ static void listener_refused_summary(struct listener_core *core, long long now)
 {
 	if (core->refused_unlogged == 0 || now < core->refused_window_end)
 		return;
-	log_msg("refused %lu more -> %u: not in ALLOW_FROM (logged once a second)",
-		core->refused_unlogged, core->port);
+	log_event(LOG_WARN, "refuse",
+		  LOG_FIELDS(LOG_NUM("port", core->port),
+			     LOG_STR("reason", shared_refusal_names[SHARED_REFUSED_ALLOW_FROM]),
+			     LOG_NUM("count", core->refused_unlogged)),
+		  "refused %lu more -> %u: not in ALLOW_FROM (logged once a second)",
+		  core->refused_unlogged, core->port);
 	core->refused_unlogged = 0;
 	core->refused_window_end = now + LISTENER_REFUSED_LOG_MS;
 }
@@ -121,8 +125,11 @@ int listener_allowed(struct listener_core *core, const struct sockaddr *client)
 		core->refused_unlogged++;
 		return 0;
 	}
-	log_msg("refused %s -> %u: not in ALLOW_FROM", log_addr(client, shown, sizeof shown),
-		core->port);
+	log_event(LOG_WARN, "refuse",
+		  LOG_FIELDS(LOG_STR("client", log_addr(client, shown, sizeof shown)),
+			     LOG_NUM("port", core->port),
+			     LOG_STR("reason", shared_refusal_names[SHARED_REFUSED_ALLOW_FROM])),
+		  "refused %s -> %u: not in ALLOW_FROM", shown, core->port);
 	core->refused_window_end = now + LISTENER_REFUSED_LOG_MS;
 	return 0;
 }
@@ -197,7 +204,9 @@ void listener_finish(struct listener_core *core)
 	listener_refused_summary(core, deadline);
 	listener_reap_all(core);
 	if (core->slots.used > 0 && core->verbose >= 1)
-		log_msg("port %u: stopping, %zu open", core->port, core->slots.used);
+		log_event(LOG_INFO, "stop", LOG_FIELDS(LOG_NUM("port", core->port),
+						       LOG_NUM("open", core->slots.used)),
+			  "port %u: stopping, %zu open", core->port, core->slots.used);
 	for (long long left; core->slots.used > 0 && (left = deadline - proc_now_ms()) > 0;) {
 		listener_poll(core, NULL, 0, (int)left);
 		listener_reap_all(core);

@@ -3,7 +3,9 @@
  *
  * Every line is formatted into a buffer and written with one write(2): no
  * stdio buffer is copied into forked children, and concurrent children's
- * lines stay whole (a pipe write up to PIPE_BUF is atomic).
+ * lines stay whole (a pipe write up to PIPE_BUF is atomic). In JSON mode
+ * (log.h) the same calls write one object per line; the writer below needs
+ * no allocation and no time zone (a relay has no vDSO and reads no file).
  */
 #include "log.h"
 
@@ -24,10 +26,21 @@
 #define LOG_LINE_SIZE 1024
 
 static const char *log_program = "whitelist";
+static enum log_format log_format = LOG_FORMAT_TEXT;
 
 void log_init(const char *program)
 {
 	log_program = program;
+}
+
+void log_set_format(enum log_format format)
+{
+	log_format = format;
+}
+
+int log_is_json(void)
+{
+	return log_format == LOG_FORMAT_JSON;
 }
 
 static void log_write(const char *text, size_t len)
@@ -44,8 +57,195 @@ static void log_write(const char *text, size_t len)
 	}
 }
 
+/* --- JSON lines --- */
+
+/* An object being written: out[0..used), used <= limit; a closing '"', '}', '\n', NUL always fit. */
+struct log_json {
+	char *out;
+	size_t used, limit;
+	int full;		/* something was cut: nothing more goes in */
+};
+
+#define LOG_JSON_RESERVE 4
+
+static int log_json_raw(struct log_json *json, const char *text, size_t len)
+{
+	if (json->full || json->used + len > json->limit) {
+		json->full = 1;
+		return -1;
+	}
+	memcpy(json->out + json->used, text, len);
+	json->used += len;
+	return 0;
+}
+
+/* The length of the valid UTF-8 sequence of 2 to 4 bytes at text (RFC 3629), else 0. */
+static size_t log_utf8_length(const uint8_t *text)
+{
+	uint8_t lead = text[0];
+	size_t len = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : 2;
+	uint32_t point = lead & (0x3f >> (len - 1));
+
+	if (lead < 0xc2 || lead > 0xf4)
+		return 0;	/* a continuation byte, an overlong lead, or beyond U+10FFFF */
+	for (size_t i = 1; i < len; i++) {
+		if ((text[i] & 0xc0) != 0x80)
+			return 0;	/* the NUL at the end stops a short sequence here too */
+		point = point << 6 | (text[i] & 0x3f);
+	}
+	if ((len == 3 && point < 0x800) || (len == 4 && (point < 0x10000 || point > 0x10ffff)) ||
+	    (point >= 0xd800 && point <= 0xdfff))
+		return 0;	/* overlong, out of range, or a surrogate */
+	return len;
+}
+
+/* text's characters, escaped, until its end or the limit (then cut before a whole character). */
+static void log_json_escaped(struct log_json *json, const char *text)
+{
+	const uint8_t *at = (const uint8_t *)text;
+
+	while (*at) {
+		size_t len = *at >= 0x80 ? log_utf8_length(at) : 1;
+		char escaped[8];
+		int failed;
+
+		if (len == 0 || *at < 0x20 || *at == 0x7f) {
+			snprintf(escaped, sizeof escaped, "\\u%04x", *at);
+			failed = log_json_raw(json, escaped, 6);
+			len = 1;
+		} else if (*at == '"' || *at == '\\') {
+			escaped[0] = '\\';
+			escaped[1] = (char)*at;
+			failed = log_json_raw(json, escaped, 2);
+		} else {
+			failed = log_json_raw(json, (const char *)at, len);
+		}
+		if (failed)
+			return;
+		at += len;
+	}
+}
+
+/* ,"key": (no comma first); -1 when it does not fit. */
+static int log_json_key(struct log_json *json, const char *key)
+{
+	if (json->used > 1 && log_json_raw(json, ",", 1) < 0)
+		return -1;
+	if (log_json_raw(json, "\"", 1) < 0)
+		return -1;
+	log_json_escaped(json, key);
+	return log_json_raw(json, "\":", 2);
+}
+
+/* A string member: cut when long; left out when not even its key and a quote fit. */
+static void log_json_string(struct log_json *json, const char *key, const char *value)
+{
+	size_t start = json->used;
+
+	if (log_json_key(json, key) < 0 || log_json_raw(json, value ? "\"" : "null",
+							 value ? 1 : 4) < 0) {
+		json->used = start;
+		return;
+	}
+	if (!value)
+		return;
+	log_json_escaped(json, value);
+	json->out[json->used++] = '"';	/* in the reserve when the value was cut */
+}
+
+static void log_json_number(struct log_json *json, const char *key, long long value)
+{
+	size_t start = json->used;
+	char text[24];
+	int len = snprintf(text, sizeof text, "%lld", value);
+
+	if (log_json_key(json, key) < 0 || log_json_raw(json, text, (size_t)len) < 0)
+		json->used = start;
+}
+
+/* "2026-12-04T07:50:00.123456Z": days to a civil date (Howard Hinnant's algorithm), no tz. */
+static void log_json_time(const struct timeval *now, char *out, size_t size)
+{
+	long long days = now->tv_sec / 86400, secs = now->tv_sec % 86400;
+	long long era, doe, yoe, doy, mp, year, month, day;
+
+	if (secs < 0) {
+		secs += 86400;
+		days--;
+	}
+	days += 719468;
+	era = (days >= 0 ? days : days - 146096) / 146097;
+	doe = days - era * 146097;
+	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	mp = (5 * doy + 2) / 153;
+	day = doy - (153 * mp + 2) / 5 + 1;
+	month = mp < 10 ? mp + 3 : mp - 9;
+	year = yoe + era * 400 + (month <= 2);
+	snprintf(out, size, "%04lld-%02lld-%02lldT%02lld:%02lld:%02lld.%06ldZ", year, month, day,
+		 secs / 3600, secs / 60 % 60, secs % 60, (long)now->tv_usec);
+}
+
+static const char *const log_level_names[] = {
+	[LOG_INFO] = "info", [LOG_WARN] = "warning", [LOG_ERROR] = "error", [LOG_FATAL] = "fatal",
+};
+
+size_t log_json_format(char *out, size_t size, const struct timeval *now, enum log_level level,
+		       const char *event, const struct log_field *fields, const char *message)
+{
+	struct log_json json = { .out = out, .used = 1, .limit = size - LOG_JSON_RESERVE };
+	char stamp[64];
+
+	out[0] = '{';
+	log_json_time(now, stamp, sizeof stamp);
+	log_json_string(&json, "time", stamp);
+	log_json_string(&json, "level", log_level_names[level]);
+	log_json_string(&json, "event", event);
+	for (; fields && fields->key; fields++) {
+		if (fields->is_number)
+			log_json_number(&json, fields->key, fields->number);
+		else
+			log_json_string(&json, fields->key, fields->text);
+	}
+	if (message)
+		log_json_string(&json, "message", message);
+	out[json.used++] = '}';
+	out[json.used++] = '\n';
+	out[json.used] = '\0';
+	return json.used;
+}
+
+void log_json_write(int fd, enum log_level level, const char *event,
+		    const struct log_field *fields, const char *message)
+{
+	char line[LOG_JSON_SIZE];
+	struct timeval now;
+	size_t len;
+
+	syscall(SYS_gettimeofday, &now, NULL);	/* relays have no vDSO (process.h) */
+	len = log_json_format(line, sizeof line, &now, level, event, fields, message);
+	while (write(fd, line, len) < 0 && errno == EINTR)
+		;
+}
+
+/* --- lines --- */
+
+/* JSON mode: the text without the program's name becomes the message of event. */
+static void log_vjson(enum log_level level, const char *event, const struct log_field *fields,
+		      const char *fmt, va_list ap, int errnum)
+{
+	char text[LOG_LINE_SIZE];
+	int len = vsnprintf(text, sizeof text, fmt, ap);
+
+	if (len < 0)
+		len = 0;
+	if (errnum && (size_t)len < sizeof text)
+		snprintf(text + len, sizeof text - (size_t)len, ": %s", strerror(errnum));
+	log_json_write(STDERR_FILENO, level, event, fields, text);
+}
+
 /* "program: " + message + optional ": strerror" + newline, one write. */
-static void log_vline(const char *fmt, va_list ap, int errnum)
+static void log_vtext(const char *fmt, va_list ap, int errnum)
 {
 	char line[LOG_LINE_SIZE];
 	int len = snprintf(line, sizeof line, "%s: ", log_program);
@@ -61,12 +261,31 @@ static void log_vline(const char *fmt, va_list ap, int errnum)
 	log_write(line, (size_t)len);
 }
 
+static void log_vline(enum log_level level, const char *event, const struct log_field *fields,
+		      const char *fmt, va_list ap, int errnum)
+{
+	if (log_format == LOG_FORMAT_JSON)
+		log_vjson(level, event, fields, fmt, ap, errnum);
+	else
+		log_vtext(fmt, ap, errnum);
+}
+
+void log_event(enum log_level level, const char *event, const struct log_field *fields,
+	       const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vline(level, event, fields, fmt, ap, 0);
+	va_end(ap);
+}
+
 void log_msg(const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	log_vline(fmt, ap, 0);
+	log_vline(LOG_INFO, "message", NULL, fmt, ap, 0);
 	va_end(ap);
 }
 
@@ -76,7 +295,7 @@ void log_errno(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	log_vline(fmt, ap, errnum);
+	log_vline(LOG_ERROR, "error", NULL, fmt, ap, errnum);
 	va_end(ap);
 }
 
@@ -85,7 +304,7 @@ void die(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	log_vline(fmt, ap, 0);
+	log_vline(LOG_FATAL, "error", NULL, fmt, ap, 0);
 	va_end(ap);
 	exit(EXIT_FATAL);
 }
@@ -96,7 +315,7 @@ void die_errno(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	log_vline(fmt, ap, errnum);
+	log_vline(LOG_FATAL, "error", NULL, fmt, ap, errnum);
 	va_end(ap);
 	exit(EXIT_FATAL);
 }
@@ -106,7 +325,7 @@ void die_config(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	log_vline(fmt, ap, 0);
+	log_vline(LOG_FATAL, "error", NULL, fmt, ap, 0);
 	va_end(ap);
 	exit(EXIT_CONFIG);
 }

@@ -186,9 +186,13 @@ static int route_refuse(const struct target *target, struct shared_port *port, i
 		route_send_http(fd, malformed ? "400 Bad Request" : "403 Forbidden", text);
 	shared_add(&port->refused[why], 1);
 	if (shared_claim_log(&port->refused_logged_ms[why], proc_now_ms(), ROUTE_LOG_MS))
-		log_msg("port %u: refused %s: %s (%s; logged once a second)", port->port,
-			log_addr((const struct sockaddr *)&client->addr, shown, sizeof shown), text,
-			shared_refusal_names[why]);
+		log_event(LOG_WARN, "refuse",
+			  LOG_FIELDS(LOG_NUM("port", port->port),
+				     LOG_STR("client", log_addr((const struct sockaddr *)&client->addr,
+								shown, sizeof shown)),
+				     LOG_STR("reason", shared_refusal_names[why])),
+			  "port %u: refused %s: %s (%s; logged once a second)", port->port, shown,
+			  text, shared_refusal_names[why]);
 	return ROUTE_REFUSED;
 }
 

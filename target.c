@@ -131,14 +131,20 @@ static int target_lookup(struct target *target, struct shared_addr *slot, const 
 	if (status != DNS_OK) {
 		/* A passing DNS outage must not stop the forwarding: the old address may work. */
 		shared_add(&target->shared->resolve_failures, 1);
-		log_msg("TARGET: lookup of %s failed (%s), keeping %s", name, dns_strerror(status),
-			target_shown(slot, shown, sizeof shown));
+		target_shown(slot, shown, sizeof shown);
+		log_event(LOG_WARN, "resolve",
+			  LOG_FIELDS(LOG_STR("target", name), LOG_STR("address", shown),
+				     LOG_STR("error", dns_strerror(status))),
+			  "TARGET: lookup of %s failed (%s), keeping %s", name, dns_strerror(status),
+			  shown);
 		return 0;
 	}
 	if (refresh && target_in_result(slot, &result))
 		return 0;
 	target_pick(target, slot, &result);
-	log_msg("resolved %s to %s", name, target_shown(slot, shown, sizeof shown));
+	target_shown(slot, shown, sizeof shown);
+	log_event(LOG_INFO, "resolve", LOG_FIELDS(LOG_STR("target", name), LOG_STR("address", shown)),
+		  "resolved %s to %s", name, shown);
 	return 0;
 }
 
@@ -285,7 +291,9 @@ static void target_loop_event(const struct target *target, struct shared_port *p
 			  name);
 	shared_loop_sentence(sentence, sizeof sentence, port->port, name,
 			     target->conf->pre_resolve, log_host(addr, shown, sizeof shown));
-	log_msg("%s", sentence);
+	log_event(LOG_ERROR, "loop", LOG_FIELDS(LOG_NUM("port", port->port), LOG_STR("target", name),
+						LOG_STR("address", shown)),
+		  "%s", sentence);
 }
 
 static int target_connect_addr(int socktype, const struct sockaddr *addr, socklen_t len)
@@ -309,9 +317,15 @@ static int target_connect_logged(const char *name, int socktype, uint16_t port,
 	char shown[LOG_ADDR_SIZE];
 	int fd = target_connect_addr(socktype, (const struct sockaddr *)&to->addr, to->len);
 
-	if (fd < 0)
-		log_errno("port %u: unable to connect to %s (%s)", port, name,
-			  log_addr((const struct sockaddr *)&to->addr, shown, sizeof shown));
+	if (fd < 0) {
+		const char *why = strerror(errno);
+
+		log_addr((const struct sockaddr *)&to->addr, shown, sizeof shown);
+		log_event(LOG_ERROR, "error",
+			  LOG_FIELDS(LOG_NUM("port", port), LOG_STR("target", name),
+				     LOG_STR("address", shown), LOG_STR("error", why)),
+			  "port %u: unable to connect to %s (%s): %s", port, name, shown, why);
+	}
 	return fd;
 }
 
@@ -424,8 +438,11 @@ static int target_getaddrinfo(const char *name, int socktype, uint16_t port,
 	snprintf(service, sizeof service, "%u", port);
 	status = getaddrinfo(name, service, &hints, &list);
 	if (status != 0) {
-		log_msg("port %u: unable to resolve TARGET %s: %s", port, name,
-			status == EAI_SYSTEM ? strerror(errno) : gai_strerror(status));
+		const char *why = status == EAI_SYSTEM ? strerror(errno) : gai_strerror(status);
+
+		log_event(LOG_ERROR, "error", LOG_FIELDS(LOG_NUM("port", port), LOG_STR("target", name),
+							 LOG_STR("error", why)),
+			  "port %u: unable to resolve TARGET %s: %s", port, name, why);
 		return -1;
 	}
 	target_order_v4_first(list, out);
@@ -450,7 +467,9 @@ static int target_connect_fixed(const struct target *target, struct shared_port 
 	int is_self, fd;
 
 	if (target_from_slot(&target->shared->target, port->port, used, &is_self) < 0) {
-		log_msg("port %u: no address for TARGET %s", port->port, target->conf->target);
+		log_event(LOG_ERROR, "error", LOG_FIELDS(LOG_NUM("port", port->port),
+							 LOG_STR("target", target->conf->target)),
+			  "port %u: no address for TARGET %s", port->port, target->conf->target);
 		return TARGET_FAILED;
 	}
 	if (is_self) {	/* decided by main when it stored it: no probe per connection */
@@ -521,8 +540,11 @@ static int target_resolve_name(const struct target *target, const char *name, ui
 	if (shared_name_load(target->shared, name, now, &addrs) < 0) {
 		status = dns_resolve(name, conf->nameservers, conf->nnameservers, &opts, &result);
 		if (status != DNS_OK) {
-			log_msg("port %u: unable to resolve %s through NAMESERVERS: %s", port, name,
-				dns_strerror(status));
+			log_event(LOG_ERROR, "error",
+				  LOG_FIELDS(LOG_NUM("port", port), LOG_STR("target", name),
+					     LOG_STR("error", dns_strerror(status))),
+				  "port %u: unable to resolve %s through NAMESERVERS: %s", port, name,
+				  dns_strerror(status));
 			return -1;
 		}
 		addrs.family = result.family;

@@ -49,9 +49,12 @@ static void tcp_log_accept(const struct tcp_handoff *handoff)
 {
 	char shown[LOG_ADDR_SIZE];
 
-	log_msg("accept %s -> %u (child %d, %s)",
-		log_addr((const struct sockaddr *)&handoff->client.addr, shown, sizeof shown),
-		handoff->port, (int)getpid(), handoff->count);
+	log_addr((const struct sockaddr *)&handoff->client.addr, shown, sizeof shown);
+	log_event(LOG_INFO, "accept", LOG_FIELDS(LOG_STR("client", shown),
+						 LOG_NUM("port", handoff->port),
+						 LOG_NUM("child", getpid())),
+		  "accept %s -> %u (child %d, %s)", shown, handoff->port, (int)getpid(),
+		  handoff->count);
 }
 
 /* A failed fork (or no memory for a slot): logged once per run of failures. */

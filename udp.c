@@ -153,10 +153,13 @@ static int udp_spawn(struct udp_state *state, const struct sockaddr_storage *cli
 	if (pid == 0) {
 		/* Logged by the session itself: before its own lines, whatever the scheduler does. */
 		if (state->conf->verbose >= 1)
-			log_msg("accept %s -> %u (session %d, %s)",
-				log_addr((const struct sockaddr *)client, shown, sizeof shown),
-				state->core.port, (int)getpid(),
-				listener_count(&state->core, count, sizeof count));
+			log_event(LOG_INFO, "accept",
+				  LOG_FIELDS(LOG_STR("client", log_addr((const struct sockaddr *)client,
+									 shown, sizeof shown)),
+					     LOG_NUM("port", state->core.port),
+					     LOG_NUM("session", getpid())),
+				  "accept %s -> %u (session %d, %s)", shown, state->core.port,
+				  (int)getpid(), listener_count(&state->core, count, sizeof count));
 		udp_become_session(state, session);
 	}
 	session->pid = pid;

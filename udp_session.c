@@ -194,11 +194,20 @@ static void udp_session_close(struct udp_flow *flow)
 static void udp_session_log_end(const struct udp_flow *flow, const char *client,
 				const char *target, long long started)
 {
-	log_msg("session end %s -> %u -> %s: %lu datagrams (%llu bytes) up, "
-		"%lu datagrams (%llu bytes) down, %.3f s",
-		client, flow->args->stats->port, target, flow->up_datagrams,
-		(unsigned long long)flow->up_bytes, flow->down_datagrams,
-		(unsigned long long)flow->down_bytes, (double)(proc_now_ms() - started) / 1000.0);
+	long long took = proc_now_ms() - started;
+
+	log_event(LOG_INFO, "close",
+		  LOG_FIELDS(LOG_STR("client", client), LOG_NUM("port", flow->args->stats->port),
+			     LOG_STR("address", target), LOG_NUM("bytes_in", flow->up_bytes),
+			     LOG_NUM("bytes_out", flow->down_bytes),
+			     LOG_NUM("datagrams_in", flow->up_datagrams),
+			     LOG_NUM("datagrams_out", flow->down_datagrams),
+			     LOG_NUM("duration_ms", took)),
+		  "session end %s -> %u -> %s: %lu datagrams (%llu bytes) up, "
+		  "%lu datagrams (%llu bytes) down, %.3f s",
+		  client, flow->args->stats->port, target, flow->up_datagrams,
+		  (unsigned long long)flow->up_bytes, flow->down_datagrams,
+		  (unsigned long long)flow->down_bytes, (double)took / 1000.0);
 }
 
 void udp_session_run(const struct udp_session_args *args)
@@ -214,7 +223,10 @@ void udp_session_run(const struct udp_session_args *args)
 		_exit(UDP_SESSION_NO_TARGET);	/* logged; the listener drops its datagrams */
 	log_addr((const struct sockaddr *)&target.addr, target_shown, sizeof target_shown);
 	if (args->verbose >= 1)
-		log_msg("session %s -> %u -> %s", client, args->stats->port, target_shown);
+		log_event(LOG_INFO, "connect",
+			  LOG_FIELDS(LOG_STR("client", client), LOG_NUM("port", args->stats->port),
+				     LOG_STR("address", target_shown)),
+			  "session %s -> %u -> %s", client, args->stats->port, target_shown);
 	flow.batch = udp_batch_new();
 	udp_session_announce(&flow);
 	udp_session_loop(&flow);

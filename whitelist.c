@@ -57,10 +57,22 @@ struct main_state {
 	size_t count;
 };
 
+static volatile sig_atomic_t main_stop_signal;	/* SIGTERM or SIGINT, once one came */
+
 static void on_stop(int signo)
 {
-	(void)signo;
+	main_stop_signal = signo;
 	main_stopping = 1;
+}
+
+/* VERBOSE=1: the line that says a signal began the stop. */
+static void log_stop(const struct conf *conf)
+{
+	const char *name = main_stop_signal == SIGINT ? "SIGINT" : "SIGTERM";
+
+	if (main_stop_signal && conf->verbose >= 1)
+		log_event(LOG_INFO, "stop", LOG_FIELDS(LOG_STR("signal", name)), "stopping on %s",
+			  name);
 }
 
 /* SIGCHLD only needs to wake ppoll; the loop reaps after every wake-up. */
@@ -249,10 +261,11 @@ static int reap(struct main_state *state, size_t *alive)
 			listener->pid = 0;
 			(*alive)--;
 			if (!main_stopping) {
-				log_msg("fatal: the %s of port %u ended (%s %d)",
-					listener->is_metrics ? "metrics server" : "listener",
-					listener->port, WIFSIGNALED(status) ? "signal" : "status",
-					WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+				log_event(LOG_FATAL, "error", LOG_FIELDS(LOG_NUM("port", listener->port)),
+					  "fatal: the %s of port %u ended (%s %d)",
+					  listener->is_metrics ? "metrics server" : "listener",
+					  listener->port, WIFSIGNALED(status) ? "signal" : "status",
+					  WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
 				lost++;
 			}
 		}
@@ -364,6 +377,7 @@ static int supervise(struct main_state *state)
 			main_stopping = 1;
 		}
 		if (main_stopping && !deadline) {
+			log_stop(state->conf);
 			signal_listeners(state, SIGTERM);
 			deadline = proc_now_ms() + LISTENER_GRACE_MS;
 		}
@@ -425,13 +439,18 @@ static void log_started(const struct main_state *state)
 {
 	const struct conf *conf = state->conf;
 
+	const char *mode = conf->routed ? "routed" : conf->mode == CONF_MODE_TCP ? "tcp" : "udp";
+	const struct log_field *fields = LOG_FIELDS(LOG_STR("mode", mode),
+						    LOG_NUM("ports", conf->nports),
+						    LOG_STR("target", conf->targets));
+
 	if (conf->routed)
-		log_msg("routing %zu tcp port%s by name (TLS SNI, HTTP Host) to %s", conf->nports,
-			conf->nports > 1 ? "s" : "", conf->targets);
+		log_event(LOG_INFO, "start", fields,
+			  "routing %zu tcp port%s by name (TLS SNI, HTTP Host) to %s", conf->nports,
+			  conf->nports > 1 ? "s" : "", conf->targets);
 	else
-		log_msg("forwarding %zu %s port%s to %s", conf->nports,
-			conf->mode == CONF_MODE_TCP ? "tcp" : "udp", conf->nports > 1 ? "s" : "",
-			conf->target);
+		log_event(LOG_INFO, "start", fields, "forwarding %zu %s port%s to %s", conf->nports,
+			  mode, conf->nports > 1 ? "s" : "", conf->target);
 	if (conf->metrics_port)
 		log_msg("metrics at http://*:%u/metrics", conf->metrics_port);
 	if (target_resolves_again(&state->target))
@@ -450,7 +469,10 @@ int main(void)
 	/* First: what conf_load keeps must not point into the stack relays do not inherit. */
 	proc_environ_to_heap();
 	log_init("whitelist");
-	if (conf_load(&conf, env_get, err, sizeof err) < 0)
+	int loaded = conf_load(&conf, env_get, err, sizeof err);
+
+	log_set_format(conf.log_format);	/* before the first fork: every child writes in it */
+	if (loaded < 0)
 		die_config("%s", err);
 	resolve_allow_from(&conf);
 	raise_fd_limit();

@@ -275,6 +275,8 @@ static const struct bad_case {
 	{ { "TARGET=x", "PORT=99999999999999999999", NULL }, "is not a port number" },
 	{ { "TARGET=x", "PORT= ", NULL }, "PORT: \" \" lists no port" },
 	{ { "TARGET=x", "MODE=tcp4", NULL }, "MODE: \"tcp4\" is not tcp or udp" },
+	{ { "TARGET=x", "LOG_FORMAT=yaml", NULL }, "LOG_FORMAT: \"yaml\" is not text or json" },
+	{ { "TARGET=x", "LOG_FORMAT=jsonl", NULL }, "LOG_FORMAT: \"jsonl\" is not text or json" },
 	{ { "TARGET=example.com:443", NULL },
 	  "TARGET: \"example.com:443\": a port belongs in PORT" },
 	{ { "TARGET=198.18.2.2:25", NULL }, "TARGET: \"198.18.2.2:25\": a port belongs in PORT" },
@@ -584,6 +586,30 @@ START_TEST(test_temp_path)
 }
 END_TEST
 
+/* LOG_FORMAT: text by default, either word in any case, and read before any variable fails. */
+START_TEST(test_log_format)
+{
+	static const char *const none[] = { "TARGET=x", NULL };
+	static const char *const json[] = { "TARGET=x", "LOG_FORMAT= JSON ", NULL };
+	static const char *const text[] = { "TARGET=x", "LOG_FORMAT=Text", NULL };
+	static const char *const empty[] = { "TARGET=x", "LOG_FORMAT=", NULL };
+	static const char *const bad_port[] = { "LOG_FORMAT=json", "PORT=http", NULL };
+	static struct conf conf;
+	char err[CONF_ERR_SIZE];
+
+	ck_assert_int_eq(load(&conf, err, none), 0);
+	ck_assert_int_eq(conf.log_format, LOG_FORMAT_TEXT);
+	ck_assert_int_eq(load(&conf, err, json), 0);
+	ck_assert_int_eq(conf.log_format, LOG_FORMAT_JSON);
+	ck_assert_int_eq(load(&conf, err, text), 0);
+	ck_assert_int_eq(conf.log_format, LOG_FORMAT_TEXT);
+	ck_assert_int_eq(load(&conf, err, empty), 0);
+	ck_assert_int_eq(conf.log_format, LOG_FORMAT_TEXT);
+	ck_assert_int_eq(load(&conf, err, bad_port), -1);
+	ck_assert_int_eq(conf.log_format, LOG_FORMAT_JSON);	/* the error's line is JSON */
+}
+END_TEST
+
 START_TEST(test_die_config_exits_2)
 {
 	die_config("PORT: \"x\" is not a port number");
@@ -609,6 +635,7 @@ Suite *config_suite(void)
 	tcase_add_test(tc, test_run_as_forms);
 	tcase_add_test(tc, test_values_read_alike);
 	tcase_add_test(tc, test_routed_targets);
+	tcase_add_test(tc, test_log_format);
 	tcase_add_test(tc, test_route_match);
 	tcase_add_loop_test(tc, test_bad_values, 0, sizeof bad_cases / sizeof bad_cases[0]);
 	tcase_add_loop_test(tc, test_parse_net, 0, sizeof net_cases / sizeof net_cases[0]);

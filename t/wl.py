@@ -33,7 +33,7 @@ IN_V6, PX_IN_V6, PX_OUT_V6, OUT_V6 = (
     "2001:db8:1::2", "2001:db8:1::1", "2001:db8:2::1", "2001:db8:2::2")
 
 # The image's ENV: tecnativa/whitelist's, plus what we add: UDP_TIMEOUT,
-# ALLOW_FROM, METRICS_PORT, RESOLVE_INTERVAL (new variables; empty = off) and
+# LOG_FORMAT, ALLOW_FROM, METRICS_PORT, RESOLVE_INTERVAL (new variables; empty = off) and
 # the healthcheck timeouts the old healthcheck had built in. t/test_container.py
 # compares it with what the engine reads from the Dockerfile; t/test_image.py
 # runs the musl build with it.
@@ -43,6 +43,7 @@ IMAGE_ENV = {
     "PRE_RESOLVE": "0",
     "MODE": "tcp",
     "VERBOSE": "0",
+    "LOG_FORMAT": "text",
     "MAX_CONNECTIONS": "100",
     "UDP_ANSWERS": "1",
     "UDP_TIMEOUT": "30",

@@ -549,6 +549,10 @@ static int conf_check_routed(const struct conf *conf, char *err, size_t size)
 	if (conf->every_port && conf->mode == CONF_MODE_UDP)
 		return conf_fail(err, size, "PORT: \"*\" needs MODE=tcp (UDP has no original "
 				 "destination to read back)");
+	if (conf->every_port && (conf->http_healthcheck || conf->smtp_healthcheck))
+		return conf_fail(err, size, "%s: PORT=* redirects connections from outside only: "
+				 "the probe from inside has no port to go through",
+				 conf->http_healthcheck ? "HTTP_HEALTHCHECK" : "SMTP_HEALTHCHECK");
 	if (!conf->routed)
 		return 0;
 	if (conf->mode == CONF_MODE_UDP)

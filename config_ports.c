@@ -98,8 +98,7 @@ static int ports_word(const char *word, size_t len, struct conf_port *out, char 
 		out->first = out->last = colon ? 0 : ports_number(word, len);
 		if (!out->first)
 			return ports_fail(err, size, "PORT: \"%.*s\" is not a port number "
-					  "(1-65535), a pair 8443:443, a range 20000-20100 or *",
-					  shown, word);
+					  "(1-65535)", shown, word);
 	}
 	ports_name(out);
 	return 0;

@@ -46,13 +46,14 @@ int target_refreshes(const struct target *target);
 void target_refresh(struct target *target, int cancel_fd);
 
 /*
- * A child: a socket of the type connected to TARGET on port's port: the
+ * A child: a socket of the type connected to TARGET on to_port (the PORT
+ * entry's target port for the port the client came to; counted in port): the
  * shared address, or each of getaddrinfo's (IPv4 first). The fd, with the
  * address used in *used; or TARGET_FAILED or TARGET_SELF, already logged and
  * counted in port.
  */
-int target_connect(const struct target *target, struct shared_port *port, int socktype,
-		   struct endpoint *used);
+int target_connect(const struct target *target, struct shared_port *port, uint16_t to_port,
+		   int socktype, struct endpoint *used);
 
 /*
  * 1 when a child may call the system resolver (getaddrinfo): PRE_RESOLVE=0
@@ -63,15 +64,15 @@ int target_uses_system_resolver(const struct target *target);
 
 /*
  * Routed mode, a child: a TCP connection to the name a client asked for,
- * which conf->routes[route] covers, on port's port. An exact entry goes
+ * which conf->routes[route] covers, on to_port. An exact entry goes
  * anywhere but to this proxy; a wildcard's name also not to a private range
  * (guard.h) unless ROUTE_ALLOW_PRIVATE=1. Each address is checked before it
  * is connected to, and the one connected to is the one checked. The fd, or
  * TARGET_FAILED (logged, counted), TARGET_SELF (logged, counted) or
  * TARGET_PRIVATE (for the caller to refuse).
  */
-int target_connect_name(const struct target *target, struct shared_port *port, int route,
-			const char *name, struct endpoint *used);
+int target_connect_name(const struct target *target, struct shared_port *port, uint16_t to_port,
+			int route, const char *name, struct endpoint *used);
 
 /*
  * 1 when a connection to addr would end at this host: loopback, "any", or

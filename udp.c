@@ -53,6 +53,8 @@ struct udp_state {
 	const struct target *target;
 	struct listener_core core;
 	int fd;
+	uint16_t port;			/* the one it listens on */
+	uint16_t to_port;		/* on TARGET: PORT's L:T, else the same */
 	struct session_table sessions;
 	struct pending_queue pending;
 	int fork_failing;
@@ -92,6 +94,7 @@ static _Noreturn void udp_become_session(struct udp_state *state, const struct s
 	struct udp_session_args args = {
 		.target = state->target, .stats = state->core.stats, .verbose = state->conf->verbose,
 		.timeout_s = state->conf->udp_timeout, .pair_fd = session->child_fd,
+		.to_port = state->to_port,
 		.listen_fd = state->fd, .notify_fd = state->marker_fd >= 0 ? state->notify_wr : -1,
 		.client = session->client, .client_len = session->client_len,
 	};
@@ -120,7 +123,7 @@ static int udp_pair(struct session *session)
 static void udp_fork_failed(struct udp_state *state, struct session *session)
 {
 	if (!state->fork_failing)
-		log_errno("port %u: no session for a new client", state->core.port);
+		log_errno("port %s: no session for a new client", state->core.name);
 	state->fork_failing = 1;
 	slots_cancel(&state->core.slots);
 	if (session->parent_fd >= 0) {
@@ -153,9 +156,9 @@ static int udp_spawn(struct udp_state *state, const struct sockaddr_storage *cli
 	if (pid == 0) {
 		/* Logged by the session itself: before its own lines, whatever the scheduler does. */
 		if (state->conf->verbose >= 1)
-			log_msg("accept %s -> %u (session %d, %s)",
+			log_msg("accept %s -> %s (session %d, %s)",
 				log_addr((const struct sockaddr *)client, shown, sizeof shown),
-				state->core.port, (int)getpid(),
+				state->core.name, (int)getpid(),
 				listener_count(&state->core, count, sizeof count));
 		udp_become_session(state, session);
 	}
@@ -387,7 +390,7 @@ static void udp_marker_addresses(struct udp_state *state, const struct sockaddr_
 	memset(&state->marker_to, 0, sizeof state->marker_to);
 	memset(&state->marker_from, 0, sizeof state->marker_from);
 	to->sin_family = AF_INET;
-	to->sin_port = htons(state->core.port);
+	to->sin_port = htons(state->port);
 	to->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	state->marker_to_len = sizeof *to;
 	if (listen_family == AF_INET6) {	/* dual-stack: v4 shows as ::ffff:a.b.c.d */
@@ -490,7 +493,8 @@ static int udp_oneway_upstream(struct udp_state *state, int upstream_fd)
 	if (upstream_fd >= 0 || proc_now_ms() < state->retry_ms)
 		return upstream_fd;
 	state->target_version = version;
-	upstream_fd = target_connect(state->target, state->core.stats, SOCK_DGRAM, &target);
+	upstream_fd = target_connect(state->target, state->core.stats, state->to_port, SOCK_DGRAM,
+				     &target);
 	if (upstream_fd < 0) {
 		state->retry_ms = proc_now_ms() + UDP_RETRY_MS;
 		return -1;
@@ -543,16 +547,19 @@ static void udp_oneway_serve(struct udp_state *state)
 }
 
 void udp_serve(const struct conf *conf, const struct target *target, struct shared *shared,
-	       int listen_fd, uint16_t port)
+	       const struct listener_sockets *sockets)
 {
+	const struct conf_port *entry = &conf->entries[sockets->entry];
 	struct udp_state *state = calloc(1, sizeof *state);
 
 	if (!state)
-		die("port %u: out of memory", port);
-	listener_become(&state->core, port, conf, shared);
+		die("port %s: out of memory", entry->text);
+	listener_become(&state->core, sockets->entry, conf, shared);
 	state->conf = conf;
 	state->target = target;
-	state->fd = listen_fd;
+	state->fd = sockets->fds[0];
+	state->port = entry->first;
+	state->to_port = conf_port_target(entry, entry->first);
 	session_table_init(&state->sessions);
 	pending_init(&state->pending);
 	state->batch = udp_batch_new();

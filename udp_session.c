@@ -194,9 +194,9 @@ static void udp_session_close(struct udp_flow *flow)
 static void udp_session_log_end(const struct udp_flow *flow, const char *client,
 				const char *target, long long started)
 {
-	log_msg("session end %s -> %u -> %s: %lu datagrams (%llu bytes) up, "
+	log_msg("session end %s -> %s -> %s: %lu datagrams (%llu bytes) up, "
 		"%lu datagrams (%llu bytes) down, %.3f s",
-		client, flow->args->stats->port, target, flow->up_datagrams,
+		client, flow->args->stats->name, target, flow->up_datagrams,
 		(unsigned long long)flow->up_bytes, flow->down_datagrams,
 		(unsigned long long)flow->down_bytes, (double)(proc_now_ms() - started) / 1000.0);
 }
@@ -209,12 +209,13 @@ void udp_session_run(const struct udp_session_args *args)
 	struct endpoint target;
 
 	log_addr((const struct sockaddr *)&args->client, client, sizeof client);
-	flow.upstream_fd = target_connect(args->target, args->stats, SOCK_DGRAM, &target);
+	flow.upstream_fd = target_connect(args->target, args->stats, args->to_port, SOCK_DGRAM,
+					  &target);
 	if (flow.upstream_fd < 0)
 		_exit(UDP_SESSION_NO_TARGET);	/* logged; the listener drops its datagrams */
 	log_addr((const struct sockaddr *)&target.addr, target_shown, sizeof target_shown);
 	if (args->verbose >= 1)
-		log_msg("session %s -> %u -> %s", client, args->stats->port, target_shown);
+		log_msg("session %s -> %s -> %s", client, args->stats->name, target_shown);
 	flow.batch = udp_batch_new();
 	udp_session_announce(&flow);
 	udp_session_loop(&flow);

@@ -27,10 +27,13 @@ static void setup_ports(size_t count)
 	memset(&conf, 0, sizeof conf);
 	conf.target = "target.test";
 	strcpy(conf.targets, conf.target);
-	conf.nports = count;
-	for (size_t i = 0; i < count; i++)
+	conf.nports = conf.nentries = count;
+	for (size_t i = 0; i < count; i++) {
 		conf.ports[i] = (uint16_t)(i == 0 ? 80 : 1000 + i);
-	shared = shared_create(conf.ports, count, SOCK_STREAM, geteuid(), &published);
+		conf.entries[i] = (struct conf_port){ conf.ports[i], conf.ports[i], 0, "" };
+		snprintf(conf.entries[i].text, sizeof conf.entries[i].text, "%u", conf.ports[i]);
+	}
+	shared = shared_create(conf.entries, count, SOCK_STREAM, geteuid(), &published);
 	ck_assert_ptr_nonnull(shared);
 	shared_unpublish(shared);
 }

@@ -1,0 +1,225 @@
+"""PORT's entries end to end: pairs (L:T) in TCP, UDP and routed mode,
+ranges (A-B: one listener process, all its sockets, one MAX_CONNECTIONS
+count; TCP and UDP), passive FTP through a range (vsftpd behind the proxy,
+curl and Python's ftplib in front), a range of 1,000 ports (start time,
+the listener's memory, its first, middle and last port), and PORT=* (every
+TCP port, through an nftables redirect in the proxy's namespace)."""
+import ftplib
+import hashlib
+import io
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+import unittest
+
+import wl
+from wl import IN_V4, OUT_V4, OUT_V6, PX_IN_V4, PX_IN_V6
+
+UDP_PEER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "udp_peer.py")
+
+NGINX_PORTS_CONF = """
+daemon off;
+worker_processes 1;
+pid {tmp}/nginx.pid;
+error_log {tmp}/nginx-error.log;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {tmp}/body;
+    server {{
+        {listens}
+        location / {{ return 200 "port $server_port host $host\\n"; }}
+    }}
+}}
+"""
+
+
+def start_nginx_ports(topo, ports, addr=OUT_V4):
+    """nginx in the outside namespace answering "port P host H" on each of ports."""
+    wl.need_program("nginx", "nginx")
+    tmp = os.path.join(topo.tmp, "nginx-ports-%d" % len(topo.procs))
+    os.makedirs(os.path.join(tmp, "body"))
+    conf = os.path.join(tmp, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(NGINX_PORTS_CONF.format(
+            tmp=tmp, listens="\n        ".join("listen %s:%d;" % (addr, p) for p in ports)))
+    proc = topo.start(topo.outside, ["nginx", "-c", conf, "-e", tmp + "/error.log"])
+    for port in ports:
+        wl.wait_until(lambda: topo.listening(topo.outside, port) or proc.poll() is not None,
+                      what="nginx on %d" % port)
+    if proc.poll() is not None:
+        raise AssertionError("nginx exited:\n" + wl.read(os.path.join(tmp, "error.log")))
+    return proc
+
+
+def get(topo, port, host=PX_IN_V4, name="x", timeout=5.0):
+    """One HTTP request through the proxy; the answer's body."""
+    sock = topo.connect(port, host=host, timeout=timeout)
+    try:
+        sock.sendall(b"GET / HTTP/1.0\r\nHost: " + name.encode() + b"\r\n\r\n")
+        answer = wl.recv_all(sock)
+    finally:
+        sock.close()
+    return answer.split(b"\r\n\r\n", 1)[-1].decode()
+
+
+def udp_ask(topo, port, data, host=PX_IN_V4, timeout=3.0):
+    """One datagram to the proxy from the inside namespace; the answer."""
+    sock = topo.socket_in(topo.inside, kind=socket.SOCK_DGRAM)
+    sock.settimeout(timeout)
+    try:
+        sock.sendto(data, (host, port))
+        return sock.recvfrom(65535)[0]
+    finally:
+        sock.close()
+
+
+def start_udp_echo(topo, port):
+    proc = topo.start(topo.outside, ["python3", UDP_PEER, "echo", OUT_V4, str(port),
+                                     os.path.join(topo.tmp, "udp-%d.log" % port)])
+    wl.wait_until(lambda: topo.listening(topo.outside, port, "udp"), what="udp echo %d" % port)
+    return proc
+
+
+def listeners(topo, proxy):
+    """The proxy's listener processes: {comm: pid}."""
+    out = {}
+    for pid in topo.children(proxy.pid):
+        comm = wl.read("/proc/%d/comm" % pid).strip()
+        if comm.startswith("whitelist:"):
+            out[comm] = pid
+    return out
+
+
+def healthcheck(topo, env):
+    return subprocess.run(["ip", "netns", "exec", topo.proxy, wl.HEALTHCHECK], env=env,
+                          capture_output=True, text=True, timeout=30)
+
+
+@wl.need_root
+class TestPairs(wl.TopologyCase):
+    """L:T: listen on L, forward to T, in TCP, UDP and routed mode."""
+
+    fresh_topology = True
+    hosts = {"a.example": OUT_V4, "b.example": OUT_V4}
+
+    def test_tcp_pair_listens_on_l_and_reaches_t(self):
+        start_nginx_ports(self.topo, [80, 443])
+        proxy = self.topo.start_proxy(PORT="8080:80 8443:443 443", METRICS_PORT=9100)
+        self.assertEqual(get(self.topo, 8080), "port 80 host x\n")
+        self.assertEqual(get(self.topo, 8443), "port 443 host x\n")
+        self.assertEqual(get(self.topo, 443), "port 443 host x\n")
+        # Nothing listens on the target side's ports but those asked for.
+        self.assertFalse(self.topo.listening(self.topo.proxy, 80))
+        # One listener per entry, named as written; metrics name the entry as written.
+        self.assertEqual(sorted(listeners(self.topo, proxy)),
+                         ["whitelist:443", "whitelist:8080:", "whitelist:8443:"])
+        samples = wl.metrics(self.topo, 9100)
+        self.assertEqual(wl.metric(samples, "whitelist_connections_total", port="8080:80"), 1)
+        self.assertEqual(wl.metric(samples, "whitelist_connections_total", port="8443:443"), 1)
+        result = healthcheck(self.topo, proxy.env)
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+        self.assertIn("8080:80 8443:443 443", result.stdout)
+
+    def test_udp_pair_listens_on_l_and_reaches_t(self):
+        start_udp_echo(self.topo, 5353)
+        proxy = self.topo.start_proxy(PORT="5000:5353", MODE="udp", wait_ports=False)
+        wl.wait_until(lambda: self.topo.listening(self.topo.proxy, 5000, "udp"),
+                      what="the proxy on udp 5000")
+        self.assertEqual(udp_ask(self.topo, 5000, b"ping through a pair"),
+                         b"ping through a pair")
+        self.assertFalse(self.topo.listening(self.topo.proxy, 5353, "udp"))
+        result = healthcheck(self.topo, proxy.env)
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+
+    def test_routed_pair_connects_to_t(self):
+        start_nginx_ports(self.topo, [80])
+        self.topo.start_proxy(PORT="8080:80", TARGET="a.example b.example")
+        self.assertEqual(get(self.topo, 8080, name="b.example"), "port 80 host b.example\n")
+        self.assertEqual(get(self.topo, 8080, name="a.example"), "port 80 host a.example\n")
+
+
+@wl.need_root
+class TestRanges(wl.TopologyCase):
+    """A-B: each port to itself, one process for the entry, one MAX_CONNECTIONS count."""
+
+    fresh_topology = True
+
+    def test_tcp_range_is_one_process_with_one_count(self):
+        start_nginx_ports(self.topo, [7000, 7001, 7002, 7003, 7004, 7005])
+        proxy = self.topo.start_proxy(PORT="7000-7005", MAX_CONNECTIONS=2, METRICS_PORT=9100)
+        for port in range(7000, 7006):
+            self.assertEqual(get(self.topo, port), "port %d host x\n" % port)
+        self.assertEqual(list(listeners(self.topo, proxy)), ["whitelist:7000-"])
+        samples = wl.metrics(self.topo, 9100)
+        self.assertEqual(wl.metric(samples, "whitelist_connections_total", port="7000-7005"), 6)
+        # Two held connections on two ports fill the entry's one count: a third waits.
+        held = [self.topo.connect(7000), self.topo.connect(7005)]
+        wl.wait_until(lambda: wl.metric(wl.metrics(self.topo, 9100),
+                                        "whitelist_connections_active", port="7000-7005") == 2,
+                      what="two active connections")
+        waiting = self.topo.connect(7003)
+        waiting.sendall(b"GET / HTTP/1.0\r\n\r\n")
+        waiting.settimeout(0.5)
+        with self.assertRaises(socket.timeout):
+            waiting.recv(1)
+        held[0].close()
+        waiting.settimeout(5)
+        self.assertIn(b"port 7003", wl.recv_all(waiting))
+        waiting.close()
+        held[1].close()
+
+    def test_udp_range_is_one_process(self):
+        for port in (6000, 6001, 6002):
+            start_udp_echo(self.topo, port)
+        proxy = self.topo.start_proxy(PORT="6000-6002", MODE="udp", wait_ports=False)
+        for port in (6000, 6002):
+            wl.wait_until(lambda: self.topo.listening(self.topo.proxy, port, "udp"),
+                          what="the proxy on udp %d" % port)
+        for port in (6000, 6001, 6002):
+            self.assertEqual(udp_ask(self.topo, port, b"to %d" % port), b"to %d" % port)
+        self.assertEqual(list(listeners(self.topo, proxy)), ["whitelist:6000-"])
+        result = healthcheck(self.topo, proxy.env)
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+
+    def test_bad_entries_exit_2_naming_them(self):
+        for value, message in (("8000-8010 8005", '"8000-8010" and "8005" overlap'),
+                               ("9000-8000", '"9000-8000" is a reversed range'),
+                               ("80 80", "80 is listed twice")):
+            proc = self.topo.start_proxy(PORT=value, wait_ports=False)
+            self.assertEqual(proc.wait(10), 2)
+            self.assertIn("whitelist: PORT: " , wl.read(proc.log))
+            self.assertIn(message, wl.read(proc.log))
+
+    def test_thousand_ports(self):
+        """1,000 ports: start time and the listener's memory (printed), and the first,
+        a middle and the last port reach TARGET on the same port."""
+        start_nginx_ports(self.topo, [20000, 20500, 20999])
+        started = time.monotonic()
+        proxy = self.topo.start_proxy(PORT="20000-20999")
+        count = lambda: len(wl.run("ip", "netns", "exec", self.topo.proxy, "ss", "-ltnH",
+                                   "( sport >= :20000 and sport <= :20999 )")
+                            .stdout.strip().splitlines())
+        wl.wait_until(lambda: count() == 1000, what="1,000 listening sockets")
+        elapsed = time.monotonic() - started
+        pid = listeners(self.topo, proxy)["whitelist:20000"]
+        rollup = wl.read("/proc/%d/smaps_rollup" % pid)
+        rss = int(re.search(r"^Rss:\s+(\d+) kB", rollup, re.M).group(1))
+        pss = int(re.search(r"^Pss:\s+(\d+) kB", rollup, re.M).group(1))
+        fds = wl.open_fds(pid)
+        print("\n  1,000 ports: listening after %.3f s; the listener: Rss %d kB, Pss %d kB, "
+              "%d fds" % (elapsed, rss, pss, fds), end=" ")
+        self.assertGreaterEqual(fds, 1000)
+        self.assertLess(elapsed, 10.0)
+        for port in (20000, 20500, 20999):
+            self.assertEqual(get(self.topo, port), "port %d host x\n" % port)
+        result = healthcheck(self.topo, proxy.env)
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+        self.assertIn("20000-20999", result.stdout)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -185,6 +185,25 @@ class TestRanges(wl.TopologyCase):
         result = healthcheck(self.topo, proxy.env)
         self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
 
+    def test_udp_one_way_range_reaches_each_port(self):
+        logs = {}
+        for port in (6100, 6105):
+            logs[port] = os.path.join(self.topo.tmp, "sink-%d.log" % port)
+            self.topo.start(self.topo.outside, ["python3", UDP_PEER, "sink", OUT_V4, str(port),
+                                                logs[port]])
+            wl.wait_until(lambda: self.topo.listening(self.topo.outside, port, "udp"),
+                          what="udp sink %d" % port)
+        self.topo.start_proxy(PORT="6100-6105", MODE="udp", UDP_ANSWERS=0, wait_ports=False)
+        wl.wait_until(lambda: self.topo.listening(self.topo.proxy, 6105, "udp"),
+                      what="the proxy on udp 6105")
+        for port in (6100, 6105):
+            sock = self.topo.socket_in(self.topo.inside, kind=socket.SOCK_DGRAM)
+            payload = b"one way to %d" % port
+            sock.sendto(payload, (PX_IN_V4, port))
+            sock.close()
+            digest = hashlib.sha256(payload).hexdigest()
+            wl.wait_until(lambda: digest in wl.read(logs[port]), what="the datagram at %d" % port)
+
     def test_bad_entries_exit_2_naming_them(self):
         for value, message in (("8000-8010 8005", '"8000-8010" and "8005" overlap'),
                                ("9000-8000", '"9000-8000" is a reversed range'),

@@ -114,12 +114,19 @@ static int every_port_nft(const char *rules)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-/* The keeper: root, idle until main ends or tells it to, then removes the rule. */
-static _Noreturn void every_port_keep(const char *removal)
+/*
+ * The keeper: root, idle until main ends or tells it to, then removes the
+ * rule. Its real uid is RUN_AS's, so that main, once RUN_AS, may signal it;
+ * its effective and saved uids stay 0, and with them its capabilities.
+ */
+static _Noreturn void every_port_keep(const char *removal, uid_t main_uid)
 {
 	sigset_t wanted;
 	int signo;
 
+	if (main_uid != 0 && setresuid(main_uid, 0, 0) < 0)
+		log_errno("PORT=*: the keeper cannot take uid %u: main may not reach it",
+			  (unsigned)main_uid);
 	prctl(PR_SET_NAME, "whitelist-nft");
 	/* SIGTERM when main dies, even by SIGKILL; it is blocked (main's mask), so sigwait gets it. */
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
@@ -128,6 +135,9 @@ static _Noreturn void every_port_keep(const char *removal)
 	sigprocmask(SIG_BLOCK, &wanted, NULL);
 	if (getppid() == every_port_main)	/* else main is gone already */
 		sigwait(&wanted, &signo);
+	/* nft refuses to run with real and effective uids apart (exit 111). */
+	if (main_uid != 0 && setresuid(0, 0, 0) < 0)
+		log_errno("PORT=*: the keeper cannot become uid 0 again");
 	if (every_port_nft(removal) != 0)
 		log_msg("PORT=*: unable to remove the nft table inet %s", EVERY_PORT_TABLE);
 	_exit(0);
@@ -151,7 +161,7 @@ void every_port_setup(const struct conf *conf, uint16_t listen_port)
 		die_errno("PORT=*: unable to start the process that removes the redirect");
 	}
 	if (pid == 0)
-		every_port_keep(removal);
+		every_port_keep(removal, geteuid() == 0 ? (uid_t)conf->run_uid : geteuid());
 	every_port_keeper = pid;
 	log_msg("PORT=*: every tcp port redirected to port %u (nft table inet %s), %zu left out",
 		listen_port, EVERY_PORT_TABLE, every_port_excluded(conf, excluded));

@@ -512,7 +512,7 @@ static void log_started(const struct main_state *state)
 			conf->nports == 1 ? "" : "s", ports, conf->targets);
 	else
 		log_msg("forwarding %s port%s %s to %s", conf->mode == CONF_MODE_TCP ? "tcp" : "udp",
-			conf->nports == 1 ? "" : "s", ports, conf->target);
+			conf->nports == 1 || conf->every_port ? "" : "s", ports, conf->target);
 	if (conf->metrics_port)
 		log_msg("metrics at http://*:%u/metrics", conf->metrics_port);
 	if (target_refreshes(&state->target))

@@ -9,6 +9,7 @@ import hashlib
 import io
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -238,6 +239,208 @@ class TestRanges(wl.TopologyCase):
         result = healthcheck(self.topo, proxy.env)
         self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
         self.assertIn("20000-20999", result.stdout)
+
+
+VSFTPD_CONF = """listen=YES
+listen_ipv6=NO
+listen_address={addr}
+listen_port=21
+background=NO
+anonymous_enable=YES
+no_anon_password=YES
+local_enable=NO
+write_enable=YES
+anon_upload_enable=YES
+anon_root={root}
+anon_umask=022
+pasv_enable=YES
+pasv_min_port=30000
+pasv_max_port=30009
+secure_chroot_dir={empty}
+seccomp_sandbox=NO
+xferlog_enable=NO
+vsftpd_log_file={tmp}/vsftpd.log
+"""
+
+FTP_SIZE = 20 * 1024 * 1024
+
+
+class EpsvFTP(ftplib.FTP):
+    """ftplib with EPSV for IPv4 too (RFC 2428): the answer is a port alone, and the
+    client connects to the address of its control connection, the proxy's."""
+
+    def makepasv(self):
+        return ftplib.parse229(self.sendcmd("EPSV"), self.sock.getpeername())
+
+
+@wl.need_root
+class TestPassiveFtp(wl.TopologyCase):
+    """vsftpd (passive ports 30000-30009) behind PORT="21 30000-30009": listing, a
+    20 MB download and an upload, byte for byte, with curl and with Python's ftplib."""
+
+    @classmethod
+    def start_peers(cls, topo):
+        wl.need_program("vsftpd", "vsftpd")
+        wl.need_program("curl", "curl")
+        tmp = os.path.join(topo.tmp, "ftp")
+        cls.root, empty = os.path.join(tmp, "root"), os.path.join(tmp, "empty")
+        cls.upload = os.path.join(cls.root, "upload")
+        for path in (cls.root, empty, cls.upload):
+            os.makedirs(path)
+            os.chmod(path, 0o755)  # vsftpd refuses a root its anonymous user may write
+        os.chmod(tmp, 0o755)
+        shutil.chown(cls.upload, "ftp", "ftp")
+        cls.big = os.urandom(FTP_SIZE)
+        with open(os.path.join(cls.root, "big.bin"), "wb") as f:
+            f.write(cls.big)
+        conf = os.path.join(tmp, "vsftpd.conf")
+        with open(conf, "w") as f:
+            f.write(VSFTPD_CONF.format(addr=OUT_V4, root=cls.root, empty=empty, tmp=tmp))
+        cls.vsftpd = topo.start(topo.outside, ["vsftpd", conf])
+        wl.wait_until(lambda: topo.listening(topo.outside, 21) or cls.vsftpd.poll() is not None,
+                      what="vsftpd on 21")
+        if cls.vsftpd.poll() is not None:
+            raise AssertionError("vsftpd exited:\n" + wl.read(cls.vsftpd.log))
+        cls.proxy = topo.start_proxy(PORT="21 30000-30009")
+
+    def curl(self, *args):
+        """curl in the inside namespace (EPSV is its default); its output, as bytes."""
+        result = subprocess.run(["ip", "netns", "exec", self.topo.inside, "curl", "-sS",
+                                 "--max-time", "60"] + list(args), capture_output=True,
+                                timeout=90)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        return result
+
+    def test_curl_lists_downloads_and_uploads(self):
+        listing = self.curl("ftp://%s/" % PX_IN_V4).stdout.decode()
+        self.assertIn("big.bin", listing)
+        self.assertIn("upload", listing)
+        got = self.curl("ftp://%s/big.bin" % PX_IN_V4).stdout
+        self.assertEqual(len(got), FTP_SIZE)
+        self.assertEqual(hashlib.sha256(got).hexdigest(), hashlib.sha256(self.big).hexdigest())
+        source = os.path.join(self.topo.tmp, "curl-up.bin")
+        data = os.urandom(3 * 1024 * 1024 + 17)
+        with open(source, "wb") as f:
+            f.write(data)
+        self.curl("-T", source, "ftp://%s/upload/curl-up.bin" % PX_IN_V4)
+        with open(os.path.join(self.upload, "curl-up.bin"), "rb") as f:
+            self.assertEqual(f.read(), data)
+
+    def test_ftplib_lists_downloads_and_uploads(self):
+        data = os.urandom(2 * 1024 * 1024 + 5)
+        with wl.Netns(self.topo.inside):  # every data connection is made in here too
+            ftp = EpsvFTP()
+            ftp.connect(PX_IN_V4, 21, timeout=30)
+            try:
+                ftp.login()
+                names = ftp.nlst()
+                got = io.BytesIO()
+                ftp.retrbinary("RETR big.bin", got.write)
+                ftp.storbinary("STOR upload/ftplib-up.bin", io.BytesIO(data))
+            finally:
+                ftp.close()
+        self.assertIn("big.bin", names)
+        self.assertEqual(hashlib.sha256(got.getvalue()).hexdigest(),
+                         hashlib.sha256(self.big).hexdigest())
+        with open(os.path.join(self.upload, "ftplib-up.bin"), "rb") as f:
+            self.assertEqual(f.read(), data)
+        # The data connections came through the range's one listener: two processes in all.
+        self.assertEqual(sorted(listeners(self.topo, self.proxy)),
+                         ["whitelist:21", "whitelist:30000"])
+
+
+@wl.need_root
+class TestEveryPort(wl.TopologyCase):
+    """PORT=*: every TCP port through one socket, by an nft redirect in the proxy's
+    own namespace, never METRICS_PORT, and the table gone however the proxy ends."""
+
+    fresh_topology = True
+    PORTS = [2222, 8081, 50000]
+
+    def setUp(self):
+        wl.need_program("nft", "nftables")
+        super().setUp()
+        start_nginx_ports(self.topo, self.PORTS + [9100])
+
+    def nft(self, *args, check=True):
+        return wl.run("ip", "netns", "exec", self.topo.proxy, "nft", *args, check=check)
+
+    def table(self):
+        """The proxy namespace's table inet whitelist, or None."""
+        result = self.nft("list", "table", "inet", "whitelist", check=False)
+        return result.stdout if result.returncode == 0 else None
+
+    def start(self, **env):
+        proxy = self.topo.start_proxy(PORT="*", METRICS_PORT=9100, wait_ports=False, **env)
+        wl.wait_until(lambda: "redirected to port" in wl.read(proxy.log) or
+                      proxy.poll() is not None, what="the redirect")
+        self.assertIsNone(proxy.poll(), wl.read(proxy.log))
+        wl.wait_until(lambda: self.topo.listening(self.topo.proxy, 9100), what="metrics")
+        return proxy
+
+    def keeper(self, proxy):
+        for pid in self.topo.children(proxy.pid):
+            if wl.read("/proc/%d/comm" % pid).strip() == "whitelist-nft":
+                return pid
+        raise AssertionError("no whitelist-nft process")
+
+    def assert_one_rule(self):
+        self.assertEqual(self.nft("list", "tables").stdout.count("table inet whitelist"), 1)
+        self.assertEqual(self.table().count("redirect to"), 1, self.table())
+
+    def test_every_port_reaches_target_on_that_port_and_metrics_stay_ours(self):
+        proxy = self.start()
+        self.assert_one_rule()
+        for port in self.PORTS:
+            self.assertEqual(get(self.topo, port), "port %d host x\n" % port)
+        self.assertEqual(get(self.topo, 8081, host=PX_IN_V6), "port 8081 host x\n")
+        # METRICS_PORT is the proxy's own: not forwarded to TARGET's 9100.
+        samples = wl.metrics(self.topo, 9100)
+        self.assertEqual(wl.metric(samples, "whitelist_connections_total", port="*"), 4)
+        result = healthcheck(self.topo, proxy.env)
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+        self.assertEqual(self.topo.stop(proxy), 0)
+        self.assertIsNone(self.table(), "the table outlived SIGTERM")
+
+    def test_sigkill_of_main_then_restart(self):
+        proxy = self.start()
+        # main killed outright: its keeper removes the table.
+        proxy.kill()
+        proxy.wait()
+        wl.wait_until(lambda: self.table() is None, what="the table removed after SIGKILL")
+        # main and its keeper killed together: the table stays, stale...
+        proxy = self.start()
+        keeper = self.keeper(proxy)
+        os.kill(keeper, signal.SIGSTOP)
+        proxy.kill()
+        proxy.wait()
+        os.kill(keeper, signal.SIGKILL)
+        self.assertIsNotNone(self.table())
+        stale = re.search(r"redirect to :(\d+)", self.table()).group(1)
+        # ... until the next start replaces it: one table, one rule, the new port.
+        proxy = self.start()
+        self.assert_one_rule()
+        fresh = re.search(r"redirect to :(\d+)", self.table()).group(1)
+        self.assertEqual(int(fresh), int(re.search(r"redirected to port (\d+)",
+                                                   wl.read(proxy.log)).group(1)))
+        self.assertNotEqual(stale, fresh)
+        self.assertEqual(get(self.topo, 50000), "port 50000 host x\n")
+
+    def test_a_dead_listener_ends_the_proxy_and_the_table(self):
+        proxy = self.start()
+        os.kill(listeners(self.topo, proxy)["whitelist:*"], signal.SIGKILL)
+        self.assertEqual(proxy.wait(15), 1)
+        self.assertIsNone(self.table())
+
+    def test_without_cap_net_admin_exit_2(self):
+        wl.need_program("setpriv", "util-linux")
+        proxy = self.topo.start_proxy(
+            PORT="*", wait_ports=False,
+            wrapper=("setpriv", "--bounding-set=-net_admin", "--inh-caps=-net_admin", "--"))
+        self.assertEqual(proxy.wait(10), 2)
+        log = wl.read(proxy.log)
+        self.assertIn("whitelist: PORT: \"*\" needs CAP_NET_ADMIN", log)
+        self.assertIsNone(self.table())
 
 
 if __name__ == "__main__":

@@ -140,12 +140,12 @@ START_TEST(test_label_values_escaped)
 }
 END_TEST
 
-/* 1024 ports: the page grows past any fixed buffer and keeps every line. */
+/* 1024 entries: the page grows past any fixed buffer and keeps every line. */
 START_TEST(test_many_ports)
 {
-	setup_ports(CONF_MAX_PORTS);
+	setup_ports(CONF_MAX_ENTRIES);
 	render();
-	ck_assert_uint_eq(count_of("whitelist_bytes_total{"), 2 * CONF_MAX_PORTS);
+	ck_assert_uint_eq(count_of("whitelist_bytes_total{"), 2 * CONF_MAX_ENTRIES);
 	assert_line("whitelist_upstream_errors_total{port=\"2023\"} 0");
 }
 END_TEST

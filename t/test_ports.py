@@ -194,7 +194,8 @@ class TestRanges(wl.TopologyCase):
                                                 logs[port]])
             wl.wait_until(lambda: self.topo.listening(self.topo.outside, port, "udp"),
                           what="udp sink %d" % port)
-        self.topo.start_proxy(PORT="6100-6105", MODE="udp", UDP_ANSWERS=0, wait_ports=False)
+        proxy = self.topo.start_proxy(PORT="6100-6105", MODE="udp", UDP_ANSWERS=0,
+                                      wait_ports=False)
         wl.wait_until(lambda: self.topo.listening(self.topo.proxy, 6105, "udp"),
                       what="the proxy on udp 6105")
         for port in (6100, 6105):
@@ -204,6 +205,7 @@ class TestRanges(wl.TopologyCase):
             sock.close()
             digest = hashlib.sha256(payload).hexdigest()
             wl.wait_until(lambda: digest in wl.read(logs[port]), what="the datagram at %d" % port)
+        self.assertEqual(list(listeners(self.topo, proxy)), ["whitelist:6100-"])
 
     def test_bad_entries_exit_2_naming_them(self):
         for value, message in (("8000-8010 8005", '"8000-8010" and "8005" overlap'),
@@ -325,6 +327,8 @@ class TestPassiveFtp(wl.TopologyCase):
         self.curl("-T", source, "ftp://%s/upload/curl-up.bin" % PX_IN_V4)
         with open(os.path.join(self.upload, "curl-up.bin"), "rb") as f:
             self.assertEqual(f.read(), data)
+        self.assertEqual(sorted(listeners(self.topo, self.proxy)),
+                         ["whitelist:21", "whitelist:30000"])
 
     def test_ftplib_lists_downloads_and_uploads(self):
         data = os.urandom(2 * 1024 * 1024 + 5)

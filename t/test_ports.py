@@ -173,6 +173,22 @@ class TestRanges(wl.TopologyCase):
         waiting.close()
         held[1].close()
 
+    def test_healthcheck_checks_every_socket_of_a_range(self):
+        proxy = self.topo.start_proxy(PORT="7100-7109 22")
+        result = healthcheck(self.topo, proxy.env)
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+        # One socket of the range closed under the listener (SOCK_DESTROY): unhealthy,
+        # naming the entry as written and the port.
+        killed = wl.run("ip", "netns", "exec", self.topo.proxy, "ss", "-K", "-tlnH",
+                        "( sport = :7104 )", check=False)
+        if self.topo.listening(self.topo.proxy, 7104):
+            self.skipTest(wl.NOT_APPLICABLE + "this kernel cannot destroy a listening socket "
+                          "(CONFIG_INET_DIAG_DESTROY): %s" % killed.stderr.strip())
+        result = healthcheck(self.topo, proxy.env)
+        self.assertEqual(result.returncode, 1, result.stdout + result.stderr)
+        self.assertIn("port 7100-7109: no process of the proxy listens on 7104",
+                      result.stdout + result.stderr)
+
     def test_udp_range_is_one_process(self):
         for port in (6000, 6001, 6002):
             start_udp_echo(self.topo, port)

@@ -13,7 +13,6 @@
 #include "every_port.h"
 
 #include <errno.h>
-#include <linux/capability.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -39,14 +38,19 @@
 static pid_t every_port_keeper;	/* main's: the keeper's pid, 0 when none */
 static pid_t every_port_main;
 
+/* capget(2)'s kernel ABI (linux/capability.h, which not every libc's include path has). */
+#define EVERY_PORT_CAP_VERSION_3 0x20080522
+#define EVERY_PORT_CAP_NET_ADMIN 12
+
 int every_port_capable(void)
 {
-	struct __user_cap_header_struct header = { .version = _LINUX_CAPABILITY_VERSION_3 };
-	struct __user_cap_data_struct data[2] = { { 0 } };
+	struct { uint32_t version; int pid; } header = { EVERY_PORT_CAP_VERSION_3, 0 };
+	struct { uint32_t effective, permitted, inheritable; } data[2] = { { 0, 0, 0 } };
 
 	if (syscall(SYS_capget, &header, data) < 0)
 		return 0;
-	return (data[CAP_TO_INDEX(CAP_NET_ADMIN)].effective & CAP_TO_MASK(CAP_NET_ADMIN)) != 0;
+	return (data[EVERY_PORT_CAP_NET_ADMIN / 32].effective &
+		(1u << (EVERY_PORT_CAP_NET_ADMIN % 32))) != 0;
 }
 
 size_t every_port_excluded(const struct conf *conf, uint16_t *out)

@@ -252,8 +252,12 @@ void listener_become(struct listener_core *core, size_t entry, const struct conf
 /* close_range(2) (Linux 5.9), one by one where the kernel lacks it. */
 static void listener_close_range(int first, int last, const struct listener_sockets *sockets)
 {
-	if (first > last || syscall(SYS_close_range, (unsigned)first, (unsigned)last, 0u) == 0)
+	if (first > last)
 		return;
+#ifdef SYS_close_range
+	if (syscall(SYS_close_range, (unsigned)first, (unsigned)last, 0u) == 0)
+		return;
+#endif
 	for (size_t i = 0; i < sockets->count; i++)
 		if (sockets->fds[i] >= first && sockets->fds[i] <= last)
 			close(sockets->fds[i]);

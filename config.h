@@ -41,7 +41,7 @@ struct conf_route {
  * One PORT entry, one listener process: "443" (first = last, to = 0),
  * "8443:443" (listen on 8443, to = 443), "20000-20100" (each port to
  * itself), "*" (every TCP port: first = last = 0, the socket's port is
- * chosen when it is bound; whitelist_every.c).
+ * chosen when it is bound; every_port.h).
  */
 struct conf_port {
 	uint16_t first, last;		/* the listening ports, inclusive */

@@ -4,10 +4,12 @@
  *
  * One MAP_SHARED region, made by the main process before its first fork, so
  * every listener and relay sees the same pages at the same address and fork
- * never copies them. It holds per-port counters (served by METRICS_PORT),
+ * never copies them. It holds per-entry counters (served by METRICS_PORT;
+ * an entry of PORT: a port, a pair, a range, "*"),
  * TARGET's current address (PRE_RESOLVE=1, rewritten every RESOLVE_INTERVAL)
  * and what the healthcheck needs to judge the proxy: the main pid, each
- * port's listener pid and listening socket, the loop guard's last event.
+ * entry's listener pid and every one of its listening sockets, the loop
+ * guard's last event.
  *
  * The region is a file, /dev/shm/whitelist-PID.state, because the
  * healthcheck runs in the container without CAP_SYS_PTRACE: it cannot look

@@ -118,6 +118,19 @@ static int every_port_nft(const char *rules)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+/* Every descriptor but stdin, stdout and stderr: the keeper holds no port open. */
+static void every_port_close_all(void)
+{
+	long max = sysconf(_SC_OPEN_MAX);
+
+#ifdef SYS_close_range
+	if (syscall(SYS_close_range, 3u, ~0u, 0u) == 0)
+		return;
+#endif
+	for (long fd = 3; fd < (max > 0 ? max : 1024); fd++)
+		close((int)fd);
+}
+
 /*
  * The keeper: root, idle until main ends or tells it to, then removes the
  * rule. Its real uid is RUN_AS's, so that main, once RUN_AS, may signal it;
@@ -128,6 +141,7 @@ static _Noreturn void every_port_keep(const char *removal, uid_t main_uid)
 	sigset_t wanted;
 	int signo;
 
+	every_port_close_all();
 	if (main_uid != 0 && setresuid(main_uid, 0, 0) < 0)
 		log_errno("PORT=*: the keeper cannot take uid %u: main may not reach it",
 			  (unsigned)main_uid);

@@ -411,6 +411,8 @@ class TestEveryPort(wl.TopologyCase):
     def test_every_port_reaches_target_on_that_port_and_metrics_stay_ours(self):
         proxy = self.start()
         self.assert_one_rule()
+        # The root keeper holds no socket of the proxy: stdin, stdout, stderr only.
+        self.assertEqual(sorted(os.listdir("/proc/%d/fd" % self.keeper(proxy))), ["0", "1", "2"])
         for port in self.PORTS:
             self.assertEqual(get(self.topo, port), "port %d host x\n" % port)
         self.assertEqual(get(self.topo, 8081, host=PX_IN_V6), "port 8081 host x\n")

@@ -23,8 +23,10 @@ COPY Makefile *.c *.h ./
 RUN CFLAGS="-O2" LDFLAGS="-s" make -j"$(nproc)" whitelist healthcheck
 
 FROM alpine:${ALPINE_VERSION}
-# libcurl for the healthcheck only; the CA bundle for its https:// probes.
-RUN apk add --no-cache libcurl ca-certificates-bundle
+# libcurl for the healthcheck only; the CA bundle for its https:// probes;
+# nftables for PORT=* only: the proxy runs `nft` to make and remove its
+# redirect (docs/ports.md says why the program and not libnftables).
+RUN apk add --no-cache libcurl ca-certificates-bundle nftables
 COPY --from=build /src/whitelist /src/healthcheck /usr/local/bin/
 COPY --chmod=0755 entrypoint.sh /usr/local/bin/entrypoint.sh
 

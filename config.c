@@ -122,54 +122,23 @@ static int conf_flag(conf_getter get, const char *name, const char *fallback, in
 	return 0;
 }
 
-static int conf_add_port(struct conf *conf, long port, char *err, size_t size)
-{
-	if (conf_has_port(conf, (uint16_t)port))
-		return conf_fail(err, size, "PORT: %ld is listed twice", port);
-	if (conf->nports == CONF_MAX_PORTS)
-		return conf_fail(err, size, "PORT: more than %d ports", CONF_MAX_PORTS);
-	conf->ports[conf->nports++] = (uint16_t)port;
-	return 0;
-}
-
-/* One PORT word: a port, or a range "first-last" as the old image's last version took. */
-static int conf_parse_port_word(struct conf *conf, char *word, char *err, size_t size)
-{
-	char *dash = strchr(word, '-');
-	long first, last;
-
-	if (dash && dash != word) {
-		*dash = '\0';
-		if (conf_parse_number(word, 1, 65535, &first) < 0 ||
-		    conf_parse_number(dash + 1, 1, 65535, &last) < 0 || last < first) {
-			*dash = '-';
-			return conf_fail(err, size, "PORT: \"%s\" is not a port range", word);
-		}
-	} else if (conf_parse_number(word, 1, 65535, &first) == 0) {
-		last = first;
-	} else {
-		return conf_fail(err, size, "PORT: \"%s\" is not a port number (1-65535)", word);
-	}
-	for (long port = first; port <= last; port++)
-		if (conf_add_port(conf, port, err, size) < 0)
-			return -1;
-	return 0;
-}
-
+/* PORT's entries (config_ports.c), then their listening ports, expanded. */
 static int conf_parse_ports(struct conf *conf, const char *text, char *err, size_t size)
 {
-	char copy[8192], *save = NULL;
+	int count = conf_ports_parse(text, conf->entries, CONF_MAX_ENTRIES, err, size);
 
-	if (strlen(text) >= sizeof copy)
-		return conf_fail(err, size, "PORT: the list is too long");
-	strcpy(copy, text);
+	if (count < 0)
+		return -1;
+	conf->nentries = (size_t)count;
 	conf->nports = 0;
-	for (char *word = strtok_r(copy, CONF_SEPARATORS, &save); word;
-	     word = strtok_r(NULL, CONF_SEPARATORS, &save))
-		if (conf_parse_port_word(conf, word, err, size) < 0)
-			return -1;
-	if (conf->nports == 0)
-		return conf_fail(err, size, "PORT: \"%s\" lists no port", text);
+	for (size_t i = 0; i < conf->nentries; i++) {
+		const struct conf_port *entry = &conf->entries[i];
+
+		if (!entry->first)
+			conf->every_port = 1;	/* no port known before it is bound */
+		for (unsigned port = entry->first; entry->first && port <= entry->last; port++)
+			conf->ports[conf->nports++] = (uint16_t)port;
+	}
 	return 0;
 }
 
@@ -584,6 +553,7 @@ static int conf_parse_metrics_port(struct conf *conf, conf_getter get, char *err
 				 text);
 	if (conf_has_port(conf, (uint16_t)port))
 		return conf_fail(err, size, "METRICS_PORT: %ld is also in PORT", port);
+	/* PORT=* leaves it out of the redirect (every_port.c). */
 	conf->metrics_port = (uint16_t)port;
 	return 0;
 }
@@ -591,6 +561,13 @@ static int conf_parse_metrics_port(struct conf *conf, conf_getter get, char *err
 /* Routed mode's own checks, once every variable is read. */
 static int conf_check_routed(const struct conf *conf, char *err, size_t size)
 {
+	if (conf->every_port && conf->mode == CONF_MODE_UDP)
+		return conf_fail(err, size, "PORT: \"*\" needs MODE=tcp (UDP has no original "
+				 "destination to read back)");
+	if (conf->every_port && (conf->http_healthcheck || conf->smtp_healthcheck))
+		return conf_fail(err, size, "%s: PORT=* redirects connections from outside only: "
+				 "the probe from inside has no port to go through",
+				 conf->http_healthcheck ? "HTTP_HEALTHCHECK" : "SMTP_HEALTHCHECK");
 	if (!conf->routed)
 		return 0;
 	if (conf->mode == CONF_MODE_UDP)
@@ -703,6 +680,19 @@ int conf_route_match(const struct conf *conf, const char *name)
 			best = (int)i;
 	}
 	return best;
+}
+
+int conf_has_target_port(const struct conf *conf, uint16_t port)
+{
+	if (conf->every_port)
+		return port != 0;
+	for (size_t i = 0; i < conf->nentries; i++) {
+		const struct conf_port *entry = &conf->entries[i];
+
+		if (entry->to ? entry->to == port : entry->first <= port && port <= entry->last)
+			return 1;
+	}
+	return 0;
 }
 
 int conf_has_port(const struct conf *conf, uint16_t port)

@@ -13,7 +13,9 @@
 #include "log.h"
 #include "resolve.h"
 
-#define CONF_MAX_PORTS 1024	/* one process each; a range like 8000-9000 fits */
+#define CONF_MAX_PORTS 4096	/* listening sockets in all: a range is one per port */
+#define CONF_MAX_ENTRIES 1024	/* PORT entries: one listener process each */
+#define CONF_PORT_TEXT 12	/* an entry as the metrics name it: "65535-65535", "8443:443", "*" */
 #define CONF_ERR_SIZE 256
 #define CONF_URL_SIZE 2048
 #define CONF_MAX_ALLOW 256	/* ALLOW_FROM networks, host names' addresses included */
@@ -34,6 +36,18 @@ struct conf_route {
 	enum conf_route_kind kind;
 	/* Lower case, no trailing dot: "api.example.com", "*.example.com", "*" (the metrics' label). */
 	char pattern[CONF_TARGET_SIZE + 2];
+};
+
+/*
+ * One PORT entry, one listener process: "443" (first = last, to = 0),
+ * "8443:443" (listen on 8443, to = 443), "20000-20100" (each port to
+ * itself), "*" (every TCP port: first = last = 0, the socket's port is
+ * chosen when it is bound; every_port.h).
+ */
+struct conf_port {
+	uint16_t first, last;		/* the listening ports, inclusive */
+	uint16_t to;			/* "L:T": T; 0: each port to itself */
+	char text[CONF_PORT_TEXT];	/* as written, canonical: the metrics' and healthcheck's name */
 };
 
 /* One ALLOW_FROM network: an address and how many leading bits must match. */
@@ -64,8 +78,11 @@ struct conf {
 	size_t nroutes;
 	long route_timeout;		/* ROUTE_TIMEOUT: seconds to wait for the name */
 	int route_allow_private;	/* ROUTE_ALLOW_PRIVATE: wildcards may lead to private ranges */
-	uint16_t ports[CONF_MAX_PORTS];	/* in PORT's order, ranges expanded */
-	size_t nports;
+	struct conf_port entries[CONF_MAX_ENTRIES];	/* PORT, in its order */
+	size_t nentries;
+	int every_port;			/* PORT=*: the one entry, TCP, redirected (CAP_NET_ADMIN) */
+	uint16_t ports[CONF_MAX_PORTS];	/* the listening ports, in PORT's order, ranges expanded */
+	size_t nports;			/* 0 with PORT=* */
 	enum conf_mode mode;
 	long max_connections;		/* per port; 0 = no limit (socat max-children=0) */
 	int pre_resolve;
@@ -123,8 +140,11 @@ int conf_check_host(const char *text, char *out, size_t out_size, char *err, siz
  */
 int conf_route_match(const struct conf *conf, const char *name);
 
-/* 1 when port is one of conf's ports. */
+/* 1 when port is one of conf's listening ports (never with PORT=*). */
 int conf_has_port(const struct conf *conf, uint16_t port);
+
+/* 1 when a connection may be forwarded to port on TARGET: an entry's target port, or PORT=*. */
+int conf_has_target_port(const struct conf *conf, uint16_t port);
 
 /*
  * ALLOW_FROM's host names, resolved with the system resolver (getaddrinfo:
@@ -154,5 +174,23 @@ int conf_allow_match_net(const struct conf_allow *allow, const struct conf_net *
  * matched as the v4 address it is. Runs once per accept or new UDP client.
  */
 int conf_allow_match(const struct conf_allow *allow, const struct sockaddr *addr);
+
+/* --- PORT's entries (config_ports.c) --- */
+
+/*
+ * Parses PORT: entries separated by blanks, each "P", "L:T", "A-B" or "*"
+ * (alone). At most max entries and CONF_MAX_PORTS listening ports in all.
+ * The number of entries, or -1 with one line in err naming PORT and the
+ * entries at fault: not a number, a reversed range, a port twice, two
+ * entries that overlap, "*" beside another entry, an empty list.
+ */
+int conf_ports_parse(const char *text, struct conf_port *entries, size_t max, char *err,
+		     size_t size);
+
+/* How many listening sockets entry has: last - first + 1 (1 for "*"). */
+size_t conf_port_sockets(const struct conf_port *entry);
+
+/* Where a connection to listen_port of entry goes on TARGET: T of "L:T", else the port itself. */
+uint16_t conf_port_target(const struct conf_port *entry, uint16_t listen_port);
 
 #endif

@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "every_port.h"
 #include "log.h"
 #include "process.h"
 #include "relay.h"
@@ -43,11 +44,11 @@ static void conn_log_close(const struct conn_context *context, const char *clien
 	long long took = proc_now_ms() - started;
 
 	log_event(LOG_INFO, "close",
-		  LOG_FIELDS(LOG_STR("client", client), LOG_NUM("port", context->stats->port),
+		  LOG_FIELDS(LOG_STR("client", client), LOG_STR("port", context->stats->name),
 			     LOG_STR("address", target), LOG_NUM("bytes_in", totals->up),
 			     LOG_NUM("bytes_out", totals->down), LOG_NUM("duration_ms", took)),
-		  "close %s -> %u -> %s: %llu bytes up, %llu bytes down, %.3f s", client,
-		  context->stats->port, target, (unsigned long long)totals->up,
+		  "close %s -> %s -> %s: %llu bytes up, %llu bytes down, %.3f s", client,
+		  context->stats->name, target, (unsigned long long)totals->up,
 		  (unsigned long long)totals->down, (double)took / 1000.0);
 }
 
@@ -56,22 +57,23 @@ static void conn_log_close(const struct conn_context *context, const char *clien
  * client asked for (route.h). Returns its fd; anything else ends the child.
  */
 static int conn_upstream(const struct conn_context *context, int client_fd,
-			 const struct endpoint *client, struct endpoint *target, char *route,
-			 size_t route_size)
+			 const struct endpoint *client, uint16_t to_port, struct endpoint *target,
+			 char *route, size_t route_size)
 {
 	struct route_outcome outcome;
 	int fd;
 
 	route[0] = '\0';
 	if (!context->target->conf->routed) {
-		fd = target_connect(context->target, context->stats, SOCK_STREAM, target);
+		fd = target_connect(context->target, context->stats, to_port, SOCK_STREAM, target);
 		if (fd == TARGET_SELF)
 			_exit(1);	/* logged and counted; the client is closed with us */
 		if (fd < 0)
 			conn_refuse(client_fd);
 		return fd;
 	}
-	switch (route_connect(context->target, context->stats, client_fd, client, &outcome, &fd)) {
+	switch (route_connect(context->target, context->stats, to_port, client_fd, client, &outcome,
+			      &fd)) {
 	case ROUTE_CONNECTED:
 		*target = outcome.upstream;
 		snprintf(route, route_size, " (%s: TARGET entry %s)", outcome.sniffed.name,
@@ -84,7 +86,8 @@ static int conn_upstream(const struct conn_context *context, int client_fd,
 	}
 }
 
-void conn_serve(const struct conn_context *context, int client_fd, const struct endpoint *client)
+void conn_serve(const struct conn_context *context, int client_fd, const struct endpoint *client,
+		uint16_t to_port)
 {
 	char client_shown[LOG_ADDR_SIZE], target_shown[LOG_ADDR_SIZE], route[SNIFF_NAME_SIZE + 80];
 	struct relay_options options = { .dump = context->verbose >= 2,
@@ -94,22 +97,29 @@ void conn_serve(const struct conn_context *context, int client_fd, const struct 
 	struct endpoint target;
 	/* VERBOSE=0 reads no clock and formats nothing: less code and data to fault in. */
 	long long started = context->verbose >= 1 ? proc_now_ms() : 0;
-	int target_fd = conn_upstream(context, client_fd, client, &target, route, sizeof route);
+	int target_fd;
+
+	if (!to_port && !(to_port = every_port_original(client_fd))) {
+		log_errno("port %s: no original destination for a client", context->stats->name);
+		_exit(1);
+	}
+	target_fd = conn_upstream(context, client_fd, client, to_port, &target, route,
+				  sizeof route);
 
 	if (context->verbose >= 1) {
 		log_addr((const struct sockaddr *)&client->addr, client_shown, sizeof client_shown);
 		log_addr((const struct sockaddr *)&target.addr, target_shown, sizeof target_shown);
 		log_event(LOG_INFO, "connect",
 			  LOG_FIELDS(LOG_STR("client", client_shown),
-				     LOG_NUM("port", context->stats->port),
+				     LOG_STR("port", context->stats->name),
 				     LOG_STR("address", target_shown)),
-			  "connect %s -> %u -> %s%s", client_shown, context->stats->port,
+			  "connect %s -> %s -> %s%s", client_shown, context->stats->name,
 			  target_shown, route);
 	}
 	/* The client came non-blocking from accept4; the upstream socket was connected blocking. */
 	fcntl(target_fd, F_SETFL, O_NONBLOCK);
 	if (relay_run(client_fd, target_fd, &options, &totals) < 0) {
-		log_errno("port %u: no buffer for %s", context->stats->port,
+		log_errno("port %s: no buffer for %s", context->stats->name,
 			  log_addr((const struct sockaddr *)&client->addr, client_shown,
 				   sizeof client_shown));
 		_exit(1);

@@ -16,8 +16,11 @@ struct conn_context {
 	int verbose;
 };
 
-/* Relays the client's connection to TARGET; ends the process. */
+/*
+ * Relays the client's connection to TARGET on to_port (0: PORT=*, the port
+ * the client asked for, read from the redirect: every_port.h); ends the process.
+ */
 _Noreturn void conn_serve(const struct conn_context *context, int client_fd,
-			  const struct endpoint *client);
+			  const struct endpoint *client, uint16_t to_port);
 
 #endif

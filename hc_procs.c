@@ -107,6 +107,17 @@ static int hc_sockets_has(const struct hc_sockets *socks, unsigned port, unsigne
 	return 0;
 }
 
+/* 1 when a published socket of the state is in our /proc/net. */
+static int hc_socket_visible(const struct hc_sockets *socks, const struct shared_socket *socket)
+{
+	unsigned long inode = (unsigned long)atomic_load_explicit(
+		(_Atomic uint64_t *)&socket->inode, memory_order_relaxed);
+	unsigned port = atomic_load_explicit((_Atomic uint32_t *)&socket->port,
+					     memory_order_relaxed);
+
+	return hc_sockets_has(socks, port, inode);
+}
+
 /* ---- /proc ---- */
 
 /* Every process; those that end while we read are left out. */
@@ -227,12 +238,8 @@ static int hc_candidate_score(const struct shared *shared, const struct hc_socke
 	if (proc_stat_read(shared->main_pid, &main) < 0 || !proc_stat_alive(&main) ||
 	    main.starttime != shared->main_starttime)
 		return -1;
-	for (size_t i = 0; i < shared->nports; i++) {
-		unsigned long inode = (unsigned long)atomic_load_explicit(
-			(_Atomic uint64_t *)&shared->ports[i].listener_inode, memory_order_relaxed);
-
-		visible += hc_sockets_has(socks, shared->ports[i].port, inode);
-	}
+	for (size_t i = 0; i < shared->nsockets; i++)
+		visible += hc_socket_visible(socks, &shared_sockets(shared)[i]);
 	/* None visible while a listener lives: another namespace. None alive: ours, broken. */
 	return visible == 0 && hc_listeners_alive(shared) ? -1 : visible;
 }
@@ -315,16 +322,19 @@ enum hc_port_status {
 	HC_PORT_NO_LISTENER,	/* none published: not started yet */
 };
 
+/*
+ * An entry's listener and every one of its sockets (a range's each); the
+ * first socket not open here goes into *missing.
+ */
 static enum hc_port_status hc_check_port(const struct shared *shared,
 					 const struct shared_port *port,
 					 const struct hc_sockets *socks,
 					 const struct hc_procs *procs, const struct conf *conf,
-					 size_t *connections)
+					 size_t *connections, unsigned *missing)
 {
 	long pid = atomic_load_explicit((_Atomic int32_t *)&port->listener_pid,
 					memory_order_relaxed);
-	unsigned long inode = (unsigned long)atomic_load_explicit(
-		(_Atomic uint64_t *)&port->listener_inode, memory_order_relaxed);
+	const struct shared_socket *sockets = shared_sockets(shared) + port->first_socket;
 	struct proc_stat stat;
 
 	*connections = 0;
@@ -335,35 +345,48 @@ static enum hc_port_status hc_check_port(const struct shared *shared,
 		return HC_PORT_EXITED;
 	if (stat.state == 'T' || stat.state == 't')
 		return HC_PORT_STOPPED;
-	if (!hc_sockets_has(socks, port->port, inode))
-		return HC_PORT_NOT_LISTENING;
+	if (port->first_socket + (size_t)port->nsockets > shared->nsockets)
+		return HC_PORT_NOT_LISTENING;	/* a state that is not whole */
+	for (size_t i = 0; i < port->nsockets; i++)
+		if (!hc_socket_visible(socks, &sockets[i])) {
+			*missing = atomic_load_explicit((_Atomic uint32_t *)&sockets[i].port,
+							memory_order_relaxed);
+			return HC_PORT_NOT_LISTENING;
+		}
 	*connections = hc_count_children(procs, pid);
 	if (conf->max_connections > 0 && *connections > (size_t)conf->max_connections)
 		return HC_PORT_OVER_LIMIT;
 	return HC_PORT_OK;
 }
 
-static void hc_port_problem(char *buf, size_t size, enum hc_port_status status, uint16_t port,
-			    size_t connections, long max_connections)
+static void hc_port_problem(char *buf, size_t size, enum hc_port_status status,
+			    const struct conf_port *entry, unsigned missing, size_t connections,
+			    long max_connections)
 {
+	const char *port = entry->text;
 	char text[160];
 
 	switch (status) {
 	case HC_PORT_OVER_LIMIT:
-		snprintf(text, sizeof text, "port %u: %zu connections, more than MAX_CONNECTIONS=%ld",
+		snprintf(text, sizeof text, "port %s: %zu connections, more than MAX_CONNECTIONS=%ld",
 			 port, connections, max_connections);
 		break;
 	case HC_PORT_NOT_LISTENING:
-		snprintf(text, sizeof text, "port %u: no process of the proxy listens on it", port);
+		if (entry->first != entry->last)
+			snprintf(text, sizeof text, "port %s: no process of the proxy listens on %u",
+				 port, missing);
+		else
+			snprintf(text, sizeof text, "port %s: no process of the proxy listens on it",
+				 port);
 		break;
 	case HC_PORT_STOPPED:
-		snprintf(text, sizeof text, "port %u: its listener is stopped (SIGSTOP)", port);
+		snprintf(text, sizeof text, "port %s: its listener is stopped (SIGSTOP)", port);
 		break;
 	case HC_PORT_EXITED:
-		snprintf(text, sizeof text, "port %u: its listener has exited", port);
+		snprintf(text, sizeof text, "port %s: its listener has exited", port);
 		break;
 	default:
-		snprintf(text, sizeof text, "port %u: no listener process", port);
+		snprintf(text, sizeof text, "port %s: no listener process", port);
 		break;
 	}
 	hc_append(buf, size, text);
@@ -374,35 +397,46 @@ void hc_format_ports(const struct conf *conf, char *out, size_t size)
 	size_t used = 0;
 
 	out[0] = '\0';
-	for (size_t i = 0; i < conf->nports; i++) {
-		int len = snprintf(out + used, size - used, "%s%u", i ? " " : "", conf->ports[i]);
+	for (size_t i = 0; i < conf->nentries; i++) {
+		int len = snprintf(out + used, size - used, "%s%s", i ? " " : "",
+				   conf->entries[i].text);
 
 		if (len < 0 || used + (size_t)len + 24 >= size) {
-			snprintf(out + used, size - used, " ... (%zu ports)", conf->nports);
+			snprintf(out + used, size - used, " ... (%zu entries)", conf->nentries);
 			return;
 		}
 		used += (size_t)len;
 	}
 }
 
-/* Every PORT: a listener each, serving, within MAX_CONNECTIONS. */
+/* The state's entry for a PORT entry: the one named as it is written. */
+static const struct shared_port *hc_entry_of(const struct shared *shared,
+					     const struct conf_port *entry)
+{
+	for (size_t i = 0; i < shared->nports; i++)
+		if (strncmp(shared->ports[i].name, entry->text, sizeof entry->text) == 0)
+			return &shared->ports[i];
+	return NULL;
+}
+
+/* Every PORT entry: a listener each, serving on all its sockets, within MAX_CONNECTIONS. */
 static int hc_check_ports(const struct conf *conf, const struct shared *shared,
 			  const struct hc_sockets *socks, const struct hc_procs *procs)
 {
 	char problems[HC_LINE_SIZE / 2] = "", ports[256];
 	size_t total = 0;
 
-	for (size_t i = 0; i < conf->nports; i++) {
-		const struct shared_port *port = shared_port_of((struct shared *)shared,
-								conf->ports[i]);
+	for (size_t i = 0; i < conf->nentries; i++) {
+		const struct shared_port *port = hc_entry_of(shared, &conf->entries[i]);
 		size_t connections = 0;
+		unsigned missing = 0;
 		enum hc_port_status status =
-			port ? hc_check_port(shared, port, socks, procs, conf, &connections)
+			port ? hc_check_port(shared, port, socks, procs, conf, &connections, &missing)
 			     : HC_PORT_NO_LISTENER;
 
 		total += connections;
 		if (status != HC_PORT_OK)
-			hc_port_problem(problems, sizeof problems, status, conf->ports[i],
+			hc_port_problem(problems, sizeof problems, status, &conf->entries[i], missing,
 					connections, conf->max_connections);
 	}
 	if (problems[0])
@@ -456,7 +490,7 @@ int hc_check_loop(const struct conf *conf, const struct hc_proxy *proxy)
 			log_host((struct sockaddr *)&addr, shown, sizeof shown);
 		shared_text_load(port->loop_name, sizeof port->loop_name / sizeof port->loop_name[0],
 				 name, sizeof name);
-		shared_loop_sentence(sentence, sizeof sentence, port->port,
+		shared_loop_sentence(sentence, sizeof sentence, port->name,
 				     name[0] ? name : conf->target, conf->pre_resolve, shown);
 		hc_append(problems, sizeof problems, sentence);
 	}

@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -101,11 +103,11 @@ static void listener_refused_summary(struct listener_core *core, long long now)
 	if (core->refused_unlogged == 0 || now < core->refused_window_end)
 		return;
 	log_event(LOG_WARN, "refuse",
-		  LOG_FIELDS(LOG_NUM("port", core->port),
+		  LOG_FIELDS(LOG_STR("port", core->name),
 			     LOG_STR("reason", shared_refusal_names[SHARED_REFUSED_ALLOW_FROM]),
 			     LOG_NUM("count", core->refused_unlogged)),
-		  "refused %lu more -> %u: not in ALLOW_FROM (logged once a second)",
-		  core->refused_unlogged, core->port);
+		  "refused %lu more -> %s: not in ALLOW_FROM (logged once a second)",
+		  core->refused_unlogged, core->name);
 	core->refused_unlogged = 0;
 	core->refused_window_end = now + LISTENER_REFUSED_LOG_MS;
 }
@@ -127,9 +129,9 @@ int listener_allowed(struct listener_core *core, const struct sockaddr *client)
 	}
 	log_event(LOG_WARN, "refuse",
 		  LOG_FIELDS(LOG_STR("client", log_addr(client, shown, sizeof shown)),
-			     LOG_NUM("port", core->port),
+			     LOG_STR("port", core->name),
 			     LOG_STR("reason", shared_refusal_names[SHARED_REFUSED_ALLOW_FROM])),
-		  "refused %s -> %u: not in ALLOW_FROM", shown, core->port);
+		  "refused %s -> %s: not in ALLOW_FROM", shown, core->name);
 	core->refused_window_end = now + LISTENER_REFUSED_LOG_MS;
 	return 0;
 }
@@ -145,7 +147,7 @@ const char *listener_count(const struct listener_core *core, char *out, size_t s
 
 int listener_poll(struct listener_core *core, struct pollfd *fds, nfds_t nfds, int timeout_ms)
 {
-	struct pollfd all[3] = { { .fd = core->signal_fd, .events = POLLIN } };
+	struct pollfd all[LISTENER_POLL_SOCKETS + 2] = { { .fd = core->signal_fd, .events = POLLIN } };
 	struct signalfd_siginfo infos[8];
 	ssize_t got;
 	int ready;
@@ -204,15 +206,15 @@ void listener_finish(struct listener_core *core)
 	listener_refused_summary(core, deadline);
 	listener_reap_all(core);
 	if (core->slots.used > 0 && core->verbose >= 1)
-		log_event(LOG_INFO, "stop", LOG_FIELDS(LOG_NUM("port", core->port),
+		log_event(LOG_INFO, "stop", LOG_FIELDS(LOG_STR("port", core->name),
 						       LOG_NUM("open", core->slots.used)),
-			  "port %u: stopping, %zu open", core->port, core->slots.used);
+			  "port %s: stopping, %zu open", core->name, core->slots.used);
 	for (long long left; core->slots.used > 0 && (left = deadline - proc_now_ms()) > 0;) {
 		listener_poll(core, NULL, 0, (int)left);
 		listener_reap_all(core);
 	}
 	if (core->slots.used > 0) {
-		log_msg("port %u: grace period over, ending %zu still open", core->port,
+		log_msg("port %s: grace period over, ending %zu still open", core->name,
 			core->slots.used);
 		listener_kill_children(&core->slots, SIGKILL);
 		for (pid_t pid; core->slots.used > 0 && (pid = waitpid(-1, NULL, 0)) > 0;)
@@ -223,19 +225,19 @@ void listener_finish(struct listener_core *core)
 	_exit(0);
 }
 
-void listener_become(struct listener_core *core, uint16_t port, const struct conf *conf,
+void listener_become(struct listener_core *core, size_t entry, const struct conf *conf,
 		     struct shared *shared)
 {
 	sigset_t handled;
 	char name[PROC_COMM_SIZE];
 
 	memset(core, 0, sizeof *core);
-	core->port = port;
 	core->verbose = conf->verbose;
-	core->stats = shared_port_of(shared, port);
+	core->stats = &shared->ports[entry];
+	core->name = core->stats->name;
 	core->allow = &conf->allow;
 	/* For people reading ps; relays inherit it. */
-	snprintf(name, sizeof name, SHARED_LISTENER_COMM, port);
+	snprintf(name, sizeof name, SHARED_LISTENER_COMM, core->name);
 	prctl(PR_SET_NAME, name);
 	/* A main process killed outright must not leave listeners behind. */
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
@@ -251,7 +253,90 @@ void listener_become(struct listener_core *core, uint16_t port, const struct con
 	sigprocmask(SIG_BLOCK, &handled, NULL);
 	core->signal_fd = signalfd(-1, &handled, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (core->signal_fd < 0)
-		die_errno("port %u: signalfd", port);
+		die_errno("port %s: signalfd", core->name);
 	if (slots_init(&core->slots, conf->max_connections) < 0)
-		die("port %u: out of memory", port);
+		die("port %s: out of memory", core->name);
+}
+
+/* close_range(2) (Linux 5.9), one by one where the kernel lacks it. */
+static void listener_close_range(int first, int last, const struct listener_sockets *sockets)
+{
+	if (first > last)
+		return;
+#ifdef SYS_close_range
+	if (syscall(SYS_close_range, (unsigned)first, (unsigned)last, 0u) == 0)
+		return;
+#endif
+	for (size_t i = 0; i < sockets->count; i++)
+		if (sockets->fds[i] >= first && sockets->fds[i] <= last)
+			close(sockets->fds[i]);
+}
+
+void listener_sockets_close(const struct listener_sockets *sockets, int keep)
+{
+	int lowest = sockets->fds[0], highest = sockets->fds[0];
+
+	for (size_t i = 1; i < sockets->count; i++) {
+		lowest = sockets->fds[i] < lowest ? sockets->fds[i] : lowest;
+		highest = sockets->fds[i] > highest ? sockets->fds[i] : highest;
+	}
+	/* Between them, only keep can be open in a child: main's others were closed before. */
+	if (keep < lowest || keep > highest) {
+		listener_close_range(lowest, highest, sockets);
+		return;
+	}
+	listener_close_range(lowest, keep - 1, sockets);
+	listener_close_range(keep + 1, highest, sockets);
+}
+
+void listener_set_init(struct listener_set *set, const struct listener_sockets *sockets)
+{
+	set->sockets = sockets;
+	set->epoll_fd = -1;
+	if (sockets->count <= LISTENER_POLL_SOCKETS)
+		return;
+	set->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+	if (set->epoll_fd < 0)
+		die_errno("epoll_create1");
+	for (size_t i = 0; i < sockets->count; i++) {
+		struct epoll_event event = { .events = EPOLLIN, .data.u64 = i };
+
+		if (epoll_ctl(set->epoll_fd, EPOLL_CTL_ADD, sockets->fds[i], &event) < 0)
+			die_errno("epoll_ctl");
+	}
+}
+
+nfds_t listener_set_pollfds(const struct listener_set *set, struct pollfd *fds, short events)
+{
+	if (set->epoll_fd >= 0) {
+		fds[0] = (struct pollfd){ .fd = set->epoll_fd, .events = POLLIN };
+		return 1;
+	}
+	for (size_t i = 0; i < set->sockets->count; i++)
+		fds[i] = (struct pollfd){ .fd = set->sockets->fds[i], .events = events };
+	return (nfds_t)set->sockets->count;
+}
+
+size_t listener_set_ready(const struct listener_set *set, const struct pollfd *fds,
+			  size_t *ready, size_t max)
+{
+	struct epoll_event events[LISTENER_POLL_SOCKETS * 4];
+	size_t count = 0;
+	int got;
+
+	if (set->epoll_fd < 0) {
+		for (size_t i = 0; i < set->sockets->count && count < max; i++)
+			if (fds[i].revents & (POLLIN | POLLERR))
+				ready[count++] = i;
+		return count;
+	}
+	if (!(fds[0].revents & POLLIN))
+		return 0;
+	/* Level-triggered: a socket left unread now is reported again next time. */
+	got = epoll_wait(set->epoll_fd, events,
+			 max < sizeof events / sizeof events[0] ? (int)max
+								: (int)(sizeof events / sizeof events[0]), 0);
+	for (int i = 0; i < got; i++)
+		ready[count++] = (size_t)events[i].data.u64;
+	return count;
 }

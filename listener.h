@@ -18,9 +18,34 @@
 #define LISTENER_GRACE_MS 5000	/* SIGTERM: open connections get this long, within Docker's 10 s */
 #define LISTENER_BACKLOG 4096	/* socat used 5: waiting clients must finish their handshake */
 #define LISTENER_REFUSED_LOG_MS 1000	/* ALLOW_FROM refusals: one log line per second at most */
+#define LISTENER_POLL_SOCKETS 4	/* an entry's sockets polled one by one; more: one epoll */
+
+/* A PORT entry's listening sockets, as main hands them to the entry's one listener. */
+struct listener_sockets {
+	size_t entry;		/* index in conf->entries and shared->ports */
+	const int *fds;		/* fds[i] listens on the entry's i-th port */
+	size_t count;
+};
+
+/*
+ * In a child of the listener: every socket of the entry closed, with no
+ * more than two system calls whatever their number (close_range from the
+ * lowest to the highest, around keep, which may lie in between).
+ */
+void listener_sockets_close(const struct listener_sockets *sockets, int keep);
+
+/*
+ * Which of an entry's sockets are ready: up to LISTENER_POLL_SOCKETS are
+ * put in the poll set themselves; beyond, one epoll descriptor stands for
+ * them all (a range of 1,000 ports costs one pollfd and one wake-up).
+ */
+struct listener_set {
+	const struct listener_sockets *sockets;
+	int epoll_fd;		/* -1: the sockets are polled directly */
+};
 
 struct listener_core {
-	uint16_t port;
+	const char *name;	/* the entry as written ("20000-20100"), in shared memory */
 	int verbose;
 	int signal_fd;		/* SIGTERM, SIGINT, SIGCHLD as events */
 	int stopping;		/* SIGTERM or SIGINT came */
@@ -36,11 +61,24 @@ struct listener_core {
 int listener_bind(enum conf_mode mode, uint16_t port);
 
 /* In a new listener process: its name, its signals, its slots. Dies when it cannot. */
-void listener_become(struct listener_core *core, uint16_t port, const struct conf *conf,
+void listener_become(struct listener_core *core, size_t entry, const struct conf *conf,
 		     struct shared *shared);
 
+/* The set of sockets; dies when epoll cannot be had. */
+void listener_set_init(struct listener_set *set, const struct listener_sockets *sockets);
+
+/* Fills fds (LISTENER_POLL_SOCKETS at most) with what to poll for events; returns how many. */
+nfds_t listener_set_pollfds(const struct listener_set *set, struct pollfd *fds, short events);
+
 /*
- * poll() on fds (at most 2) plus the signals, with timeout_ms shortened to
+ * After listener_poll: the indices of ready sockets into ready (at most max),
+ * from fds as listener_set_pollfds filled them; returns how many.
+ */
+size_t listener_set_ready(const struct listener_set *set, const struct pollfd *fds,
+			  size_t *ready, size_t max);
+
+/*
+ * poll() on fds (at most LISTENER_POLL_SOCKETS + 1) plus the signals, with timeout_ms shortened to
  * the next summary of refused clients; the result counts fds only.
  */
 int listener_poll(struct listener_core *core, struct pollfd *fds, nfds_t nfds, int timeout_ms);

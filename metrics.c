@@ -125,11 +125,11 @@ static int metrics_render_field(struct metrics_buf *buf, const struct shared *sh
 
 		for (size_t j = 0; j < field->count; j++)
 			if ((field->label
-				     ? metrics_printf(buf, "%s{port=\"%u\",%s=\"%s\"} %lld\n",
-						      field->name, port->port, field->label,
+				     ? metrics_printf(buf, "%s{port=\"%s\",%s=\"%s\"} %lld\n",
+						      field->name, port->name, field->label,
 						      field->values[j], metrics_value(port, field, j))
-				     : metrics_printf(buf, "%s{port=\"%u\"} %lld\n", field->name,
-						      port->port, metrics_value(port, field, j))) < 0)
+				     : metrics_printf(buf, "%s{port=\"%s\"} %lld\n", field->name,
+						      port->name, metrics_value(port, field, j))) < 0)
 				return -1;
 	}
 	return 0;
@@ -188,8 +188,8 @@ static int metrics_render_routed(struct metrics_buf *buf, const struct conf *con
 		return -1;
 	for (size_t i = 0; i < shared->nports; i++)
 		for (size_t j = 0; j < conf->nroutes; j++)
-			if (metrics_printf(buf, "whitelist_routed_total{port=\"%u\",target=\"",
-					   shared->ports[i].port) < 0 ||
+			if (metrics_printf(buf, "whitelist_routed_total{port=\"%s\",target=\"",
+					   shared->ports[i].name) < 0 ||
 			    metrics_label_value(buf, conf->routes[j].pattern) < 0 ||
 			    metrics_printf(buf, "\"} %llu\n", (unsigned long long)shared_get(
 						   &shared->ports[i].routed[j])) < 0)

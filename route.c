@@ -187,11 +187,11 @@ static int route_refuse(const struct target *target, struct shared_port *port, i
 	shared_add(&port->refused[why], 1);
 	if (shared_claim_log(&port->refused_logged_ms[why], proc_now_ms(), ROUTE_LOG_MS))
 		log_event(LOG_WARN, "refuse",
-			  LOG_FIELDS(LOG_NUM("port", port->port),
+			  LOG_FIELDS(LOG_STR("port", port->name),
 				     LOG_STR("client", log_addr((const struct sockaddr *)&client->addr,
 								shown, sizeof shown)),
 				     LOG_STR("reason", shared_refusal_names[why])),
-			  "port %u: refused %s: %s (%s; logged once a second)", port->port, shown,
+			  "port %s: refused %s: %s (%s; logged once a second)", port->name, shown,
 			  text, shared_refusal_names[why]);
 	return ROUTE_REFUSED;
 }
@@ -219,8 +219,8 @@ static enum route_step route_step(enum route_step step, const struct target *tar
 		*result = route_refuse(target, port, fd, client, SHARED_REFUSED_NOT_ALLOWED, out);
 		return ROUTE_STEP_DONE;
 	default:	/* ROUTE_STEP_CONNECT */
-		status = target_connect_name(target, port, out->route, out->sniffed.name,
-					     &out->upstream);
+		status = target_connect_name(target, port, out->to_port, out->route,
+					     out->sniffed.name, &out->upstream);
 		if (status >= 0)	/* routed: counted once connected, refusals by their reason */
 			shared_add(&port->routed[out->route], 1);
 		*result = status >= 0 ? status
@@ -234,14 +234,16 @@ static enum route_step route_step(enum route_step step, const struct target *tar
 	}
 }
 
-int route_connect(const struct target *target, struct shared_port *port, int client_fd,
-		  const struct endpoint *client, struct route_outcome *out, int *target_fd)
+int route_connect(const struct target *target, struct shared_port *port, uint16_t to_port,
+		  int client_fd, const struct endpoint *client, struct route_outcome *out,
+		  int *target_fd)
 {
 	enum route_step step = ROUTE_STEP_PEEK;
 	int result = ROUTE_UNREACHABLE;
 
 	memset(out, 0, sizeof *out);
 	out->route = -1;
+	out->to_port = to_port;
 	while (step != ROUTE_STEP_DONE)
 		step = route_step(step, target, port, client_fd, client, out, &result);
 	if (result < 0)

@@ -53,13 +53,15 @@ struct route_outcome {
 	struct sniff_result sniffed;
 	int route;			/* the TARGET entry that matched, -1 before */
 	struct endpoint upstream;	/* the address connected to */
+	uint16_t to_port;		/* the port on TARGET (PORT's L:T, a range's, PORT=*'s) */
 };
 
 /*
  * Runs the steps above for one client. ROUTE_CONNECTED with the upstream fd
  * in *target_fd; otherwise what the caller does with the client.
  */
-int route_connect(const struct target *target, struct shared_port *port, int client_fd,
-		  const struct endpoint *client, struct route_outcome *out, int *target_fd);
+int route_connect(const struct target *target, struct shared_port *port, uint16_t to_port,
+		  int client_fd, const struct endpoint *client, struct route_outcome *out,
+		  int *target_fd);
 
 #endif

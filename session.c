@@ -41,10 +41,11 @@ void session_table_free(struct session_table *table)
 }
 
 struct session *session_find_client(struct session_table *table,
-				    const struct sockaddr_storage *client)
+				    const struct sockaddr_storage *client, uint16_t socket)
 {
 	for (size_t i = 0; i < table->count; i++)
-		if (session_same_client(&table->items[i].client, client))
+		if (table->items[i].socket == socket &&
+		    session_same_client(&table->items[i].client, client))
 			return &table->items[i];
 	return NULL;
 }
@@ -58,7 +59,7 @@ struct session *session_find_pid(struct session_table *table, pid_t pid)
 }
 
 struct session *session_add(struct session_table *table, const struct sockaddr_storage *client,
-			    socklen_t client_len)
+			    socklen_t client_len, uint16_t socket)
 {
 	struct session *session;
 
@@ -75,6 +76,7 @@ struct session *session_add(struct session_table *table, const struct sockaddr_s
 	memset(session, 0, sizeof *session);
 	memcpy(&session->client, client, client_len);
 	session->client_len = client_len;
+	session->socket = socket;
 	session->parent_fd = session->child_fd = -1;
 	return session;
 }
@@ -121,12 +123,13 @@ static struct pending *pending_new(const struct pending_queue *queue,
 }
 
 int pending_push(struct pending_queue *queue, const struct sockaddr_storage *client,
-		 socklen_t client_len, const uint8_t *data, size_t len)
+		 socklen_t client_len, uint16_t socket, const uint8_t *data, size_t len)
 {
 	struct pending *item = pending_new(queue, client, client_len, data, len);
 
 	if (!item)
 		return -1;
+	item->socket = socket;
 	if (queue->tail)
 		queue->tail->next = item;
 	else
@@ -165,10 +168,11 @@ struct pending *pending_pop(struct pending_queue *queue)
 	return item;
 }
 
-int pending_has_client(const struct pending_queue *queue, const struct sockaddr_storage *client)
+int pending_has_client(const struct pending_queue *queue, const struct sockaddr_storage *client,
+		       uint16_t socket)
 {
 	for (const struct pending *item = queue->head; item; item = item->next)
-		if (session_same_client(&item->client, client))
+		if (item->socket == socket && session_same_client(&item->client, client))
 			return 1;
 	return 0;
 }

@@ -99,12 +99,45 @@ static void *shared_map_file(size_t size, uid_t owner)
 	return region;
 }
 
-struct shared *shared_create(const uint16_t *ports, size_t nports, int mode, uid_t owner,
-			     int *published)
+/* Bytes of the region for these entries: the header, the entries, their sockets. */
+static size_t shared_size(size_t nentries, size_t nsockets)
 {
-	size_t size = sizeof(struct shared) + nports * sizeof(struct shared_port);
-	struct shared *shared = shared_map_file(size, owner);
+	return sizeof(struct shared) + nentries * sizeof(struct shared_port) +
+	       nsockets * sizeof(struct shared_socket);
+}
+
+/* Each entry's name, ports and share of the sockets table. */
+static void shared_fill_entries(struct shared *shared, const struct conf_port *entries)
+{
+	struct shared_socket *sockets = shared_sockets(shared);
+	uint32_t next = 0;
+
+	for (uint32_t i = 0; i < shared->nports; i++) {
+		struct shared_port *port = &shared->ports[i];
+
+		port->port = entries[i].first;
+		port->last = entries[i].last;
+		memcpy(port->name, entries[i].text, sizeof port->name);
+		port->first_socket = next;
+		port->nsockets = (uint32_t)conf_port_sockets(&entries[i]);
+		for (uint32_t j = 0; j < port->nsockets; j++, next++) {
+			sockets[next].entry = i;
+			atomic_init(&sockets[next].port, entries[i].first ? entries[i].first + j : 0);
+		}
+	}
+}
+
+struct shared *shared_create(const struct conf_port *entries, size_t nentries, int mode,
+			     uid_t owner, int *published)
+{
+	size_t nsockets = 0, size;
+	struct shared *shared;
 	struct proc_stat self;
+
+	for (size_t i = 0; i < nentries; i++)
+		nsockets += conf_port_sockets(&entries[i]);
+	size = shared_size(nentries, nsockets);
+	shared = shared_map_file(size, owner);
 
 	*published = shared != MAP_FAILED;
 	if (shared == MAP_FAILED) {
@@ -121,9 +154,9 @@ struct shared *shared_create(const uint16_t *ports, size_t nports, int mode, uid
 	shared->main_pid = (int32_t)getpid();
 	shared->main_starttime = proc_stat_read(getpid(), &self) == 0 ? self.starttime : 0;
 	shared->mode = (uint32_t)mode;
-	shared->nports = (uint32_t)nports;
-	for (size_t i = 0; i < nports; i++)
-		shared->ports[i].port = ports[i];
+	shared->nports = (uint32_t)nentries;
+	shared->nsockets = (uint32_t)nsockets;
+	shared_fill_entries(shared, entries);
 	atomic_thread_fence(memory_order_release);
 	shared->magic = SHARED_MAGIC;
 	return shared;
@@ -142,7 +175,8 @@ static int shared_valid(const struct shared *shared, size_t size)
 {
 	return size >= sizeof *shared && shared->magic == SHARED_MAGIC &&
 	       shared->version == SHARED_VERSION && shared->size == size &&
-	       shared->nports <= (size - sizeof *shared) / sizeof(struct shared_port);
+	       shared->nports <= CONF_MAX_ENTRIES && shared->nsockets <= CONF_MAX_PORTS &&
+	       shared_size(shared->nports, shared->nsockets) == size;
 }
 
 const struct shared *shared_open(const char *path)
@@ -179,7 +213,7 @@ void shared_close(const struct shared *shared)
 struct shared_port *shared_port_of(struct shared *shared, uint16_t port)
 {
 	for (size_t i = 0; i < shared->nports; i++)
-		if (shared->ports[i].port == port)
+		if (shared->ports[i].port <= port && port <= shared->ports[i].last)
 			return &shared->ports[i];
 	return NULL;
 }
@@ -423,7 +457,7 @@ int shared_claim_log(_Atomic int64_t *last_ms, long long now, long long period_m
 						       memory_order_relaxed);
 }
 
-void shared_loop_sentence(char *out, size_t size, uint16_t port, const char *target,
+void shared_loop_sentence(char *out, size_t size, const char *port, const char *target,
 			  int pre_resolve, const char *address)
 {
 	unsigned char bytes[16];
@@ -435,6 +469,6 @@ void shared_loop_sentence(char *out, size_t size, uint16_t port, const char *tar
 				"NAMESERVERS, elsewhere"
 			      : "set PRE_RESOLVE=1 so that NAMESERVERS are asked";
 
-	snprintf(out, size, "port %u: TARGET %s is this proxy itself (%s): %s", port, target,
+	snprintf(out, size, "port %s: TARGET %s is this proxy itself (%s): %s", port, target,
 		 address, advice);
 }

@@ -4,10 +4,12 @@
  *
  * One MAP_SHARED region, made by the main process before its first fork, so
  * every listener and relay sees the same pages at the same address and fork
- * never copies them. It holds per-port counters (served by METRICS_PORT),
+ * never copies them. It holds per-entry counters (served by METRICS_PORT;
+ * an entry of PORT: a port, a pair, a range, "*"),
  * TARGET's current address (PRE_RESOLVE=1, rewritten every RESOLVE_INTERVAL)
  * and what the healthcheck needs to judge the proxy: the main pid, each
- * port's listener pid and listening socket, the loop guard's last event.
+ * entry's listener pid and every one of its listening sockets, the loop
+ * guard's last event.
  *
  * The region is a file, /dev/shm/whitelist-PID.state, because the
  * healthcheck runs in the container without CAP_SYS_PTRACE: it cannot look
@@ -39,13 +41,13 @@
 
 #define SHARED_LINE 64		/* ports never share a cache line */
 #define SHARED_MAGIC 0x776c7374	/* "wlst": the region is complete */
-#define SHARED_VERSION 5	/* the layout below; the healthcheck refuses another */
+#define SHARED_VERSION 6	/* the layout below; the healthcheck refuses another */
 
 /* Process names (comm), for people reading ps; the healthcheck goes by pid. */
 #define SHARED_MAIN_COMM "whitelist"		/* the executable's name */
 #define SHARED_METRICS_COMM "whitelist-stats"
-/* A port's listener, and so its relays: "whitelist:443" (at most 15 bytes). */
-#define SHARED_LISTENER_COMM "whitelist:%u"
+/* An entry's listener, and so its relays: "whitelist:443", "whitelist:20000-" (15 bytes at most). */
+#define SHARED_LISTENER_COMM "whitelist:%s"
 
 /* How long a loop-guard event keeps the healthcheck unhealthy, and its log quiet. */
 #define SHARED_LOOP_WINDOW_MS 60000
@@ -100,8 +102,17 @@ struct shared_port {
 	struct shared_addr loop_addr;		/* where it led, for the log and the healthcheck */
 	_Atomic uint64_t loop_name[(CONF_TARGET_SIZE + 7) / 8];	/* the name that led there */
 	_Atomic int32_t listener_pid;		/* written by main when it starts the listener */
-	_Atomic uint64_t listener_inode;	/* its socket, as /proc/net/{tcp,udp}* show it */
-	uint16_t port;
+	uint32_t first_socket, nsockets;	/* its sockets: shared_sockets(shared)[first...] */
+	uint16_t port;				/* its first listening port (0: PORT=*), for logs */
+	uint16_t last;				/* its last listening port */
+	char name[CONF_PORT_TEXT];		/* the entry as written: metrics' and healthcheck's */
+};
+
+/* One listening socket of an entry, as /proc/net/{tcp,udp}* show it: for the healthcheck. */
+struct shared_socket {
+	_Atomic uint64_t inode;			/* written by main before its listener starts */
+	_Atomic uint32_t port;			/* PORT=*: the port the kernel chose, once bound */
+	uint32_t entry;				/* index in ports[] */
 };
 
 /*
@@ -156,19 +167,26 @@ struct shared {
 	struct shared_name names[SHARED_NAMES];		/* routed, PRE_RESOLVE=1: wildcards' */
 	_Atomic uint64_t resolve_failures;	/* RESOLVE_INTERVAL lookups that failed */
 	struct shared_nets nets;		/* routed: the proxy's own networks (guard.h) */
-	uint32_t nports;
-	struct shared_port ports[];	/* in PORT's order */
+	uint32_t nports;		/* PORT's entries */
+	uint32_t nsockets;		/* their listening sockets, after ports[] */
+	struct shared_port ports[];	/* in PORT's order; then nsockets struct shared_socket */
 };
 
+/* The sockets of every entry, in order: after the last entry. */
+static inline struct shared_socket *shared_sockets(const struct shared *shared)
+{
+	return (struct shared_socket *)(void *)&((struct shared *)shared)->ports[shared->nports];
+}
+
 /*
- * The region for ports[0..nports), zeroed, for a proxy whose sockets are of
- * type mode. Published as a file (shared_path), created as fsuid `owner`
+ * The region for nentries PORT entries and their sockets, zeroed, for a
+ * proxy whose sockets are of type mode. Published as a file (shared_path), created as fsuid `owner`
  * (the main process can then remove it after becoming RUN_AS); when that
  * fails, anonymous memory and *published = 0 (errno says why). NULL with
  * errno when no memory can be mapped at all.
  */
-struct shared *shared_create(const uint16_t *ports, size_t nports, int mode, uid_t owner,
-			     int *published);
+struct shared *shared_create(const struct conf_port *entries, size_t nentries, int mode,
+			     uid_t owner, int *published);
 
 /* Removes the published file (main process, at exit). */
 void shared_unpublish(const struct shared *shared);
@@ -189,7 +207,7 @@ int shared_path(char *out, size_t size, long pid);
 const struct shared *shared_open(const char *path);
 void shared_close(const struct shared *shared);
 
-/* The entry of port; NULL when it is not one of the ports. */
+/* The entry that listens on port; NULL when none does. */
 struct shared_port *shared_port_of(struct shared *shared, uint16_t port);
 
 static inline void shared_add(_Atomic uint64_t *counter, uint64_t amount)
@@ -245,7 +263,7 @@ int shared_claim_log(_Atomic int64_t *last_ms, long long now, long long period_m
  * healthcheck: "port 80: TARGET x is this proxy itself (198.18.2.1): ...",
  * with advice that depends on how TARGET was resolved.
  */
-void shared_loop_sentence(char *out, size_t size, uint16_t port, const char *target,
+void shared_loop_sentence(char *out, size_t size, const char *port, const char *target,
 			  int pre_resolve, const char *address);
 
 #endif

@@ -289,9 +289,9 @@ static void target_loop_event(const struct target *target, struct shared_port *p
 	shared_addr_store(&port->loop_addr, addr, 1);
 	shared_text_store(port->loop_name, sizeof port->loop_name / sizeof port->loop_name[0],
 			  name);
-	shared_loop_sentence(sentence, sizeof sentence, port->port, name,
+	shared_loop_sentence(sentence, sizeof sentence, port->name, name,
 			     target->conf->pre_resolve, log_host(addr, shown, sizeof shown));
-	log_event(LOG_ERROR, "loop", LOG_FIELDS(LOG_NUM("port", port->port), LOG_STR("target", name),
+	log_event(LOG_ERROR, "loop", LOG_FIELDS(LOG_STR("port", port->name), LOG_STR("target", name),
 						LOG_STR("address", shown)),
 		  "%s", sentence);
 }
@@ -322,7 +322,7 @@ static int target_connect_logged(const char *name, int socktype, uint16_t port,
 
 		log_addr((const struct sockaddr *)&to->addr, shown, sizeof shown);
 		log_event(LOG_ERROR, "error",
-			  LOG_FIELDS(LOG_NUM("port", port), LOG_STR("target", name),
+			  LOG_FIELDS(LOG_NUM("to_port", port), LOG_STR("target", name),
 				     LOG_STR("address", shown), LOG_STR("error", why)),
 			  "port %u: unable to connect to %s (%s): %s", port, name, shown, why);
 	}
@@ -374,8 +374,8 @@ static int target_tally_index(int verdict)
  * such address in *used, for the caller's log line; TARGET_SELF counted as
  * the loop guard's event), else TARGET_FAILED.
  */
-static int target_try(const struct target *target, struct shared_port *port, int socktype,
-		      const char *name, enum target_chooser chooser,
+static int target_try(const struct target *target, struct shared_port *port, uint16_t to_port,
+		      int socktype, const char *name, enum target_chooser chooser,
 		      const struct target_candidates *candidates, struct endpoint *used)
 {
 	static const int order[] = { TARGET_PRIVATE, TARGET_SELF_CHOSEN, TARGET_SELF };
@@ -392,7 +392,7 @@ static int target_try(const struct target *target, struct shared_port *port, int
 			if (!tally.count[at]++)
 				tally.first[at] = *to;
 			refused++;
-		} else if ((fd = target_connect_logged(name, socktype, port->port, to)) >= 0) {
+		} else if ((fd = target_connect_logged(name, socktype, to_port, to)) >= 0) {
 			*used = *to;
 			return fd;
 		}
@@ -440,7 +440,7 @@ static int target_getaddrinfo(const char *name, int socktype, uint16_t port,
 	if (status != 0) {
 		const char *why = status == EAI_SYSTEM ? strerror(errno) : gai_strerror(status);
 
-		log_event(LOG_ERROR, "error", LOG_FIELDS(LOG_NUM("port", port), LOG_STR("target", name),
+		log_event(LOG_ERROR, "error", LOG_FIELDS(LOG_NUM("to_port", port), LOG_STR("target", name),
 							 LOG_STR("error", why)),
 			  "port %u: unable to resolve TARGET %s: %s", port, name, why);
 		return -1;
@@ -462,14 +462,14 @@ static int target_from_slot(const struct shared_addr *slot, uint16_t port, struc
 
 /* The address main keeps in shared memory: read now, so a refresh reaches this connection. */
 static int target_connect_fixed(const struct target *target, struct shared_port *port,
-				int socktype, struct endpoint *used)
+				uint16_t to_port, int socktype, struct endpoint *used)
 {
 	int is_self, fd;
 
-	if (target_from_slot(&target->shared->target, port->port, used, &is_self) < 0) {
-		log_event(LOG_ERROR, "error", LOG_FIELDS(LOG_NUM("port", port->port),
+	if (target_from_slot(&target->shared->target, to_port, used, &is_self) < 0) {
+		log_event(LOG_ERROR, "error", LOG_FIELDS(LOG_NUM("to_port", to_port),
 							 LOG_STR("target", target->conf->target)),
-			  "port %u: no address for TARGET %s", port->port, target->conf->target);
+			  "port %u: no address for TARGET %s", to_port, target->conf->target);
 		return TARGET_FAILED;
 	}
 	if (is_self) {	/* decided by main when it stored it: no probe per connection */
@@ -477,20 +477,20 @@ static int target_connect_fixed(const struct target *target, struct shared_port 
 				  (const struct sockaddr *)&used->addr);
 		return TARGET_SELF;
 	}
-	fd = target_connect_logged(target->conf->target, socktype, port->port, used);
+	fd = target_connect_logged(target->conf->target, socktype, to_port, used);
 	return fd < 0 ? TARGET_FAILED : fd;
 }
 
 /* TARGET through the system resolver (PRE_RESOLVE=0), each address in turn. */
 static int target_connect_resolved(const struct target *target, struct shared_port *port,
-				   int socktype, struct endpoint *used)
+				   uint16_t to_port, int socktype, struct endpoint *used)
 {
 	struct target_candidates candidates;
 
-	if (target_getaddrinfo(target->conf->target, socktype, port->port, &candidates) < 0)
+	if (target_getaddrinfo(target->conf->target, socktype, to_port, &candidates) < 0)
 		return TARGET_FAILED;
-	return target_try(target, port, socktype, target->conf->target, TARGET_BY_OPERATOR,
-			  &candidates, used);
+	return target_try(target, port, to_port, socktype, target->conf->target,
+			  TARGET_BY_OPERATOR, &candidates, used);
 }
 
 int target_uses_system_resolver(const struct target *target)
@@ -498,11 +498,11 @@ int target_uses_system_resolver(const struct target *target)
 	return target->conf->routed ? !target->conf->pre_resolve : !target->fixed;
 }
 
-int target_connect(const struct target *target, struct shared_port *port, int socktype,
-		   struct endpoint *used)
+int target_connect(const struct target *target, struct shared_port *port, uint16_t to_port,
+		   int socktype, struct endpoint *used)
 {
-	int fd = target->fixed ? target_connect_fixed(target, port, socktype, used)
-			       : target_connect_resolved(target, port, socktype, used);
+	int fd = target->fixed ? target_connect_fixed(target, port, to_port, socktype, used)
+			       : target_connect_resolved(target, port, to_port, socktype, used);
 
 	if (fd == TARGET_FAILED)
 		shared_add(&port->upstream_errors, 1);
@@ -541,7 +541,7 @@ static int target_resolve_name(const struct target *target, const char *name, ui
 		status = dns_resolve(name, conf->nameservers, conf->nnameservers, &opts, &result);
 		if (status != DNS_OK) {
 			log_event(LOG_ERROR, "error",
-				  LOG_FIELDS(LOG_NUM("port", port), LOG_STR("target", name),
+				  LOG_FIELDS(LOG_NUM("to_port", port), LOG_STR("target", name),
 					     LOG_STR("error", dns_strerror(status))),
 				  "port %u: unable to resolve %s through NAMESERVERS: %s", port, name,
 				  dns_strerror(status));
@@ -557,8 +557,8 @@ static int target_resolve_name(const struct target *target, const char *name, ui
 	return 0;
 }
 
-int target_connect_name(const struct target *target, struct shared_port *port, int route,
-			const char *name, struct endpoint *used)
+int target_connect_name(const struct target *target, struct shared_port *port, uint16_t to_port,
+			int route, const char *name, struct endpoint *used)
 {
 	const struct conf *conf = target->conf;
 	int exact = conf->routes[route].kind == CONF_ROUTE_EXACT;
@@ -567,14 +567,14 @@ int target_connect_name(const struct target *target, struct shared_port *port, i
 
 	candidates.count = 1;
 	if (conf->pre_resolve && exact)
-		fd = target_from_slot(&target->shared->routes[route], port->port,
+		fd = target_from_slot(&target->shared->routes[route], to_port,
 				      &candidates.list[0], &is_self);
 	else if (conf->pre_resolve)
-		fd = target_resolve_name(target, name, port->port, &candidates);
+		fd = target_resolve_name(target, name, to_port, &candidates);
 	else
-		fd = target_getaddrinfo(name, SOCK_STREAM, port->port, &candidates);
+		fd = target_getaddrinfo(name, SOCK_STREAM, to_port, &candidates);
 	if (fd == 0)
-		fd = target_try(target, port, SOCK_STREAM, name,
+		fd = target_try(target, port, to_port, SOCK_STREAM, name,
 				exact ? TARGET_BY_OPERATOR : TARGET_BY_CLIENT, &candidates, used);
 	else
 		fd = TARGET_FAILED;

@@ -56,13 +56,14 @@ int target_refreshes(const struct target *target);
 void target_refresh(struct target *target, int cancel_fd);
 
 /*
- * A child: a socket of the type connected to TARGET on port's port: the
+ * A child: a socket of the type connected to TARGET on to_port (the PORT
+ * entry's target port for the port the client came to; counted in port): the
  * shared address, or each of getaddrinfo's (IPv4 first). The fd, with the
  * address used in *used; or TARGET_FAILED or TARGET_SELF, already logged and
  * counted in port.
  */
-int target_connect(const struct target *target, struct shared_port *port, int socktype,
-		   struct endpoint *used);
+int target_connect(const struct target *target, struct shared_port *port, uint16_t to_port,
+		   int socktype, struct endpoint *used);
 
 /*
  * 1 when a child may call the system resolver (getaddrinfo): PRE_RESOLVE=0
@@ -73,7 +74,7 @@ int target_uses_system_resolver(const struct target *target);
 
 /*
  * Routed mode, a child: a TCP connection to the name a client asked for,
- * which conf->routes[route] covers, on port's port. An exact entry is the
+ * which conf->routes[route] covers, on to_port. An exact entry is the
  * operator's choice: it goes anywhere but to this proxy (the loop guard:
  * TARGET_SELF, logged, counted, seen by the healthcheck). A wildcard's name
  * is the client's: not to a private range nor into one of the proxy's own
@@ -83,8 +84,8 @@ int target_uses_system_resolver(const struct target *target);
  * checked before it is connected to, and the one connected to is the one
  * checked. The fd, or one of those, or TARGET_FAILED (logged, counted).
  */
-int target_connect_name(const struct target *target, struct shared_port *port, int route,
-			const char *name, struct endpoint *used);
+int target_connect_name(const struct target *target, struct shared_port *port, uint16_t to_port,
+			int route, const char *name, struct endpoint *used);
 
 /*
  * Why the destination guard refused addr, for a refusal's text: a fixed

@@ -26,7 +26,9 @@
 struct tcp_state {
 	struct listener_core core;
 	struct conn_context context;	/* what each relay child is handed */
-	int fd;
+	const struct conf_port *entry;	/* its PORT entry */
+	const struct listener_sockets *sockets;
+	struct listener_set set;
 	int accept_failing;	/* log a run of failures once, not per attempt */
 	int fork_failing;
 };
@@ -39,8 +41,10 @@ struct tcp_state {
 struct tcp_handoff {
 	struct conn_context context;
 	struct endpoint client;
-	int client_fd, listen_fd, signal_fd;
-	uint16_t port;
+	int client_fd, signal_fd, epoll_fd;
+	const struct listener_sockets *sockets;	/* the listener's: closed in the relay */
+	uint16_t port;		/* the one the client came to; 0 with PORT=* */
+	uint16_t to_port;	/* on TARGET; 0: PORT=*, the relay reads it (every_port.h) */
 	char count[LISTENER_COUNT_SIZE];	/* VERBOSE=1: the slots in use, this one included */
 };
 
@@ -51,17 +55,17 @@ static void tcp_log_accept(const struct tcp_handoff *handoff)
 
 	log_addr((const struct sockaddr *)&handoff->client.addr, shown, sizeof shown);
 	log_event(LOG_INFO, "accept", LOG_FIELDS(LOG_STR("client", shown),
-						 LOG_NUM("port", handoff->port),
+						 LOG_STR("port", handoff->context.stats->name),
 						 LOG_NUM("child", getpid())),
-		  "accept %s -> %u (child %d, %s)", shown, handoff->port, (int)getpid(),
-		  handoff->count);
+		  "accept %s -> %s (child %d, %s)", shown, handoff->context.stats->name,
+		  (int)getpid(), handoff->count);
 }
 
 /* A failed fork (or no memory for a slot): logged once per run of failures. */
 static void tcp_spawn_failed(struct tcp_state *state)
 {
 	if (!state->fork_failing)
-		log_errno("port %u: fork failed, closing the new connection", state->core.port);
+		log_errno("port %s: fork failed, closing the new connection", state->core.name);
 	state->fork_failing = 1;
 }
 
@@ -70,20 +74,25 @@ static int tcp_relay(void *arg)
 {
 	const struct tcp_handoff *handoff = arg;
 
-	close(handoff->listen_fd);
+	listener_sockets_close(handoff->sockets, handoff->client_fd);
 	close(handoff->signal_fd);
+	if (handoff->epoll_fd >= 0)
+		close(handoff->epoll_fd);
 	proc_signals_unblock();
 	if (handoff->context.verbose >= 1)
 		tcp_log_accept(handoff);
-	conn_serve(&handoff->context, handoff->client_fd, &handoff->client);
+	conn_serve(&handoff->context, handoff->client_fd, &handoff->client, handoff->to_port);
 }
 
 /* Starts the relay of one accepted client; the parent keeps no copy of it. */
-static void tcp_spawn(struct tcp_state *state, int client_fd, const struct endpoint *client)
+static void tcp_spawn(struct tcp_state *state, int client_fd, const struct endpoint *client,
+		      uint16_t port)
 {
 	struct tcp_handoff handoff = { .context = state->context, .client = *client,
-				       .client_fd = client_fd, .listen_fd = state->fd,
-				       .signal_fd = state->core.signal_fd, .port = state->core.port };
+				       .client_fd = client_fd, .signal_fd = state->core.signal_fd,
+				       .epoll_fd = state->set.epoll_fd, .sockets = state->sockets,
+				       .port = port,
+				       .to_port = port ? conf_port_target(state->entry, port) : 0 };
 	pid_t pid;
 
 	if (slots_take(&state->core.slots) < 0) {
@@ -102,35 +111,39 @@ static void tcp_spawn(struct tcp_state *state, int client_fd, const struct endpo
 		return;
 	}
 	if (state->fork_failing)
-		log_msg("port %u: fork works again", state->core.port);
+		log_msg("port %s: fork works again", state->core.name);
 	state->fork_failing = 0;
 	listener_slot_bind(&state->core, pid);
 }
 
-/* 1 when the error is about resources (EMFILE...) and the loop should back off. */
-static int tcp_accept_one(struct tcp_state *state)
+/*
+ * One client from the entry's socket `index`; 1 when the error is about
+ * resources (EMFILE...) and the loop should back off.
+ */
+static int tcp_accept_one(struct tcp_state *state, size_t index)
 {
 	struct endpoint client = { .len = sizeof client.addr };
-	int fd = accept4(state->fd, (struct sockaddr *)&client.addr, &client.len,
+	int fd = accept4(state->sockets->fds[index], (struct sockaddr *)&client.addr, &client.len,
 			 SOCK_CLOEXEC | SOCK_NONBLOCK);
 
 	if (fd < 0) {
 		if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
 			return 0;
 		if (!state->accept_failing)
-			log_errno("port %u: accept failed", state->core.port);
+			log_errno("port %s: accept failed", state->core.name);
 		state->accept_failing = 1;
 		return 1;
 	}
 	if (state->accept_failing)
-		log_msg("port %u: accept works again", state->core.port);
+		log_msg("port %s: accept works again", state->core.name);
 	state->accept_failing = 0;
 	if (!listener_allowed(&state->core, (struct sockaddr *)&client.addr)) {
 		close(fd);
 		return 0;
 	}
 	shared_add(&state->core.stats->connections_total, 1);
-	tcp_spawn(state, fd, &client);
+	tcp_spawn(state, fd, &client,
+		  state->entry->first ? (uint16_t)(state->entry->first + index) : 0);
 	return state->fork_failing;
 }
 
@@ -143,28 +156,42 @@ static void tcp_reap(struct tcp_state *state)
 		;
 }
 
-void tcp_serve(const struct conf *conf, const struct target *target, struct shared *shared,
-	       int listen_fd, uint16_t port)
+/* One wake-up: a client from each ready socket (one each, so no port starves the others). */
+static int tcp_accept_ready(struct tcp_state *state, const struct pollfd *fds)
 {
-	struct tcp_state state = { .fd = listen_fd };
+	size_t ready[LISTENER_POLL_SOCKETS * 4];
+	size_t count = listener_set_ready(&state->set, fds, ready, sizeof ready / sizeof ready[0]);
+	int back_off = 0;
 
-	listener_become(&state.core, port, conf, shared);
+	for (size_t i = 0; i < count && !back_off && !slots_full(&state->core.slots); i++)
+		back_off = tcp_accept_one(state, ready[i]);
+	return back_off;
+}
+
+void tcp_serve(const struct conf *conf, const struct target *target, struct shared *shared,
+	       const struct listener_sockets *sockets)
+{
+	struct tcp_state state = { .entry = &conf->entries[sockets->entry], .sockets = sockets };
+
+	listener_become(&state.core, sockets->entry, conf, shared);
+	listener_set_init(&state.set, sockets);
 	/* Fails under ASan or with no room below the binary: relays then take more memory. */
 	proc_spawn_prepare(target_uses_system_resolver(target));
 	state.context = (struct conn_context){ .target = target, .stats = state.core.stats,
 					       .verbose = conf->verbose };
 	while (!state.core.stopping) {
-		struct pollfd pfd = { .fd = state.fd, .events = POLLIN };
-		/* At the limit the socket is not polled: clients wait in the backlog. */
-		nfds_t nfds = slots_full(&state.core.slots) ? 0 : 1;
+		struct pollfd fds[LISTENER_POLL_SOCKETS];
+		/* At the limit the sockets are not polled: clients wait in the backlog. */
+		nfds_t nfds = slots_full(&state.core.slots) ? 0
+			      : listener_set_pollfds(&state.set, fds, POLLIN);
 
-		if (listener_poll(&state.core, &pfd, nfds, -1) > 0 && (pfd.revents & POLLIN) &&
-		    tcp_accept_one(&state))
+		if (listener_poll(&state.core, fds, nfds, -1) > 0 && tcp_accept_ready(&state, fds))
 			listener_poll(&state.core, NULL, 0, TCP_BACKOFF_MS);
 		if (state.core.child_exited)
 			tcp_reap(&state);
 	}
 	/* Closed now, so new clients are refused while the open ones finish. */
-	close(state.fd);
+	for (size_t i = 0; i < sockets->count; i++)
+		close(sockets->fds[i]);
 	listener_finish(&state.core);
 }

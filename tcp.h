@@ -1,6 +1,8 @@
 /*
- * tcp.h: the TCP listener process of one port: the accept loop that forks
- * one relay child (conn.h) per connection while under MAX_CONNECTIONS.
+ * tcp.h: the TCP listener process of one PORT entry (a port, a pair, a
+ * range's sockets, PORT=*'s one socket): the accept loop that forks one
+ * relay child (conn.h) per connection while under the entry's one
+ * MAX_CONNECTIONS count.
  */
 #ifndef WHITELIST_TCP_H
 #define WHITELIST_TCP_H
@@ -8,11 +10,12 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "listener.h"
 #include "shared.h"
 #include "target.h"
 
-/* Serves the listening socket until SIGTERM or SIGINT; exits 0 after the grace period. */
+/* Serves the entry's sockets until SIGTERM or SIGINT; exits 0 after the grace period. */
 _Noreturn void tcp_serve(const struct conf *conf, const struct target *target,
-			 struct shared *shared, int listen_fd, uint16_t port);
+			 struct shared *shared, const struct listener_sockets *sockets);
 
 #endif

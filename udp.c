@@ -52,7 +52,11 @@ struct udp_state {
 	const struct conf *conf;
 	const struct target *target;
 	struct listener_core core;
-	int fd;
+	const struct conf_port *entry;	/* its PORT entry */
+	const struct listener_sockets *sockets;	/* a range has one a port */
+	struct listener_set set;
+	int fd;				/* sockets->fds[0]: the one socket of a port or a pair */
+	uint16_t port;			/* the one it listens on (a range: its first) */
 	struct session_table sessions;
 	struct pending_queue pending;
 	int fork_failing;
@@ -63,7 +67,8 @@ struct udp_state {
 	struct sockaddr_storage marker_to, marker_from;	/* from: as our socket sees it */
 	socklen_t marker_to_len;
 	uint32_t target_version;	/* one-way: the shared address its socket was made for */
-	uint32_t kernel_drops;		/* the socket's drop count (SO_MEMINFO), as last seen */
+	uint32_t *kernel_drops;		/* each socket's drop count (SO_MEMINFO), as last seen */
+	int *upstreams;			/* one-way: a socket to TARGET per listening socket */
 	uint8_t buf[UDP_MAX_DATAGRAM + 2];	/* a datagram, with the tag byte */
 };
 
@@ -86,17 +91,29 @@ static void udp_close_others(struct udp_state *state, const struct session *mine
 	}
 }
 
+/* Where a datagram to the entry's socket `socket` goes on TARGET. */
+static uint16_t udp_to_port(const struct udp_state *state, uint16_t socket)
+{
+	return conf_port_target(state->entry, (uint16_t)(state->entry->first + socket));
+}
+
 /* In the new child: keeps only what the session needs, and becomes it. */
 static _Noreturn void udp_become_session(struct udp_state *state, const struct session *session)
 {
+	int listen_fd = state->sockets->fds[session->socket];
 	struct udp_session_args args = {
 		.target = state->target, .stats = state->core.stats, .verbose = state->conf->verbose,
 		.timeout_s = state->conf->udp_timeout, .pair_fd = session->child_fd,
-		.listen_fd = state->fd, .notify_fd = state->marker_fd >= 0 ? state->notify_wr : -1,
+		.to_port = udp_to_port(state, session->socket),
+		.listen_fd = listen_fd, .notify_fd = state->marker_fd >= 0 ? state->notify_wr : -1,
 		.client = session->client, .client_len = session->client_len,
 	};
 
 	udp_close_others(state, session);
+	if (state->sockets->count > 1) {	/* a range: its answers leave from its own port */
+		listener_sockets_close(state->sockets, listen_fd);
+		close(state->set.epoll_fd);
+	}
 	close(state->core.signal_fd);
 	close(state->notify_rd);
 	close(state->marker_fd);
@@ -120,7 +137,7 @@ static int udp_pair(struct session *session)
 static void udp_fork_failed(struct udp_state *state, struct session *session)
 {
 	if (!state->fork_failing)
-		log_errno("port %u: no session for a new client", state->core.port);
+		log_errno("port %s: no session for a new client", state->core.name);
 	state->fork_failing = 1;
 	slots_cancel(&state->core.slots);
 	if (session->parent_fd >= 0) {
@@ -132,7 +149,7 @@ static void udp_fork_failed(struct udp_state *state, struct session *session)
 
 /* Starts the session of a new client with its first datagram. -1 when it could not. */
 static int udp_spawn(struct udp_state *state, const struct sockaddr_storage *client,
-		     socklen_t client_len, const uint8_t *data, size_t len)
+		     socklen_t client_len, uint16_t socket, const uint8_t *data, size_t len)
 {
 	struct session *session;
 	char shown[LOG_ADDR_SIZE], count[LISTENER_COUNT_SIZE];
@@ -140,7 +157,7 @@ static int udp_spawn(struct udp_state *state, const struct sockaddr_storage *cli
 
 	if (slots_take(&state->core.slots) < 0)
 		return -1;
-	if (!(session = session_add(&state->sessions, client, client_len))) {
+	if (!(session = session_add(&state->sessions, client, client_len, socket))) {
 		slots_cancel(&state->core.slots);
 		return -1;
 	}
@@ -156,9 +173,9 @@ static int udp_spawn(struct udp_state *state, const struct sockaddr_storage *cli
 			log_event(LOG_INFO, "accept",
 				  LOG_FIELDS(LOG_STR("client", log_addr((const struct sockaddr *)client,
 									 shown, sizeof shown)),
-					     LOG_NUM("port", state->core.port),
+					     LOG_STR("port", state->core.name),
 					     LOG_NUM("session", getpid())),
-				  "accept %s -> %u (session %d, %s)", shown, state->core.port,
+				  "accept %s -> %s (session %d, %s)", shown, state->core.name,
 				  (int)getpid(), listener_count(&state->core, count, sizeof count));
 		udp_become_session(state, session);
 	}
@@ -171,9 +188,9 @@ static int udp_spawn(struct udp_state *state, const struct sockaddr_storage *cli
 
 /* Where one datagram goes: its session, a new session, the waiting queue, or nowhere. */
 static void udp_dispatch(struct udp_state *state, const struct sockaddr_storage *client,
-			 socklen_t client_len, const uint8_t *data, size_t len)
+			 socklen_t client_len, uint16_t socket, const uint8_t *data, size_t len)
 {
-	struct session *session = session_find_client(&state->sessions, client);
+	struct session *session = session_find_client(&state->sessions, client, socket);
 
 	if (session) {
 		/* Full: the child cannot keep up, and UDP may drop, as a socket buffer would. */
@@ -184,9 +201,9 @@ static void udp_dispatch(struct udp_state *state, const struct sockaddr_storage 
 		udp_drop(state, SHARED_DROPPED_UPSTREAM_DOWN, 1);
 		return;
 	}
-	if ((pending_has_client(&state->pending, client) ||
-	     udp_spawn(state, client, client_len, data, len) < 0) &&
-	    pending_push(&state->pending, client, client_len, data, len) < 0)
+	if ((pending_has_client(&state->pending, client, socket) ||
+	     udp_spawn(state, client, client_len, socket, data, len) < 0) &&
+	    pending_push(&state->pending, client, client_len, socket, data, len) < 0)
 		udp_drop(state, SHARED_DROPPED_QUEUE_FULL, 1);
 }
 
@@ -251,7 +268,8 @@ static void udp_read_notify(struct udp_state *state)
 }
 
 /* A batch from the socket: known clients' datagrams go out per session, in order. */
-static void udp_dispatch_batch(struct udp_state *state, struct udp_batch *batch, int count)
+static void udp_dispatch_batch(struct udp_state *state, struct udp_batch *batch, int count,
+			       uint16_t socket)
 {
 	int fds[UDP_BATCH];
 	pid_t pid;
@@ -265,12 +283,12 @@ static void udp_dispatch_batch(struct udp_state *state, struct udp_batch *batch,
 			udp_switch_session(state, pid);
 			continue;
 		}
-		session = session_find_client(&state->sessions, &batch->from[i]);
+		session = session_find_client(&state->sessions, &batch->from[i], socket);
 		fds[i] = session ? session->parent_fd : -1;
 		/* A new client: starts a session (then found by later ones) or waits. */
 		if (!session && listener_allowed(&state->core, (struct sockaddr *)&batch->from[i]))
 			udp_dispatch(state, &batch->from[i], batch->msgs[i].msg_hdr.msg_namelen,
-				     batch->iov[i][1].iov_base, batch->iov[i][1].iov_len);
+				     socket, batch->iov[i][1].iov_base, batch->iov[i][1].iov_len);
 	}
 	udp_flush_to_sessions(batch, count, fds);
 }
@@ -282,7 +300,8 @@ static void udp_drain_pending(struct udp_state *state)
 
 	pending_init(&state->pending);
 	for (struct pending *item; (item = pending_pop(&waiting)); free(item))
-		udp_dispatch(state, &item->client, item->client_len, item->data, item->len);
+		udp_dispatch(state, &item->client, item->client_len, item->socket, item->data,
+			     item->len);
 }
 
 /*
@@ -302,7 +321,7 @@ static void udp_take_back(struct udp_state *state, struct session *session, int 
 			continue;	/* a SWITCH it never read */
 		if (!keep)
 			lost++;
-		else if (pending_push(&unread, &session->client, session->client_len,
+		else if (pending_push(&unread, &session->client, session->client_len, session->socket,
 				      state->buf + 1, (size_t)got - 1) < 0)
 			full++;
 	}
@@ -357,25 +376,28 @@ static void udp_count_kernel_drops(struct udp_state *state)
 {
 	/* SO_MEMINFO's fields, kernel ABI (linux/sock_diag.h: not in musl's include path). */
 	enum { SK_MEMINFO_DROPS = 8, SK_MEMINFO_VARS = 9 };
-	uint32_t meminfo[SK_MEMINFO_VARS] = { 0 };
-	socklen_t len = sizeof meminfo;
 
-	if (getsockopt(state->fd, SOL_SOCKET, SO_MEMINFO, meminfo, &len) < 0 ||
-	    len <= SK_MEMINFO_DROPS * sizeof meminfo[0])
-		return;
-	udp_drop(state, SHARED_DROPPED_QUEUE_FULL,
-		 (uint32_t)(meminfo[SK_MEMINFO_DROPS] - state->kernel_drops));
-	state->kernel_drops = meminfo[SK_MEMINFO_DROPS];
+	for (size_t i = 0; i < state->sockets->count; i++) {
+		uint32_t meminfo[SK_MEMINFO_VARS] = { 0 };
+		socklen_t len = sizeof meminfo;
+
+		if (getsockopt(state->sockets->fds[i], SOL_SOCKET, SO_MEMINFO, meminfo, &len) < 0 ||
+		    len <= SK_MEMINFO_DROPS * sizeof meminfo[0])
+			continue;
+		udp_drop(state, SHARED_DROPPED_QUEUE_FULL,
+			 (uint32_t)(meminfo[SK_MEMINFO_DROPS] - state->kernel_drops[i]));
+		state->kernel_drops[i] = meminfo[SK_MEMINFO_DROPS];
+	}
 }
 
-/* Reads what the socket holds, a batch at a time, while the queue has room. */
-static void udp_read_burst(struct udp_state *state)
+/* Reads what the entry's socket `socket` holds, a batch at a time, while the queue has room. */
+static void udp_read_burst(struct udp_state *state, uint16_t socket)
 {
 	for (int total = 0, count = UDP_BATCH; count == UDP_BATCH && total < UDP_READ_BURST &&
 	     pending_has_room(&state->pending, UDP_BATCH, UDP_MAX_DATAGRAM);
 	     total += count) {
-		count = udp_batch_recv(state->batch, state->fd, 0, NULL);
-		udp_dispatch_batch(state, state->batch, count);
+		count = udp_batch_recv(state->batch, state->sockets->fds[socket], 0, NULL);
+		udp_dispatch_batch(state, state->batch, count, socket);
 	}
 }
 
@@ -390,7 +412,7 @@ static void udp_marker_addresses(struct udp_state *state, const struct sockaddr_
 	memset(&state->marker_to, 0, sizeof state->marker_to);
 	memset(&state->marker_from, 0, sizeof state->marker_from);
 	to->sin_family = AF_INET;
-	to->sin_port = htons(state->core.port);
+	to->sin_port = htons(state->port);
 	to->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	state->marker_to_len = sizeof *to;
 	if (listen_family == AF_INET6) {	/* dual-stack: v4 shows as ::ffff:a.b.c.d */
@@ -432,7 +454,8 @@ static void udp_fast_path_init(struct udp_state *state)
 	int fds[2];
 
 	state->marker_fd = state->notify_rd = state->notify_wr = -1;
-	if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) < 0)
+	/* A range's sessions stay on the slow path: the handover is made for one socket. */
+	if (state->sockets->count > 1 || pipe2(fds, O_NONBLOCK | O_CLOEXEC) < 0)
 		return;
 	state->notify_rd = fds[0];
 	state->notify_wr = fds[1];
@@ -457,16 +480,22 @@ static void udp_answers_serve(struct udp_state *state)
 		 * rest, and what it drops is counted once a second meanwhile.
 		 */
 		int room = pending_has_room(&state->pending, UDP_BATCH, UDP_MAX_DATAGRAM);
-		struct pollfd pfds[2] = { { .fd = room ? state->fd : -1, .events = POLLIN },
-					  { .fd = state->notify_rd, .events = POLLIN } };
+		struct pollfd pfds[LISTENER_POLL_SOCKETS + 1] = { { .fd = state->notify_rd,
+								    .events = POLLIN } };
+		nfds_t nfds = 1 + (room ? listener_set_pollfds(&state->set, pfds + 1, POLLIN) : 0);
+		size_t ready[UDP_READ_BURST];
 
 		if (!room)
 			udp_count_kernel_drops(state);
-		if (listener_poll(&state->core, pfds, 2, room ? -1 : UDP_DROPS_EVERY_MS) > 0) {
-			if (pfds[1].revents & POLLIN)
-				udp_read_notify(state);
+		if (listener_poll(&state->core, pfds, nfds, room ? -1 : UDP_DROPS_EVERY_MS) > 0) {
+			size_t count = room ? listener_set_ready(&state->set, pfds + 1, ready,
+								 sizeof ready / sizeof ready[0])
+					    : 0;
+
 			if (pfds[0].revents & POLLIN)
-				udp_read_burst(state);
+				udp_read_notify(state);
+			for (size_t i = 0; i < count; i++)
+				udp_read_burst(state, (uint16_t)ready[i]);
 		}
 		if (state->core.child_exited)
 			udp_reap(state);
@@ -481,81 +510,112 @@ static void udp_answers_serve(struct udp_state *state)
  * datagram is dropped), so a flood to a dead TARGET costs one attempt and
  * one log line a second.
  */
-static int udp_oneway_upstream(struct udp_state *state, int upstream_fd)
+static int udp_oneway_upstream(struct udp_state *state, uint16_t socket)
 {
 	uint32_t version = shared_addr_version(&state->target->shared->target);
+	int *upstream_fd = &state->upstreams[socket];
 	struct endpoint target;
 
-	if (upstream_fd >= 0 && version != state->target_version) {
-		close(upstream_fd);
-		upstream_fd = -1;
+	if (*upstream_fd >= 0 && version != state->target_version) {
+		for (size_t i = 0; i < state->sockets->count; i++)	/* all made for the old one */
+			if (state->upstreams[i] >= 0) {
+				close(state->upstreams[i]);
+				state->upstreams[i] = -1;
+			}
 	}
-	if (upstream_fd >= 0 || proc_now_ms() < state->retry_ms)
-		return upstream_fd;
+	if (*upstream_fd >= 0 || proc_now_ms() < state->retry_ms)
+		return *upstream_fd;
 	state->target_version = version;
-	upstream_fd = target_connect(state->target, state->core.stats, SOCK_DGRAM, &target);
-	if (upstream_fd < 0) {
+	*upstream_fd = target_connect(state->target, state->core.stats, udp_to_port(state, socket),
+				      SOCK_DGRAM, &target);
+	if (*upstream_fd < 0) {
 		state->retry_ms = proc_now_ms() + UDP_RETRY_MS;
 		return -1;
 	}
-	fcntl(upstream_fd, F_SETFL, O_NONBLOCK);
-	return upstream_fd;
+	fcntl(*upstream_fd, F_SETFL, O_NONBLOCK);
+	return *upstream_fd;
 }
 
-/* One datagram from a client, forwarded; -1 when none was read. */
-static ssize_t udp_oneway_forward(struct udp_state *state, int *upstream_fd, uint64_t offset)
+/* Answers, and ICMP errors, are read and dropped so they never stop us. */
+static void udp_oneway_drain(struct udp_state *state, int upstream_fd)
+{
+	while (recv(upstream_fd, state->buf, UDP_MAX_DATAGRAM, MSG_DONTWAIT) >= 0 ||
+	       errno == ECONNREFUSED)
+		;
+}
+
+/* One datagram from a client to the entry's socket `socket`, forwarded; -1 when none was read. */
+static ssize_t udp_oneway_forward(struct udp_state *state, uint16_t socket, uint64_t offset)
 {
 	struct sockaddr_storage from;
 	socklen_t from_len = sizeof from;
-	ssize_t got = recvfrom(state->fd, state->buf, UDP_MAX_DATAGRAM, MSG_DONTWAIT,
-			       (struct sockaddr *)&from, &from_len);
+	ssize_t got = recvfrom(state->sockets->fds[socket], state->buf, UDP_MAX_DATAGRAM,
+			       MSG_DONTWAIT, (struct sockaddr *)&from, &from_len);
+	int upstream_fd;
 
 	if (got < 0 || !listener_allowed(&state->core, (struct sockaddr *)&from))
 		return -1;
 	if (state->conf->verbose >= 2)
 		log_dump('>', offset, state->buf, (size_t)got);
-	*upstream_fd = udp_oneway_upstream(state, *upstream_fd);
-	if (*upstream_fd < 0)
+	upstream_fd = udp_oneway_upstream(state, socket);
+	if (upstream_fd < 0)
 		udp_drop(state, SHARED_DROPPED_UPSTREAM_DOWN, 1);
-	else if (send(*upstream_fd, state->buf, (size_t)got, 0) == got)
+	else if (send(upstream_fd, state->buf, (size_t)got, 0) == got)
 		shared_add(&state->core.stats->bytes_up, (uint64_t)got);
+	/* A range's upstream sockets are not polled: what they got is dropped now. */
+	if (upstream_fd >= 0 && state->sockets->count > 1)
+		udp_oneway_drain(state, upstream_fd);
 	return got;
 }
 
 static void udp_oneway_serve(struct udp_state *state)
 {
-	int upstream_fd = udp_oneway_upstream(state, -1);
 	uint64_t offset = 0;
 
+	if (state->sockets->count == 1)
+		udp_oneway_upstream(state, 0);
 	while (!state->core.stopping) {
-		struct pollfd pfds[2] = { { .fd = state->fd, .events = POLLIN },
-					  { .fd = upstream_fd, .events = POLLIN } };
+		struct pollfd pfds[LISTENER_POLL_SOCKETS + 1];
+		nfds_t nfds = listener_set_pollfds(&state->set, pfds, POLLIN);
+		size_t ready[UDP_READ_BURST], count;
 		ssize_t got;
 
-		if (listener_poll(&state->core, pfds, upstream_fd >= 0 ? 2 : 1, -1) <= 0)
+		/* One socket: its upstream is polled too, for what comes back to be dropped. */
+		if (state->sockets->count == 1 && state->upstreams[0] >= 0)
+			pfds[nfds++] = (struct pollfd){ .fd = state->upstreams[0], .events = POLLIN };
+		if (listener_poll(&state->core, pfds, nfds, -1) <= 0)
 			continue;
-		/* Answers, and ICMP errors, are read and dropped so they never stop us. */
-		if (pfds[1].revents)
-			while (recv(upstream_fd, state->buf, UDP_MAX_DATAGRAM, MSG_DONTWAIT) >= 0 ||
-			       errno == ECONNREFUSED)
-				;
-		if ((pfds[0].revents & POLLIN) &&
-		    (got = udp_oneway_forward(state, &upstream_fd, offset)) > 0)
-			offset += (uint64_t)got;
+		if (nfds == 2 && pfds[1].revents)
+			udp_oneway_drain(state, state->upstreams[0]);
+		count = listener_set_ready(&state->set, pfds, ready, sizeof ready / sizeof ready[0]);
+		for (size_t i = 0; i < count; i++)
+			if ((got = udp_oneway_forward(state, (uint16_t)ready[i], offset)) > 0)
+				offset += (uint64_t)got;
 	}
 }
 
 void udp_serve(const struct conf *conf, const struct target *target, struct shared *shared,
-	       int listen_fd, uint16_t port)
+	       const struct listener_sockets *sockets)
 {
+	const struct conf_port *entry = &conf->entries[sockets->entry];
 	struct udp_state *state = calloc(1, sizeof *state);
 
 	if (!state)
-		die("port %u: out of memory", port);
-	listener_become(&state->core, port, conf, shared);
+		die("port %s: out of memory", entry->text);
+	listener_become(&state->core, sockets->entry, conf, shared);
 	state->conf = conf;
 	state->target = target;
-	state->fd = listen_fd;
+	state->entry = entry;
+	state->sockets = sockets;
+	state->fd = sockets->fds[0];
+	state->port = entry->first;
+	listener_set_init(&state->set, sockets);
+	state->kernel_drops = calloc(sockets->count, sizeof *state->kernel_drops);
+	state->upstreams = malloc(sockets->count * sizeof *state->upstreams);
+	if (!state->kernel_drops || !state->upstreams)
+		die("port %s: out of memory", entry->text);
+	for (size_t i = 0; i < sockets->count; i++)
+		state->upstreams[i] = -1;
 	session_table_init(&state->sessions);
 	pending_init(&state->pending);
 	state->batch = udp_batch_new();
@@ -563,6 +623,7 @@ void udp_serve(const struct conf *conf, const struct target *target, struct shar
 		udp_answers_serve(state);
 	else
 		udp_oneway_serve(state);
-	close(state->fd);
+	for (size_t i = 0; i < sockets->count; i++)
+		close(sockets->fds[i]);
 	listener_finish(&state->core);
 }

@@ -7,11 +7,12 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "listener.h"
 #include "shared.h"
 #include "target.h"
 
-/* Serves the bound socket until SIGTERM or SIGINT; exits 0 after the grace period. */
+/* Serves the entry's socket until SIGTERM or SIGINT; exits 0 after the grace period. */
 _Noreturn void udp_serve(const struct conf *conf, const struct target *target,
-			 struct shared *shared, int listen_fd, uint16_t port);
+			 struct shared *shared, const struct listener_sockets *sockets);
 
 #endif

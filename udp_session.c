@@ -197,15 +197,15 @@ static void udp_session_log_end(const struct udp_flow *flow, const char *client,
 	long long took = proc_now_ms() - started;
 
 	log_event(LOG_INFO, "close",
-		  LOG_FIELDS(LOG_STR("client", client), LOG_NUM("port", flow->args->stats->port),
+		  LOG_FIELDS(LOG_STR("client", client), LOG_STR("port", flow->args->stats->name),
 			     LOG_STR("address", target), LOG_NUM("bytes_in", flow->up_bytes),
 			     LOG_NUM("bytes_out", flow->down_bytes),
 			     LOG_NUM("datagrams_in", flow->up_datagrams),
 			     LOG_NUM("datagrams_out", flow->down_datagrams),
 			     LOG_NUM("duration_ms", took)),
-		  "session end %s -> %u -> %s: %lu datagrams (%llu bytes) up, "
+		  "session end %s -> %s -> %s: %lu datagrams (%llu bytes) up, "
 		  "%lu datagrams (%llu bytes) down, %.3f s",
-		  client, flow->args->stats->port, target, flow->up_datagrams,
+		  client, flow->args->stats->name, target, flow->up_datagrams,
 		  (unsigned long long)flow->up_bytes, flow->down_datagrams,
 		  (unsigned long long)flow->down_bytes, (double)took / 1000.0);
 }
@@ -218,15 +218,16 @@ void udp_session_run(const struct udp_session_args *args)
 	struct endpoint target;
 
 	log_addr((const struct sockaddr *)&args->client, client, sizeof client);
-	flow.upstream_fd = target_connect(args->target, args->stats, SOCK_DGRAM, &target);
+	flow.upstream_fd = target_connect(args->target, args->stats, args->to_port, SOCK_DGRAM,
+					  &target);
 	if (flow.upstream_fd < 0)
 		_exit(UDP_SESSION_NO_TARGET);	/* logged; the listener drops its datagrams */
 	log_addr((const struct sockaddr *)&target.addr, target_shown, sizeof target_shown);
 	if (args->verbose >= 1)
 		log_event(LOG_INFO, "connect",
-			  LOG_FIELDS(LOG_STR("client", client), LOG_NUM("port", args->stats->port),
+			  LOG_FIELDS(LOG_STR("client", client), LOG_STR("port", args->stats->name),
 				     LOG_STR("address", target_shown)),
-			  "session %s -> %u -> %s", client, args->stats->port, target_shown);
+			  "session %s -> %s -> %s", client, args->stats->name, target_shown);
 	flow.batch = udp_batch_new();
 	udp_session_announce(&flow);
 	udp_session_loop(&flow);

@@ -22,6 +22,7 @@ enum udp_session_exit {
 struct udp_session_args {
 	const struct target *target;
 	struct shared_port *stats;	/* its port's counters */
+	uint16_t to_port;		/* the port on TARGET */
 	int verbose;
 	long timeout_s;			/* UDP_TIMEOUT; 0 = never */
 	int pair_fd;			/* its end of the socketpair: its client's datagrams */

@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <grp.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/fsuid.h>
@@ -26,7 +27,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "addr.h"
 #include "config.h"
+#include "every_port.h"
 #include "listener.h"
 #include "log.h"
 #include "metrics.h"
@@ -39,9 +42,12 @@
 /* Set by the signal handlers of the main process; read outside them. */
 static volatile sig_atomic_t main_stopping;
 
+/* One listener process: a PORT entry's, or the metrics server. */
 struct main_listener {
-	uint16_t port;
-	int fd;
+	const char *name;	/* the entry as written ("20000-20100"), or METRICS_PORT's */
+	size_t entry;		/* index in conf->entries and shared->ports */
+	int *fds;		/* its sockets: within main_state.fds; -1 once handed over */
+	size_t nfds;
 	pid_t pid;	/* 0 once reaped */
 	int is_metrics;	/* the METRICS_PORT server, not a forwarded port */
 };
@@ -53,8 +59,10 @@ struct main_state {
 	struct target target;
 	int cancel_fd;		/* a signalfd of SIGTERM and SIGINT: ends a lookup at once */
 	sigset_t wait_mask;	/* the mask while waiting: SIGTERM, SIGINT, SIGCHLD let in */
-	struct main_listener listeners[CONF_MAX_PORTS + 1];
+	struct main_listener listeners[CONF_MAX_ENTRIES + 1];
 	size_t count;
+	int fds[CONF_MAX_PORTS + 1];	/* every listening socket, entry after entry */
+	char metrics_name[8];
 };
 
 static volatile sig_atomic_t main_stop_signal;	/* SIGTERM or SIGINT, once one came */
@@ -173,53 +181,114 @@ static uid_t main_owner(const struct conf *conf)
 	return geteuid() == 0 ? (uid_t)conf->run_uid : geteuid();
 }
 
+/* Binds one socket of an entry; dies naming the entry when it cannot. */
+static int bind_one(const struct conf *conf, const struct conf_port *entry, uint16_t port)
+{
+	/* PORT=*: any free port, which the redirect rule then names (every_port.h). */
+	int fd = listener_bind(conf->mode, entry->first ? port : 0);
+
+	if (fd < 0 && entry->first != entry->last)
+		die_errno("unable to bind %s port %u (PORT entry %s)",
+			  conf->mode == CONF_MODE_TCP ? "tcp" : "udp", port, entry->text);
+	if (fd < 0)
+		die_errno("unable to bind %s port %s", conf->mode == CONF_MODE_TCP ? "tcp" : "udp",
+			  entry->text);
+	return fd;
+}
+
 /*
- * Every port, then METRICS_PORT (tcp, dual-stack too). The sockets are
- * owned by RUN_AS (a socket's owner is the fsuid that made it): UDP
- * sessions, running as RUN_AS, may only join a port's reuseport group when
- * its owner is theirs. Binding below 1024 still uses root's rights.
+ * Every entry's sockets, then METRICS_PORT (tcp, dual-stack too). The
+ * sockets are owned by RUN_AS (a socket's owner is the fsuid that made it):
+ * UDP sessions, running as RUN_AS, may only join a port's reuseport group
+ * when its owner is theirs. Binding below 1024 still uses root's rights.
  */
 static void bind_all(struct main_state *state)
 {
 	const struct conf *conf = state->conf;
 	uid_t before = (uid_t)setfsuid(main_owner(conf));
+	int *next = state->fds;
 
-	for (size_t i = 0; i < conf->nports; i++) {
-		state->listeners[i] = (struct main_listener){ .port = conf->ports[i] };
-		state->listeners[i].fd = listener_bind(conf->mode, conf->ports[i]);
-		if (state->listeners[i].fd < 0)
-			die_errno("unable to bind %s port %u", conf->mode == CONF_MODE_TCP ? "tcp" : "udp",
-				  conf->ports[i]);
+	for (size_t i = 0; i < conf->nentries; i++) {
+		const struct conf_port *entry = &conf->entries[i];
+		struct main_listener *listener = &state->listeners[i];
+
+		*listener = (struct main_listener){ .name = entry->text, .entry = i, .fds = next,
+						    .nfds = conf_port_sockets(entry) };
+		for (size_t j = 0; j < listener->nfds; j++)
+			*next++ = bind_one(conf, entry, (uint16_t)(entry->first + j));
 	}
-	state->count = conf->nports;
+	state->count = conf->nentries;
 	if (conf->metrics_port) {
 		struct main_listener *metrics = &state->listeners[state->count++];
 
-		*metrics = (struct main_listener){ .port = conf->metrics_port, .is_metrics = 1 };
-		metrics->fd = listener_bind(CONF_MODE_TCP, conf->metrics_port);
-		if (metrics->fd < 0)
+		snprintf(state->metrics_name, sizeof state->metrics_name, "%u", conf->metrics_port);
+		*metrics = (struct main_listener){ .name = state->metrics_name, .fds = next,
+						   .nfds = 1, .is_metrics = 1 };
+		*next = listener_bind(CONF_MODE_TCP, conf->metrics_port);
+		if (*next < 0)
 			die_errno("unable to bind METRICS_PORT %u", conf->metrics_port);
 	}
 	setfsuid(before);
+}
+
+/* Closes listener's sockets (main's copies once handed over; a neighbour's in a listener). */
+static void close_sockets(struct main_listener *listener)
+{
+	for (size_t i = 0; i < listener->nfds; i++)
+		if (listener->fds[i] >= 0) {
+			close(listener->fds[i]);
+			listener->fds[i] = -1;
+		}
 }
 
 /* In the new child of listeners[index]: the others' sockets closed, then its loop. */
 static _Noreturn void run_listener(struct main_state *state, size_t index)
 {
 	struct main_listener *listener = &state->listeners[index];
+	/* Static: relays start without the listener's stack, and read it (tcp.c). */
+	static struct listener_sockets sockets;
 
+	sockets = (struct listener_sockets){ .entry = listener->entry, .fds = listener->fds,
+					     .count = listener->nfds };
 	/* Else a port would stay open in its neighbours after its own listener ended. */
 	for (size_t i = 0; i < state->count; i++)
-		if (i != index && state->listeners[i].fd >= 0)
-			close(state->listeners[i].fd);
+		if (i != index)
+			close_sockets(&state->listeners[i]);
 	close(state->cancel_fd);
 	if (listener->is_metrics) {
 		proc_signals_child();
-		metrics_serve(state->conf, state->shared, listener->fd);
+		metrics_serve(state->conf, state->shared, listener->fds[0]);
 	}
 	if (state->conf->mode == CONF_MODE_TCP)
-		tcp_serve(state->conf, &state->target, state->shared, listener->fd, listener->port);
-	udp_serve(state->conf, &state->target, state->shared, listener->fd, listener->port);
+		tcp_serve(state->conf, &state->target, state->shared, &sockets);
+	udp_serve(state->conf, &state->target, state->shared, &sockets);
+}
+
+/* The port a socket is bound to: PORT=*'s, which the kernel chose. */
+static uint16_t bound_port(int fd)
+{
+	struct sockaddr_storage addr;
+	socklen_t len = sizeof addr;
+
+	if (getsockname(fd, (struct sockaddr *)&addr, &len) < 0)
+		die_errno("getsockname");
+	return addr_port((struct sockaddr *)&addr);
+}
+
+/* Each socket's inode (and PORT=*'s port) in the state, for the healthcheck. */
+static void publish_sockets(struct main_state *state, const struct main_listener *listener)
+{
+	const struct shared_port *port = &state->shared->ports[listener->entry];
+	struct shared_socket *sockets = shared_sockets(state->shared) + port->first_socket;
+
+	for (size_t i = 0; i < listener->nfds && i < port->nsockets; i++) {
+		struct stat info;
+
+		if (fstat(listener->fds[i], &info) == 0)
+			atomic_store(&sockets[i].inode, (uint64_t)info.st_ino);
+		if (!port->port)
+			atomic_store(&sockets[i].port, bound_port(listener->fds[i]));
+	}
 }
 
 /* Starts the process of listeners[index], and publishes it for the healthcheck. */
@@ -227,23 +296,21 @@ static void start_listener(struct main_state *state, size_t index)
 {
 	struct main_listener *listener = &state->listeners[index];
 	struct shared_port *port = listener->is_metrics ? NULL
-				   : shared_port_of(state->shared, listener->port);
-	struct stat socket_info;
+				   : &state->shared->ports[listener->entry];
 	pid_t pid;
 
-	if (port && fstat(listener->fd, &socket_info) == 0)
-		atomic_store(&port->listener_inode, (uint64_t)socket_info.st_ino);
+	if (port)
+		publish_sockets(state, listener);
 	pid = fork();
 	if (pid < 0)
-		die_errno("unable to start the listener of port %u", listener->port);
+		die_errno("unable to start the listener of port %s", listener->name);
 	if (pid == 0)
 		run_listener(state, index);
 	listener->pid = pid;
 	if (port)
 		atomic_store(&port->listener_pid, (int32_t)pid);
-	/* The listener owns the socket now; our copy would keep the port open after it. */
-	close(listener->fd);
-	listener->fd = -1;
+	/* The listener owns the sockets now; our copies would keep the ports open after it. */
+	close_sockets(listener);
 }
 
 /* Reaps every exited process (ours or orphans handed to PID 1); returns listeners lost. */
@@ -261,10 +328,10 @@ static int reap(struct main_state *state, size_t *alive)
 			listener->pid = 0;
 			(*alive)--;
 			if (!main_stopping) {
-				log_event(LOG_FATAL, "error", LOG_FIELDS(LOG_NUM("port", listener->port)),
-					  "fatal: the %s of port %u ended (%s %d)",
+				log_event(LOG_FATAL, "error", LOG_FIELDS(LOG_STR("port", listener->name)),
+					  "fatal: the %s of port %s ended (%s %d)",
 					  listener->is_metrics ? "metrics server" : "listener",
-					  listener->port, WIFSIGNALED(status) ? "signal" : "status",
+					  listener->name, WIFSIGNALED(status) ? "signal" : "status",
 					  WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
 				lost++;
 			}
@@ -385,6 +452,8 @@ static int supervise(struct main_state *state)
 		if (alive > 0)
 			wait_signal(&state->wait_mask, refresh_due);
 	}
+	/* Nothing listens any more: the redirect goes before the last relays are waited for. */
+	every_port_teardown();
 	reap_orphans(deadline);
 	return failed;
 }
@@ -418,7 +487,7 @@ static void make_shared(struct main_state *state)
 	const struct conf *conf = state->conf;
 	int published;
 
-	state->shared = shared_create(conf->ports, conf->nports,
+	state->shared = shared_create(conf->entries, conf->nentries,
 				      conf->mode == CONF_MODE_TCP ? SOCK_STREAM : SOCK_DGRAM,
 				      main_owner(conf), &published);
 	if (!state->shared)
@@ -435,22 +504,38 @@ static void make_shared(struct main_state *state)
 	}
 }
 
+/* PORT's entries as written, for the start line ("21 30000-30009"), cut when long. */
+static const char *entries_text(const struct conf *conf, char *out, size_t size)
+{
+	size_t used = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < conf->nentries && used + CONF_PORT_TEXT + 8 < size; i++)
+		used += (size_t)snprintf(out + used, size - used, "%s%s", i ? " " : "",
+					 conf->entries[i].text);
+	if (used + CONF_PORT_TEXT + 8 >= size)
+		snprintf(out + used, size - used, " ...");
+	return out;
+}
+
 static void log_started(const struct main_state *state)
 {
 	const struct conf *conf = state->conf;
+	char ports[256];
 
 	const char *mode = conf->routed ? "routed" : conf->mode == CONF_MODE_TCP ? "tcp" : "udp";
-	const struct log_field *fields = LOG_FIELDS(LOG_STR("mode", mode),
-						    LOG_NUM("ports", conf->nports),
-						    LOG_STR("target", conf->targets));
+	const struct log_field *fields;
 
+	entries_text(conf, ports, sizeof ports);
+	fields = LOG_FIELDS(LOG_STR("mode", mode), LOG_STR("ports", ports),
+			    LOG_STR("target", conf->routed ? conf->targets : conf->target));
 	if (conf->routed)
 		log_event(LOG_INFO, "start", fields,
-			  "routing %zu tcp port%s by name (TLS SNI, HTTP Host) to %s", conf->nports,
-			  conf->nports > 1 ? "s" : "", conf->targets);
+			  "routing tcp port%s %s by name (TLS SNI, HTTP Host) to %s",
+			  conf->nports == 1 ? "" : "s", ports, conf->targets);
 	else
-		log_event(LOG_INFO, "start", fields, "forwarding %zu %s port%s to %s", conf->nports,
-			  mode, conf->nports > 1 ? "s" : "", conf->target);
+		log_event(LOG_INFO, "start", fields, "forwarding %s port%s %s to %s", mode,
+			  conf->nports == 1 || conf->every_port ? "" : "s", ports, conf->target);
 	if (conf->metrics_port)
 		log_msg("metrics at http://*:%u/metrics", conf->metrics_port);
 	if (target_resolves_again(&state->target))
@@ -474,6 +559,10 @@ int main(void)
 	log_set_format(conf.log_format);	/* before the first fork: every child writes in it */
 	if (loaded < 0)
 		die_config("%s", err);
+	if (conf.every_port && !every_port_capable())
+		die_config("PORT: \"*\" needs CAP_NET_ADMIN, to redirect every tcp port to the proxy "
+			   "in its own network namespace (docker run --cap-add NET_ADMIN; compose: "
+			   "cap_add: [NET_ADMIN])");
 	resolve_allow_from(&conf);
 	raise_fd_limit();
 	main_signals(&state);
@@ -484,6 +573,11 @@ int main(void)
 		return 0;
 	}
 	bind_all(&state);
+	if (conf.every_port) {
+		/* As root still: the keeper that removes the rule stays root (every_port.h). */
+		every_port_setup(&conf, bound_port(state.listeners[0].fds[0]));
+		atexit(every_port_teardown);
+	}
 	drop_privileges(&conf);
 	/* Relays whose listener died are re-parented to us, not lost as zombies. */
 	prctl(PR_SET_CHILD_SUBREAPER, 1);

@@ -1,11 +1,11 @@
-// fuzz-sources: config.c config_allow.c resolve.c dns_wire.c addr.c process.c
+// fuzz-sources: config.c config_allow.c config_ports.c resolve.c dns_wire.c addr.c process.c
 /*
  * fuzz/fuzz_config.c: libFuzzer target for the configuration parser.
  *
  * The input is an environment: lines NAME=VALUE. conf_load() reads it
  * through a table getter, as the programs read getenv(). Contracts checked
  * on every input: success leaves ports in 1-65535, no port twice, at least
- * one port and one nameserver, limits in range; failure leaves one line
+ * one entry (one port, or PORT=*) and one nameserver, limits in range; failure leaves one line
  * that names a variable. Built and run by fuzz/run.sh.
  */
 #include "config.h"
@@ -44,7 +44,8 @@ static void fuzz_split(char *text)
 
 static void fuzz_check_success(const struct conf *conf)
 {
-	if (conf->nports == 0 || conf->nports > CONF_MAX_PORTS || conf->nnameservers == 0 ||
+	if ((conf->nports == 0) != conf->every_port || conf->nports > CONF_MAX_PORTS ||
+	    conf->nentries == 0 || conf->nentries > CONF_MAX_ENTRIES || conf->nnameservers == 0 ||
 	    !conf->target || !*conf->target || conf->max_connections < 0 ||
 	    conf->udp_timeout < 0 || conf->verbose < 0 || conf->verbose > 2)
 		abort();

@@ -9,6 +9,7 @@
 
 Suite *addr_suite(void);
 Suite *config_suite(void);
+Suite *config_ports_suite(void);
 Suite *guard_suite(void);
 Suite *healthcheck_suite(void);
 Suite *http_head_suite(void);

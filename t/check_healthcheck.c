@@ -298,14 +298,20 @@ START_TEST(test_format_ports)
 	struct conf conf;
 	char out[64];
 	static const char *const few[] = { "TARGET", "x", "PORT", "80 443", NULL };
-	static const char *const many[] = { "TARGET", "x", "PORT", "8000-9000", NULL };
+	static const char *const range[] = { "TARGET", "x", "PORT", "21 9443:443 8000-9000", NULL };
+	static const char *const many[] = { "TARGET", "x", "PORT", "8000 8001 8002 8003 8004 8005 "
+					    "8006 8007 8008 8009 8010 8011 8012 8013 8014 8015", NULL };
 
 	check_load(&conf, few);
 	hc_format_ports(&conf, out, sizeof out);
 	ck_assert_str_eq(out, "80 443");
+	/* Entries as written: a range is one word, not a thousand. */
+	check_load(&conf, range);
+	hc_format_ports(&conf, out, sizeof out);
+	ck_assert_str_eq(out, "21 9443:443 8000-9000");
 	check_load(&conf, many);
 	hc_format_ports(&conf, out, sizeof out);
-	ck_assert_ptr_nonnull(strstr(out, " ... (1001 ports)"));
+	ck_assert_ptr_nonnull(strstr(out, " ... (16 entries)"));
 	ck_assert_uint_lt(strlen(out), sizeof out);
 }
 END_TEST

@@ -13,6 +13,7 @@ static const struct {
 	Suite *(*make)(void);
 } suites[] = {
 	{ "addr", addr_suite },		{ "config", config_suite },
+	{ "config_ports", config_ports_suite },
 	{ "guard", guard_suite },	{ "healthcheck", healthcheck_suite },
 	{ "log", log_suite },
 	{ "metrics", metrics_suite },	{ "process", process_suite },

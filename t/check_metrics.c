@@ -27,10 +27,13 @@ static void setup_ports(size_t count)
 	memset(&conf, 0, sizeof conf);
 	conf.target = "target.test";
 	strcpy(conf.targets, conf.target);
-	conf.nports = count;
-	for (size_t i = 0; i < count; i++)
+	conf.nports = conf.nentries = count;
+	for (size_t i = 0; i < count; i++) {
 		conf.ports[i] = (uint16_t)(i == 0 ? 80 : 1000 + i);
-	shared = shared_create(conf.ports, count, SOCK_STREAM, geteuid(), &published);
+		conf.entries[i] = (struct conf_port){ conf.ports[i], conf.ports[i], 0, "" };
+		snprintf(conf.entries[i].text, sizeof conf.entries[i].text, "%u", conf.ports[i]);
+	}
+	shared = shared_create(conf.entries, count, SOCK_STREAM, geteuid(), &published);
 	ck_assert_ptr_nonnull(shared);
 	shared_unpublish(shared);
 }
@@ -161,12 +164,12 @@ START_TEST(test_label_values_escaped)
 }
 END_TEST
 
-/* 1024 ports: the page grows past any fixed buffer and keeps every line. */
+/* 1024 entries: the page grows past any fixed buffer and keeps every line. */
 START_TEST(test_many_ports)
 {
-	setup_ports(CONF_MAX_PORTS);
+	setup_ports(CONF_MAX_ENTRIES);
 	render();
-	ck_assert_uint_eq(count_of("whitelist_bytes_total{"), 2 * CONF_MAX_PORTS);
+	ck_assert_uint_eq(count_of("whitelist_bytes_total{"), 2 * CONF_MAX_ENTRIES);
 	assert_line("whitelist_upstream_errors_total{port=\"2023\"} 0");
 }
 END_TEST

@@ -62,21 +62,26 @@ START_TEST(test_table_finds_by_client_and_pid)
 	session_table_init(&table);
 	for (int i = 0; i < 100; i++) {
 		clients[i] = v6_client("2001:db8::1", (uint16_t)(1000 + i));
-		struct session *session = session_add(&table, &clients[i], sizeof clients[i]);
+		struct session *session = session_add(&table, &clients[i], sizeof clients[i], 0);
 
 		ck_assert_ptr_nonnull(session);
 		session->pid = 500 + i;
 	}
 	for (int i = 0; i < 100; i++) {
-		ck_assert_int_eq(session_find_client(&table, &clients[i])->pid, 500 + i);
+		ck_assert_int_eq(session_find_client(&table, &clients[i], 0)->pid, 500 + i);
 		ck_assert_int_eq(session_find_pid(&table, 500 + i)->pid, 500 + i);
 	}
 	session_remove(&table, session_find_pid(&table, 510));
 	ck_assert_uint_eq(table.count, 99);
-	ck_assert_ptr_null(session_find_client(&table, &clients[10]));
+	ck_assert_ptr_null(session_find_client(&table, &clients[10], 0));
 	ck_assert_ptr_null(session_find_pid(&table, 510));
-	ck_assert_int_eq(session_find_client(&table, &clients[99])->pid, 599);
+	ck_assert_int_eq(session_find_client(&table, &clients[99], 0)->pid, 599);
 	ck_assert_int_eq(session_find_pid(&table, 511)->parent_fd, -1);
+	/* A range's listener: the same client on another of its sockets is another session. */
+	ck_assert_ptr_null(session_find_client(&table, &clients[99], 1));
+	session_add(&table, &clients[99], sizeof clients[99], 1)->pid = 700;
+	ck_assert_int_eq(session_find_client(&table, &clients[99], 1)->pid, 700);
+	ck_assert_int_eq(session_find_client(&table, &clients[99], 0)->pid, 599);
 	session_table_free(&table);
 }
 END_TEST
@@ -84,7 +89,7 @@ END_TEST
 static void push(struct pending_queue *queue, const struct sockaddr_storage *client,
 		 const char *text)
 {
-	ck_assert_int_eq(pending_push(queue, client, sizeof *client, (const uint8_t *)text,
+	ck_assert_int_eq(pending_push(queue, client, sizeof *client, 0, (const uint8_t *)text,
 				      strlen(text)), 0);
 }
 
@@ -110,10 +115,11 @@ START_TEST(test_pending_is_fifo_and_tracks_clients)
 	push(&queue, &a, "a2");
 	ck_assert_uint_eq(queue.count, 3);
 	ck_assert_uint_eq(queue.bytes, 3 * pending_cost(2));
-	ck_assert_int_eq(pending_has_client(&queue, &b), 1);
+	ck_assert_int_eq(pending_has_client(&queue, &b, 0), 1);
+	ck_assert_int_eq(pending_has_client(&queue, &b, 1), 0);	/* another socket of a range */
 	expect_pop(&queue, "a1");
 	expect_pop(&queue, "b1");
-	ck_assert_int_eq(pending_has_client(&queue, &b), 0);
+	ck_assert_int_eq(pending_has_client(&queue, &b, 0), 0);
 	expect_pop(&queue, "a2");
 	ck_assert_ptr_null(pending_pop(&queue));
 	ck_assert_uint_eq(queue.bytes, 0);
@@ -158,12 +164,12 @@ START_TEST(test_budget_and_whole_datagrams)
 	pending_init(&queue);
 	memset(big, 0xab, sizeof big);
 	while (pending_has_room(&queue, 1, sizeof big)) {
-		ck_assert_int_eq(pending_push(&queue, &a, sizeof a, big, sizeof big), 0);
+		ck_assert_int_eq(pending_push(&queue, &a, sizeof a, 0, big, sizeof big), 0);
 		pushed++;
 	}
 	ck_assert_uint_eq(pushed, SESSION_PENDING_BYTES / pending_cost(sizeof big));
-	ck_assert_int_eq(pending_push(&queue, &a, sizeof a, big, sizeof big), -1);
-	ck_assert_int_eq(pending_push(&queue, &a, sizeof a, big, 0), 0);	/* empty datagram */
+	ck_assert_int_eq(pending_push(&queue, &a, sizeof a, 0, big, sizeof big), -1);
+	ck_assert_int_eq(pending_push(&queue, &a, sizeof a, 0, big, 0), 0);	/* empty datagram */
 	struct pending *first = pending_pop(&queue);
 	ck_assert_uint_eq(first->len, sizeof big);
 	ck_assert_int_eq(memcmp(first->data, big, sizeof big), 0);
@@ -186,7 +192,7 @@ START_TEST(test_budget_counts_real_memory)
 	pending_init(&queue);
 	ck_assert_uint_ge(pending_cost(0), sizeof(struct pending));
 	ck_assert_uint_ge(pending_cost(100), sizeof(struct pending) + 100);
-	while (pending_push(&queue, &a, sizeof a, NULL, 0) == 0)
+	while (pending_push(&queue, &a, sizeof a, 0, NULL, 0) == 0)
 		pushed++;
 	ck_assert_uint_le(pushed, SESSION_PENDING_ENTRIES);
 	ck_assert_uint_le(pushed * pending_cost(0), SESSION_PENDING_BYTES);

@@ -25,7 +25,8 @@ static char temp_dir[] = "/tmp/check-shared-XXXXXX";
 /* The region of three ports, published in a temp dir of the test's own. */
 static struct shared *make(void)
 {
-	static const uint16_t ports[] = { 80, 443, 8080 };
+	static const struct conf_port ports[] = { { 80, 80, 0, "80" }, { 443, 443, 0, "443" },
+						  { 8080, 8080, 0, "8080" } };
 	struct shared *shared;
 	int published;
 
@@ -284,12 +285,12 @@ START_TEST(test_loop_sentence_names_pre_resolve)
 {
 	char out[512];
 
-	shared_loop_sentence(out, sizeof out, 80, "fonts.example.com", 0, "198.18.2.1");
+	shared_loop_sentence(out, sizeof out, "80", "fonts.example.com", 0, "198.18.2.1");
 	ck_assert_str_eq(out, "port 80: TARGET fonts.example.com is this proxy itself "
 			 "(198.18.2.1): set PRE_RESOLVE=1 so that NAMESERVERS are asked");
-	shared_loop_sentence(out, sizeof out, 443, "sink.example.com", 1, "0.0.0.0");
+	shared_loop_sentence(out, sizeof out, "443", "sink.example.com", 1, "0.0.0.0");
 	ck_assert_ptr_nonnull(strstr(out, "(0.0.0.0): NAMESERVERS answered it with PRE_RESOLVE=1"));
-	shared_loop_sentence(out, sizeof out, 80, "198.18.2.1", 0, "198.18.2.1");
+	shared_loop_sentence(out, sizeof out, "80", "198.18.2.1", 0, "198.18.2.1");
 	ck_assert_ptr_nonnull(strstr(out, "an IP address of this proxy"));
 }
 END_TEST

@@ -39,7 +39,9 @@ check sysctl                   procps                   t/test_ipv6.py (IPv6 off
 check prlimit                  util-linux               t/test_faults.py (descriptor limits)
 check setpriv                  util-linux               t/test_privileges.py (cap_drop: ALL); t/test_healthcheck.py (an engine's capabilities)
 check openssl                  openssl                  t/wl.py make_test_ca (routed mode's test CA); t/test_routed.py (s_client)
-check curl                     curl                     t/test_routed.py (TLS and HTTP clients)
+check curl                     curl                     t/test_routed.py (TLS and HTTP clients); t/test_ports.py (FTP client)
+check vsftpd                   vsftpd                   t/test_ports.py (passive FTP behind a port range)
+check nft                      nftables                 t/test_ports.py (PORT=*: the redirect rule, read back)
 check shellcheck               shellcheck               t/test_image.py (entrypoint.sh)
 check pkg:busybox-static       busybox-static           t/test_image.py (Alpine's sh); t/test_container.py (images FROM scratch need it static)
 check podman                   podman                   t/test_container.py (the image in a real engine)
@@ -106,6 +108,10 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 # shellcheck disable=SC2086 # one word per package
 apt-get install -y -qq --no-install-recommends $packages >/dev/null
+# vsftpd's package starts it where init scripts may run: port 21 of this host is not the tests'.
+case " $packages " in
+*" vsftpd "*) service vsftpd stop >/dev/null 2>&1 || true ;;
+esac
 packages=$(missing)
 if [ -n "$packages" ]; then
 	echo "deps: still missing after apt-get install: $packages" >&2

@@ -109,30 +109,30 @@ class TestJsonLogs(wl.TopologyCase):
         logged = self.stop_and_parse(proxy)
 
         start, = events(logged, "start")
-        self.assertEqual((start["level"], start["mode"], start["ports"]), ("info", "routed", 1))
+        self.assertEqual((start["level"], start["mode"], start["ports"]), ("info", "routed", "80"))
         self.assertIn("a.test", start["target"])
         for name, addr in (("a.test", OUT_V4), ("down.test", OUT2_V4), ("self.test", PX_IN_V4)):
             self.assertEqual(len(events(logged, "resolve", target=name, address=addr)), 1,
                              logged)
-        accepts = events(logged, "accept", port=80)
+        accepts = events(logged, "accept", port="80")
         self.assertEqual(len(accepts), 8, logged)
         for accept in accepts:
             self.assertRegex(accept["client"], r"^%s:\d+$" % re.escape(IN_V4))
             self.assertIsInstance(accept["child"], int)
         connect, = events(logged, "connect", address=OUT_V4 + ":80")
-        close, = events(logged, "close", port=80, address=OUT_V4 + ":80")
+        close, = events(logged, "close", port="80", address=OUT_V4 + ":80")
         self.assertEqual(close["client"], connect["client"])
         self.assertEqual((close["bytes_in"], close["bytes_out"]), (len(request), len(answer)))
         self.assertIsInstance(close["duration_ms"], int)
         self.assertGreaterEqual(close["duration_ms"], 0)
-        refusals = events(logged, "refuse", port=80)
+        refusals = events(logged, "refuse", port="80")
         self.assertEqual({obj["reason"] for obj in refusals}, REASONS, refusals)
         for obj in refusals:
             self.assertEqual(obj["level"], "warning")
             self.assertRegex(obj["client"], r"^%s:\d+$" % re.escape(IN_V4))
-        loop, = events(logged, "loop", port=80, target="self.test", address=PX_IN_V4)
+        loop, = events(logged, "loop", port="80", target="self.test", address=PX_IN_V4)
         self.assertEqual(loop["level"], "error")
-        error, = events(logged, "error", port=80, target="down.test", address=OUT2_V4 + ":80")
+        error, = events(logged, "error", to_port=80, target="down.test", address=OUT2_V4 + ":80")
         self.assertEqual((error["level"], error["error"]), ("error", "Connection refused"))
         self.assertEqual(len(events(logged, "stop", signal="SIGTERM")), 1, logged)
 
@@ -155,8 +155,8 @@ class TestJsonLogs(wl.TopologyCase):
         hc = healthcheck(self.topo, proxy.env, self.topo.inside)
         logged = self.stop_and_parse(proxy)
         start, = events(logged, "start")
-        self.assertEqual((start["mode"], start["ports"], start["target"]), ("tcp", 1, OUT_V4))
-        close, = events(logged, "close", port=80, address=OUT_V4 + ":80")
+        self.assertEqual((start["mode"], start["ports"], start["target"]), ("tcp", "80", OUT_V4))
+        close, = events(logged, "close", port="80", address=OUT_V4 + ":80")
         self.assertEqual(close["bytes_in"], len("GET /hello HTTP/1.0\r\nHost: x\r\n\r\n"))
         self.assertGreater(close["bytes_out"], len(body))
         self.assertEqual(hc.returncode, 1)
@@ -176,14 +176,14 @@ class TestJsonLogs(wl.TopologyCase):
                 self.assertEqual(sock.recv(100), data)
         finally:
             sock.close()
-        self.wait_for(proxy, "close", port=5353)  # UDP_TIMEOUT ends the session
+        self.wait_for(proxy, "close", port="5353")  # UDP_TIMEOUT ends the session
         logged = self.stop_and_parse(proxy)
         start, = events(logged, "start")
         self.assertEqual(start["mode"], "udp")
-        accept, = events(logged, "accept", port=5353)
+        accept, = events(logged, "accept", port="5353")
         self.assertIsInstance(accept["session"], int)
-        self.assertEqual(len(events(logged, "connect", port=5353, address=OUT_V4 + ":5353")), 1)
-        close, = events(logged, "close", port=5353, client=accept["client"])
+        self.assertEqual(len(events(logged, "connect", port="5353", address=OUT_V4 + ":5353")), 1)
+        close, = events(logged, "close", port="5353", client=accept["client"])
         self.assertEqual((close["bytes_in"], close["bytes_out"], close["datagrams_in"],
                           close["datagrams_out"]), (8, 8, 2, 2))
         self.assertGreaterEqual(close["duration_ms"], 1000)

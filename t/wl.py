@@ -170,6 +170,22 @@ class Netns:
         os.close(self.home)
 
 
+def listening_ports(port_variable):
+    """The ports a PORT value listens on, to wait for: "8443:443" listens on 8443,
+    "20000-20100" on its first and last port, "*" on a port of the kernel's choosing
+    (none to name here)."""
+    ports = []
+    for entry in port_variable.split():
+        if entry == "*":
+            continue
+        if "-" in entry:
+            first, last = entry.split("-")
+            ports += [int(first), int(last)]
+        else:
+            ports.append(int(entry.split(":")[0]))
+    return ports
+
+
 class Topology:
     """Three namespaces joined by two veth pairs; see the module comment."""
 
@@ -273,7 +289,7 @@ class Topology:
                           log=os.path.join(self.tmp, "whitelist-%d.log" % len(self.procs)))
         proc.env = env
         if wait_ports:
-            ports = [int(p) for p in env.get("PORT", "80 443").split()]
+            ports = listening_ports(env.get("PORT", "80 443"))
             for port in ports:
                 if env.get("MODE", "tcp") == "tcp":
                     wait_until(lambda: self.listening(self.proxy, port) or proc.poll() is not None,

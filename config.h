@@ -12,6 +12,8 @@
 
 #include "resolve.h"
 
+struct policy;
+
 #define CONF_MAX_PORTS 1024	/* one process each; a range like 8000-9000 fits */
 #define CONF_ERR_SIZE 256
 #define CONF_URL_SIZE 2048
@@ -44,7 +46,7 @@ struct conf_net {
 
 struct conf_allow {
 	const char *text;	/* ALLOW_FROM as given; NULL when empty (everyone) */
-	int has_names;		/* some words are host names: conf_allow_resolve adds them */
+	int has_names;		/* some words are host names: names.h looks them up */
 	size_t count;
 	struct conf_net nets[CONF_MAX_ALLOW];
 };
@@ -84,6 +86,7 @@ struct conf {
 	struct conf_allow allow;	/* ALLOW_FROM */
 	uint16_t metrics_port;		/* 0 = no metrics */
 	long resolve_interval;		/* seconds between PRE_RESOLVE lookups; 0 = once */
+	const struct policy *policy;	/* POLICY (policy.h), set by main after conf_load; NULL: none */
 };
 
 /* Where the variables come from: getenv in the programs, a table in the tests. */
@@ -120,15 +123,21 @@ int conf_check_host(const char *text, char *out, size_t out_size, char *err, siz
  */
 int conf_route_match(const struct conf *conf, const char *name);
 
-/* 1 when port is one of conf's ports. */
-int conf_has_port(const struct conf *conf, uint16_t port);
+/*
+ * The index of a TARGET entry written as in TARGET (any case, a trailing dot;
+ * the single TARGET of classic mode is index 0): in conf->routes in routed
+ * mode. -1 when TARGET has no such entry.
+ */
+int conf_entry_index(const struct conf *conf, const char *entry);
 
 /*
- * ALLOW_FROM's host names, resolved with the system resolver (getaddrinfo:
- * /etc/hosts, then Docker's DNS, so container names work); every address of
- * each is added. The proxy calls it once at start; -1 with err as conf_load.
+ * 1 when word can be a host name (container names included: letters,
+ * digits, '-', '_', '.', at least one letter, so "10.1" is not one).
  */
-int conf_allow_resolve(struct conf *conf, char *err, size_t errsize);
+int conf_is_host_name(const char *word);
+
+/* 1 when port is one of conf's ports. */
+int conf_has_port(const struct conf *conf, uint16_t port);
 
 /* --- ALLOW_FROM's networks and the match (config_allow.c) --- */
 

@@ -12,8 +12,13 @@
  *              no name, two names, bad bytes,
  *              nothing within ROUTE_TIMEOUT     -> REFUSED
  *   MATCH    the entry that covers the name (exact, longest suffix, "*")
- *              covered                          -> CONNECT
+ *              covered                          -> POLICY
  *              not covered                      -> REFUSED (not_allowed)
+ *   POLICY   whether POLICY lets this client reach that entry (policy.h:
+ *            no lookup, the client names' addresses are in shared memory)
+ *              no rule names the entry,
+ *              a rule's client is this one      -> CONNECT
+ *              rules name it, not for this one  -> REFUSED (policy)
  *   CONNECT  resolve the name and connect (target_connect_name: the loop
  *            guard always, the destination guard for wildcards)
  *              connected                        -> the relay
@@ -30,6 +35,7 @@
 #define WHITELIST_ROUTE_H
 
 #include "addr.h"
+#include "policy.h"
 #include "shared.h"
 #include "sniff.h"
 #include "target.h"
@@ -45,6 +51,7 @@ enum route_result {
 struct route_outcome {
 	struct sniff_result sniffed;
 	int route;			/* the TARGET entry that matched, -1 before */
+	char policy_client[POLICY_CLIENT_SIZE];	/* refused by POLICY: the client's name there */
 	struct endpoint upstream;	/* the address connected to */
 };
 

@@ -35,10 +35,11 @@
 #include <sys/types.h>
 
 #include "config.h"
+#include "policy.h"
 
 #define SHARED_LINE 64		/* ports never share a cache line */
 #define SHARED_MAGIC 0x776c7374	/* "wlst": the region is complete */
-#define SHARED_VERSION 3	/* the layout below; the healthcheck refuses another */
+#define SHARED_VERSION 4	/* the layout below; the healthcheck refuses another */
 
 /* Process names (comm), for people reading ps; the healthcheck goes by pid. */
 #define SHARED_MAIN_COMM "whitelist"		/* the executable's name */
@@ -59,6 +60,7 @@ enum shared_refusal {
 	SHARED_REFUSED_NOT_TLS_OR_HTTP,	/* routed: neither a ClientHello nor an HTTP/1.x request */
 	SHARED_REFUSED_TIMEOUT,		/* routed: no name within ROUTE_TIMEOUT */
 	SHARED_REFUSED_PRIVATE,		/* routed: a wildcard's name led to a private address */
+	SHARED_REFUSED_POLICY,		/* POLICY: the entry is not for this client */
 	SHARED_REFUSALS
 };
 
@@ -91,6 +93,7 @@ struct shared_port {
 	_Atomic uint64_t refused[SHARED_REFUSALS];
 	_Atomic uint64_t dropped[SHARED_DROPS];
 	_Atomic uint64_t routed[CONF_MAX_ROUTES];	/* routed mode: connections per TARGET entry */
+	_Atomic uint64_t routed_grant[POLICY_MAX_GRANTS];	/* routed, POLICY: per rule's client */
 	_Atomic int64_t refused_logged_ms[SHARED_REFUSALS];	/* routed: a line a second per reason */
 	_Atomic int64_t loop_last_ms;		/* last loop-guard event (proc_now_ms), 0: none */
 	_Atomic int64_t loop_logged_ms;		/* last log line about it: one a minute */
@@ -127,6 +130,21 @@ struct shared_addrs {
 	uint8_t addrs[SHARED_NAME_ADDRS][16];
 };
 
+/*
+ * The host names of POLICY and ALLOW_FROM (policy.h's names, same index)
+ * and their addresses, looked up again every POLICY_REFRESH_S by main, the
+ * one writer (names.c); listeners and relays only read, so no connection
+ * makes a lookup. A seqlock per name, as shared_addr's: a reader that sees
+ * seq odd or changed reads again.
+ */
+#define SHARED_CLIENT_ADDRS 16
+struct shared_client_name {
+	_Atomic uint32_t seq;
+	_Atomic uint32_t count;
+	_Atomic uint32_t families[SHARED_CLIENT_ADDRS];	/* AF_INET (1 word used) or AF_INET6 */
+	_Atomic uint32_t addrs[SHARED_CLIENT_ADDRS][4];	/* network order */
+};
+
 struct shared {
 	uint32_t magic;			/* SHARED_MAGIC, written last */
 	uint32_t version;
@@ -138,6 +156,8 @@ struct shared {
 	struct shared_addr routes[CONF_MAX_ROUTES];	/* routed, PRE_RESOLVE=1: exact entries' */
 	struct shared_name names[SHARED_NAMES];		/* routed, PRE_RESOLVE=1: wildcards' */
 	_Atomic uint64_t resolve_failures;	/* RESOLVE_INTERVAL lookups that failed */
+	struct shared_client_name client_names[POLICY_MAX_NAMES];	/* POLICY, ALLOW_FROM */
+	_Atomic uint64_t client_name_failures;	/* their lookups that failed (addresses kept) */
 	uint32_t nports;
 	struct shared_port ports[];	/* in PORT's order */
 };

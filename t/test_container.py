@@ -316,9 +316,9 @@ class Engine:
     def __init__(self):
         # One engine at a time on the machine: podman's lock segment in
         # /dev/shm is shared by every podman, and this run may remove it.
-        # The lock is held until this process exits.
-        self.machine_lock = open(ENGINE_LOCK, "a")
-        fcntl.flock(self.machine_lock, fcntl.LOCK_EX)
+        # The lock is held until this process exits (one lock per process: a
+        # later engine of this process, e.g. another module's, takes no second).
+        self.machine_lock = machine_lock()
         self.tag = "wlct%d%s" % (os.getpid() % 100000, os.urandom(2).hex())
         # podman's lock segment: ours to remove only when we made it.
         self.lock_was_there = os.path.exists(PODMAN_LOCK)
@@ -556,6 +556,17 @@ class Engine:
 
 PODMAN_LOCK = "/dev/shm/libpod_lock"
 ENGINE_LOCK = "/tmp/wl-podman.lock"
+_machine_lock = []
+
+
+def machine_lock():
+    """ENGINE_LOCK, taken once per process: flock locks per open file, so a
+    second open and flock in this process would wait for the first forever."""
+    if not _machine_lock:
+        lock = open(ENGINE_LOCK, "a")
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _machine_lock.append(lock)
+    return _machine_lock[0]
 
 
 def podman_running():

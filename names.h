@@ -3,8 +3,8 @@
  * policy.h gathers them) and their current addresses. Main looks every
  * name up with the system resolver (getaddrinfo: /etc/hosts, then the
  * engine's DNS, where compose services and containers have their names)
- * at start and again every POLICY_REFRESH_S, and writes the answers into
- * shared memory (shared.h, struct shared_client_name). Listeners and
+ * at start, and a child of main (whitelist-names, one at a time) again
+ * every POLICY_REFRESH_S; each writes the answers into shared memory (shared.h, struct shared_client_name). Listeners and
  * relays read them there through names_view(): a connection never waits
  * for a lookup. A lookup that fails keeps the addresses of the last one
  * that answered: a container being restarted does not lock its app out.
@@ -22,7 +22,7 @@
  * (at_start 1) a name that does not resolve is an error: -1 with err
  * naming ALLOW_FROM or POLICY and the name. Later a failure is logged and
  * counted, and the name keeps its addresses; a change of address is logged.
- * Main only (the one writer).
+ * Main at start, then its whitelist-names child: one writer at a time.
  */
 int names_refresh(struct shared *shared, const struct policy *policy, int at_start, char *err,
 		  size_t errsize);

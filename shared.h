@@ -44,6 +44,7 @@
 /* Process names (comm), for people reading ps; the healthcheck goes by pid. */
 #define SHARED_MAIN_COMM "whitelist"		/* the executable's name */
 #define SHARED_METRICS_COMM "whitelist-stats"
+#define SHARED_NAMES_COMM "whitelist-names"	/* POLICY's and ALLOW_FROM's names, every 30 s */
 /* A port's listener, and so its relays: "whitelist:443" (at most 15 bytes). */
 #define SHARED_LISTENER_COMM "whitelist:%u"
 

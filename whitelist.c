@@ -11,7 +11,8 @@
  * SIGTERM/SIGINT for a graceful stop, and exits non-zero when one of them
  * dies on its own so that the restart policy acts. Between signals it
  * resolves TARGET again every RESOLVE_INTERVAL, and the client names of
- * POLICY and ALLOW_FROM every POLICY_REFRESH_S (names.h). Nothing calls
+ * POLICY and ALLOW_FROM every POLICY_REFRESH_S (names.h, in a child of its
+ * own: whitelist-names). Nothing calls
  * into this file.
  */
 #include <dirent.h>
@@ -59,6 +60,7 @@ struct main_state {
 	sigset_t wait_mask;	/* the mask while waiting: SIGTERM, SIGINT, SIGCHLD let in */
 	struct main_listener listeners[CONF_MAX_PORTS + 1];
 	size_t count;
+	pid_t names_pid;	/* the client names' lookup under way (refresh_names), 0: none */
 };
 
 static void on_stop(int signo)
@@ -245,6 +247,8 @@ static int reap(struct main_state *state, size_t *alive)
 	pid_t pid;
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		if (pid == state->names_pid)
+			state->names_pid = 0;
 		for (size_t i = 0; i < state->count; i++) {
 			struct main_listener *listener = &state->listeners[i];
 
@@ -352,18 +356,40 @@ static long long refresh_target(struct main_state *state, long long due)
 	return proc_now_ms() + interval_ms;
 }
 
+/*
+ * The client names' lookup, in a child of its own: main must not wait on a
+ * DNS that does not answer (it reaps, and forwards SIGTERM). The child is
+ * the table's one writer: refresh_names starts no other while it runs.
+ */
+static pid_t start_names_lookup(struct main_state *state)
+{
+	char err[CONF_ERR_SIZE];
+	pid_t pid = fork();
+
+	if (pid < 0)
+		log_errno("unable to start the lookup of POLICY's and ALLOW_FROM's names");
+	if (pid != 0)
+		return pid < 0 ? 0 : pid;
+	prctl(PR_SET_NAME, SHARED_NAMES_COMM);
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	proc_signals_child();
+	close(state->cancel_fd);
+	names_refresh(state->shared, state->conf->policy, 0, err, sizeof err);
+	_exit(0);
+}
+
 /* Every POLICY_REFRESH_S: the client names again; returns when due next (0: never). */
 static long long refresh_names(struct main_state *state, long long due)
 {
 	const struct policy *policy = state->conf->policy;
-	char err[CONF_ERR_SIZE];
 
 	if (!policy || policy->nnames == 0 || main_stopping)
 		return 0;
 	if (due && proc_now_ms() < due)
 		return due;
-	if (due)
-		names_refresh(state->shared, policy, 0, err, sizeof err);
+	/* One still under way (a DNS that times out): this round is skipped. */
+	if (due && state->names_pid == 0)
+		state->names_pid = start_names_lookup(state);
 	return proc_now_ms() + POLICY_REFRESH_S * 1000LL;
 }
 

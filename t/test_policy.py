@@ -8,6 +8,7 @@ nginx outside answering for every name. Routed mode answers a refusal with a
 import os
 import re
 import socket
+import sys
 import time
 
 import wl
@@ -152,6 +153,40 @@ class ClassicPolicy(wl.TopologyCase):
             self.assertIn(b"hello from", wl.recv_all(sock))
         finally:
             sock.close()
+
+
+class ClassicUdpPolicy(wl.TopologyCase):
+    """MODE=udp, one TARGET: datagrams of a client no rule for it names are dropped
+    before any session."""
+    hosts = HOSTS
+    fresh_topology = True
+
+    def test_only_the_rule_client_gets_answers(self):
+        log = os.path.join(self.topo.tmp, "peer.log")
+        open(log, "w").close()
+        peer = os.path.join(os.path.dirname(os.path.abspath(__file__)), "udp_peer.py")
+        self.topo.start(self.topo.outside, [sys.executable, peer, "echo", OUT_V4, "5353", log])
+        wl.wait_until(lambda: self.topo.listening(self.topo.outside, 5353, "udp"), what="peer")
+        add_client_addresses(self.topo, APP1, APP2)
+        self.topo.start_proxy(MODE="udp", PORT="5353", TARGET=OUT_V4, METRICS_PORT=METRICS,
+                              POLICY="app1 = " + OUT_V4)
+        wl.wait_until(lambda: self.topo.listening(self.topo.proxy, METRICS), what="metrics")
+        socks = {}
+        for source in (APP1, APP2):
+            sock = socks[source] = self.topo.socket_in(self.topo.inside, kind=socket.SOCK_DGRAM)
+            self.addCleanup(sock.close)
+            sock.settimeout(0.5)
+            sock.bind((source, 0))
+            sock.connect((PX_IN_V4, 5353))
+        socks[APP2].send(b"app2")
+        socks[APP1].send(b"app1")
+        self.assertEqual(socks[APP1].recv(100), b"app1")
+        with self.assertRaises(socket.timeout):
+            socks[APP2].recv(100)
+        self.assertEqual(len(wl.read(log).splitlines()), 1, "only app1's datagram went out")
+        samples = wl.metrics(self.topo, METRICS)
+        self.assertEqual(wl.metric(samples, "whitelist_connections_refused_total", port=5353,
+                                   reason="policy"), 1)
 
 
 class BadPolicy(wl.TopologyCase):

@@ -11,9 +11,9 @@
  * an entry no rule names stays open to whoever ALLOW_FROM admits.
  *
  * The parser and the matcher are pure: host names' addresses are not
- * resolved here but looked up through a policy_names view (main resolves
- * them every POLICY_REFRESH_S into shared memory, shared.h; the listeners
- * and relays read them there), so a decision makes no lookup. The host
+ * resolved here but looked up through a policy_names view (names.h: they
+ * are looked up every POLICY_REFRESH_S into shared memory, where listeners
+ * and relays read them), so a decision makes no lookup. The host
  * names of ALLOW_FROM join the same list, so they are refreshed alike.
  */
 #ifndef WHITELIST_POLICY_H

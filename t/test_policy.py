@@ -8,6 +8,7 @@ nginx outside answering for every name. Routed mode answers a refusal with a
 import os
 import re
 import socket
+import ssl
 import sys
 import time
 
@@ -94,6 +95,18 @@ class RoutedPolicy(wl.TopologyCase):
     def test_a_client_no_rule_names_reaches_only_open_entries(self):
         self.assertTrue(refused_by_policy(self.topo, APP1_MOVED, "a.test"))
         self.assertTrue(refused_by_policy(self.topo, wl.IN_V4, "c.test"))
+
+    def test_a_tls_client_gets_the_unrecognized_name_alert(self):
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        sock = self.topo.socket_in(self.topo.inside)
+        self.addCleanup(sock.close)
+        sock.settimeout(5)
+        sock.bind((APP2, 0))
+        sock.connect((PX_IN_V4, 80))
+        with self.assertRaisesRegex(ssl.SSLError, "UNRECOGNIZED_NAME"):
+            context.wrap_socket(sock, server_hostname="a.test")
 
     def test_refusal_is_logged_with_client_name_and_host(self):
         # Refusals are logged once a second per port and reason.

@@ -349,6 +349,27 @@ static int conf_join_routes(struct conf *conf)
 	return 0;
 }
 
+int conf_entry_index(const struct conf *conf, const char *entry)
+{
+	char pattern[CONF_TARGET_SIZE + 2], checked[CONF_TARGET_SIZE + 2], err[8];
+
+	if (strlen(entry) > CONF_TARGET_SIZE)
+		return -1;
+	if (!conf->routed) {
+		/* The single TARGET: "[v6]" and a trailing dot written either way. */
+		if (conf_check_host(entry, checked, sizeof checked, err, sizeof err) < 0)
+			return -1;
+		conf_route_pattern(checked, pattern, sizeof pattern);
+		conf_route_pattern(conf->target, checked, sizeof checked);
+		return strcmp(pattern, checked) == 0 ? 0 : -1;
+	}
+	conf_route_pattern(entry, pattern, sizeof pattern);
+	for (size_t i = 0; i < conf->nroutes; i++)
+		if (strcmp(conf->routes[i].pattern, pattern) == 0)
+			return (int)i;
+	return -1;
+}
+
 /*
  * TARGET: one host name or IP literal (the classic mode), or several names
  * and wildcards (routed mode, TCP only).
@@ -430,7 +451,7 @@ static int conf_load_healthchecks(struct conf *conf, conf_getter get, char *err,
  * digits, '-', '_', '.'). Digits and dots only is refused: getaddrinfo
  * would read "10.1" as 10.0.0.1, a network the user did not write.
  */
-static int conf_is_host_name(const char *word)
+int conf_is_host_name(const char *word)
 {
 	size_t len = strlen(word);
 	int has_letter = 0;
@@ -497,45 +518,6 @@ static int conf_parse_allow(struct conf *conf, const char *text, char *err, size
 		return 0;	/* empty or blank: everyone, as the old image */
 	conf->allow.text = text;
 	return conf_allow_words(conf, err, size, conf_allow_parse_word);
-}
-
-/* Adds every address of one host name (getaddrinfo's list, duplicates skipped). */
-static int conf_allow_resolve_word(struct conf *conf, const char *word, char *err, size_t size)
-{
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *list;
-	struct conf_net net;
-	int status;
-
-	if (conf_parse_net(word, &net) != CONF_NET_NOT_IP)
-		return 0;	/* stored by conf_load */
-	status = getaddrinfo(word, NULL, &hints, &list);
-	if (status != 0)
-		return conf_fail(err, size, "ALLOW_FROM: \"%s\" does not resolve (%s)", word,
-				 status == EAI_SYSTEM ? strerror(errno) : gai_strerror(status));
-	for (struct addrinfo *ai = list; ai && status == 0; ai = ai->ai_next) {
-		memset(&net, 0, sizeof net);
-		net.family = ai->ai_family;
-		if (ai->ai_family == AF_INET) {
-			memcpy(net.addr, &((struct sockaddr_in *)ai->ai_addr)->sin_addr, 4);
-			net.prefix = 32;
-		} else if (ai->ai_family == AF_INET6) {
-			memcpy(net.addr, &((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr, 16);
-			net.prefix = 128;
-		} else {
-			continue;
-		}
-		if (!conf_allow_match_net(&conf->allow, &net))
-			status = conf_allow_add(&conf->allow, &net, err, size);
-	}
-	freeaddrinfo(list);
-	return status;
-}
-
-int conf_allow_resolve(struct conf *conf, char *err, size_t size)
-{
-	if (!conf->allow.has_names)
-		return 0;
-	return conf_allow_words(conf, err, size, conf_allow_resolve_word);
 }
 
 /* --- loading --- */

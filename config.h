@@ -13,6 +13,8 @@
 #include "log.h"
 #include "resolve.h"
 
+struct policy;
+
 #define CONF_MAX_PORTS 4096	/* listening sockets in all: a range is one per port */
 #define CONF_MAX_ENTRIES 1024	/* PORT entries: one listener process each */
 #define CONF_PORT_TEXT 12	/* an entry as the metrics name it: "65535-65535", "8443:443", "*" */
@@ -59,7 +61,7 @@ struct conf_net {
 
 struct conf_allow {
 	const char *text;	/* ALLOW_FROM as given; NULL when empty (everyone) */
-	int has_names;		/* some words are host names: conf_allow_resolve adds them */
+	int has_names;		/* some words are host names: names.h looks them up */
 	size_t count;
 	struct conf_net nets[CONF_MAX_ALLOW];
 };
@@ -103,6 +105,7 @@ struct conf {
 	uint16_t metrics_port;		/* 0 = no metrics */
 	long resolve_interval;		/* seconds between PRE_RESOLVE lookups; 0 = once */
 	enum log_format log_format;	/* LOG_FORMAT; read first, so set even when conf_load fails */
+	const struct policy *policy;	/* POLICY (policy.h), set by main after conf_load; NULL: none */
 };
 
 /* Where the variables come from: getenv in the programs, a table in the tests. */
@@ -143,15 +146,21 @@ int conf_route_match(const struct conf *conf, const char *name);
 /* 1 when port is one of conf's listening ports (never with PORT=*). */
 int conf_has_port(const struct conf *conf, uint16_t port);
 
+/*
+ * The index of a TARGET entry written as in TARGET (any case, a trailing dot;
+ * the single TARGET of classic mode is index 0): in conf->routes in routed
+ * mode. -1 when TARGET has no such entry.
+ */
+int conf_entry_index(const struct conf *conf, const char *entry);
+
 /* 1 when a connection may be forwarded to port on TARGET: an entry's target port, or PORT=*. */
 int conf_has_target_port(const struct conf *conf, uint16_t port);
 
 /*
- * ALLOW_FROM's host names, resolved with the system resolver (getaddrinfo:
- * /etc/hosts, then Docker's DNS, so container names work); every address of
- * each is added. The proxy calls it once at start; -1 with err as conf_load.
+ * 1 when word can be a host name (container names included: letters,
+ * digits, '-', '_', '.', at least one letter, so "10.1" is not one).
  */
-int conf_allow_resolve(struct conf *conf, char *err, size_t errsize);
+int conf_is_host_name(const char *word);
 
 /* --- ALLOW_FROM's networks and the match (config_allow.c) --- */
 

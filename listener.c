@@ -22,7 +22,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "addr.h"
 #include "log.h"
+#include "names.h"
+#include "policy.h"
 #include "process.h"
 
 static int listener_socket(int family, int type, uint16_t port)
@@ -112,13 +115,54 @@ static void listener_refused_summary(struct listener_core *core, long long now)
 	core->refused_window_end = now + LISTENER_REFUSED_LOG_MS;
 }
 
+/* ALLOW_FROM: its IPs and CIDRs (conf_allow_match), then its host names' addresses. */
+static int listener_allow_from(const struct listener_core *core, const struct sockaddr *client,
+			       const struct conf_net *from)
+{
+	struct policy_names names = names_view(core->shared);
+
+	return conf_allow_match(core->allow, client) ||
+	       policy_allow_from_names(core->policy, &names, from);
+}
+
+/* Classic mode's POLICY: a rule for the one TARGET narrows who may connect. */
+static int listener_policy(struct listener_core *core, const struct sockaddr *client,
+			   const struct conf_net *from)
+{
+	struct policy_names names = names_view(core->shared);
+	char shown[LOG_ADDR_SIZE];
+	int known;
+
+	if (!core->policy_here || policy_allows(core->policy, &names, from, NULL, 0) !=
+				  POLICY_REFUSED)
+		return 1;
+	shared_add(&core->stats->refused[SHARED_REFUSED_POLICY], 1);
+	if (!shared_claim_log(&core->stats->refused_logged_ms[SHARED_REFUSED_POLICY],
+			      proc_now_ms(), LISTENER_REFUSED_LOG_MS))
+		return 0;
+	known = policy_client_of(core->policy, &names, from, NULL);
+	log_event(LOG_WARN, "refuse",
+		  LOG_FIELDS(LOG_STR("client", log_addr(client, shown, sizeof shown)),
+			     LOG_STR("port", core->name), LOG_STR("target", core->target),
+			     LOG_STR("reason", shared_refusal_names[SHARED_REFUSED_POLICY]),
+			     LOG_STR("rule_client", known >= 0 ? core->policy->clients[known].text
+							       : NULL)),
+		  "port %s: refused %s: \"%s\" is not for this client (POLICY%s%s) (policy; "
+		  "logged once a second)", core->name, shown, core->target,
+		  known >= 0 ? ": client " : "", known >= 0 ? core->policy->clients[known].text : "");
+	return 0;
+}
+
 int listener_allowed(struct listener_core *core, const struct sockaddr *client)
 {
+	struct conf_net from = { 0 };
 	char shown[LOG_ADDR_SIZE];
 	long long now;
 
-	if (conf_allow_match(core->allow, client))
-		return 1;
+	from.family = addr_host_bytes(client, from.addr);
+	from.prefix = from.family == AF_INET ? 32 : 128;
+	if (listener_allow_from(core, client, &from))
+		return listener_policy(core, client, &from);
 	shared_add(&core->stats->refused[SHARED_REFUSED_ALLOW_FROM], 1);
 	/* A flood must not flood the log too: one line, then a count per second. */
 	now = proc_now_ms();
@@ -236,6 +280,10 @@ void listener_become(struct listener_core *core, size_t entry, const struct conf
 	core->stats = &shared->ports[entry];
 	core->name = core->stats->name;
 	core->allow = &conf->allow;
+	core->policy = conf->policy;
+	core->policy_here = !conf->routed && conf->policy && conf->policy->text;
+	core->target = conf->target;
+	core->shared = shared;
 	/* For people reading ps; relays inherit it. */
 	snprintf(name, sizeof name, SHARED_LISTENER_COMM, core->name);
 	prctl(PR_SET_NAME, name);

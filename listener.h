@@ -53,6 +53,10 @@ struct listener_core {
 	struct slots slots;
 	struct shared_port *stats;	/* this port's counters, in shared memory */
 	const struct conf_allow *allow;
+	const struct policy *policy;	/* POLICY and ALLOW_FROM's names; NULL: neither */
+	int policy_here;		/* classic mode: POLICY is checked here, not in a relay */
+	const struct shared *shared;	/* the client names' addresses (names.h) */
+	const char *target;		/* TARGET, for classic mode's POLICY refusals */
 	long long refused_window_end;	/* refusals before this are counted, not logged */
 	unsigned long refused_unlogged;
 };
@@ -83,7 +87,11 @@ size_t listener_set_ready(const struct listener_set *set, const struct pollfd *f
  */
 int listener_poll(struct listener_core *core, struct pollfd *fds, nfds_t nfds, int timeout_ms);
 
-/* ALLOW_FROM: 1 when client may pass; else counted, logged (rate-limited), 0. */
+/*
+ * ALLOW_FROM (its host names' current addresses included), then in classic
+ * mode POLICY for the one TARGET: 1 when client may pass; else counted,
+ * logged (rate-limited), 0.
+ */
 int listener_allowed(struct listener_core *core, const struct sockaddr *client);
 
 /* After fork: the slot taken last belongs to pid, one more connection is active. */

@@ -10,6 +10,8 @@
  */
 #include "metrics.h"
 
+#include "policy.h"
+
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -177,23 +179,51 @@ static int metrics_render_target(struct metrics_buf *buf, const struct conf *con
 			      (unsigned long long)shared_get(&shared->resolve_failures));
 }
 
-/* Routed mode: connections per port and TARGET entry (the pattern: label values stay few). */
+/* One whitelist_routed_total line; client NULL: no client label (no POLICY). */
+static int metrics_routed_line(struct metrics_buf *buf, const char *port, const char *target,
+			       const char *client, uint64_t count)
+{
+	if (metrics_printf(buf, "whitelist_routed_total{port=\"%s\",target=\"", port) < 0 ||
+	    metrics_label_value(buf, target) < 0)
+		return -1;
+	if (client && (metrics_printf(buf, "\",client=\"") < 0 ||
+		       metrics_label_value(buf, client) < 0))
+		return -1;
+	return metrics_printf(buf, "\"} %llu\n", (unsigned long long)count);
+}
+
+/*
+ * Routed mode: connections per port and TARGET entry (the pattern: label
+ * values stay few). With POLICY, a client label too: the rule's client that
+ * let the connection through (as written in POLICY), "" for an entry no
+ * rule names.
+ */
 static int metrics_render_routed(struct metrics_buf *buf, const struct conf *conf,
 				 const struct shared *shared)
 {
+	const struct policy *policy = conf->policy && conf->policy->text ? conf->policy : NULL;
+
 	if (!conf->routed)
 		return 0;
 	if (metrics_printf(buf, "# HELP whitelist_routed_total Connections routed by name and "
-			   "connected, per TARGET entry that matched.\n# TYPE whitelist_routed_total counter\n") < 0)
+			   "connected, per TARGET entry that matched%s.\n# TYPE whitelist_routed_total counter\n",
+			   policy ? " and POLICY client that it let through" : "") < 0)
 		return -1;
-	for (size_t i = 0; i < shared->nports; i++)
+	for (size_t i = 0; i < shared->nports; i++) {
+		const struct shared_port *port = &shared->ports[i];
+
 		for (size_t j = 0; j < conf->nroutes; j++)
-			if (metrics_printf(buf, "whitelist_routed_total{port=\"%s\",target=\"",
-					   shared->ports[i].name) < 0 ||
-			    metrics_label_value(buf, conf->routes[j].pattern) < 0 ||
-			    metrics_printf(buf, "\"} %llu\n", (unsigned long long)shared_get(
-						   &shared->ports[i].routed[j])) < 0)
+			if ((!policy || !(policy->named & (UINT32_C(1) << j))) &&
+			    metrics_routed_line(buf, port->name, conf->routes[j].pattern,
+						policy ? "" : NULL, shared_get(&port->routed[j])) < 0)
 				return -1;
+		for (size_t g = 0; policy && g < policy->ngrants; g++)
+			if (metrics_routed_line(buf, port->name,
+						conf->routes[policy->grants[g].entry].pattern,
+						policy->clients[policy->grants[g].client].text,
+						shared_get(&port->routed_grant[g])) < 0)
+				return -1;
+	}
 	return 0;
 }
 

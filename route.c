@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "names.h"
+#include "policy.h"
 #include "process.h"
 
 #define ROUTE_LOG_MS 1000		/* refusals: a line a second per port and reason */
@@ -19,7 +21,9 @@
 #define ROUTE_TLS_ALERT 21		/* the record type of an alert */
 #define ROUTE_TLS_FATAL 2
 
-enum route_step { ROUTE_STEP_PEEK, ROUTE_STEP_MATCH, ROUTE_STEP_CONNECT, ROUTE_STEP_DONE };
+enum route_step {
+	ROUTE_STEP_PEEK, ROUTE_STEP_MATCH, ROUTE_STEP_POLICY, ROUTE_STEP_CONNECT, ROUTE_STEP_DONE
+};
 
 /* How the peek ended, beyond sniff.h's answers. */
 enum route_peek_end {
@@ -108,6 +112,10 @@ static void route_describe(enum shared_refusal why, const struct route_outcome *
 	case SHARED_REFUSED_NOT_ALLOWED:
 		snprintf(text, size, "\"%s\" is not an allowed host", name);
 		break;
+	case SHARED_REFUSED_POLICY:
+		snprintf(text, size, "\"%s\" is not for this client (POLICY%s%s)", name,
+			 out->policy_client[0] ? ": client " : "", out->policy_client);
+		break;
 	case SHARED_REFUSED_NO_NAME:
 		snprintf(text, size, "the request names no usable host");
 		break;
@@ -153,7 +161,7 @@ static void route_send_alert(int fd, uint16_t version, uint8_t description)
 /* An answer with a one-line body: "403 Forbidden", "400 Bad Request". */
 static void route_send_http(int fd, const char *status, const char *text)
 {
-	char answer[512];
+	char answer[1024];
 	int body = (int)strlen(text) + (int)sizeof "whitelist: \n" - 1;
 	int len = snprintf(answer, sizeof answer, "HTTP/1.1 %s\r\nContent-Type: text/plain; "
 			   "charset=utf-8\r\nContent-Length: %d\r\nConnection: close\r\n\r\n"
@@ -176,7 +184,7 @@ static int route_refuse(const struct target *target, struct shared_port *port, i
 {
 	int answered = why != SHARED_REFUSED_TIMEOUT && why != SHARED_REFUSED_NOT_TLS_OR_HTTP;
 	int malformed = why == SHARED_REFUSED_MALFORMED;
-	char text[400], shown[LOG_ADDR_SIZE];
+	char text[640], shown[LOG_ADDR_SIZE];
 
 	route_describe(why, out, target, text, sizeof text);
 	if (answered && out->sniffed.proto == SNIFF_PROTO_TLS)
@@ -194,6 +202,33 @@ static int route_refuse(const struct target *target, struct shared_port *port, i
 			  "port %s: refused %s: %s (%s; logged once a second)", port->name, shown,
 			  text, shared_refusal_names[why]);
 	return ROUTE_REFUSED;
+}
+
+/*
+ * POLICY: whether this client may reach the entry matched; notes the rule's
+ * grant that let it through (CONNECT counts it once connected). On a
+ * refusal, names the client when the policy knows it under another rule.
+ */
+static int route_policy(const struct target *target,
+			const struct endpoint *client, struct route_outcome *out)
+{
+	const struct policy *policy = target->conf->policy;
+	struct policy_names names = names_view(target->shared);
+	struct conf_net from = { 0 };
+	int decision, known;
+
+	from.family = addr_host_bytes((const struct sockaddr *)&client->addr, from.addr);
+	from.prefix = from.family == AF_INET ? 32 : 128;
+	decision = policy_allows(policy, &names, &from, NULL, out->route);
+	if (decision == POLICY_OPEN || decision >= 0) {
+		out->grant = decision >= 0 ? decision : -1;	/* counted once connected */
+		return 1;
+	}
+	known = policy_client_of(policy, &names, &from, NULL);
+	if (known >= 0)
+		snprintf(out->policy_client, sizeof out->policy_client, "%s",
+			 policy->clients[known].text);
+	return 0;
 }
 
 /* One step of a connection's way through routed mode: the next step, or DONE with *result. */
@@ -215,13 +250,20 @@ static enum route_step route_step(enum route_step step, const struct target *tar
 	case ROUTE_STEP_MATCH:
 		out->route = conf_route_match(target->conf, out->sniffed.name);
 		if (out->route >= 0)
-			return ROUTE_STEP_CONNECT;
+			return ROUTE_STEP_POLICY;
 		*result = route_refuse(target, port, fd, client, SHARED_REFUSED_NOT_ALLOWED, out);
+		return ROUTE_STEP_DONE;
+	case ROUTE_STEP_POLICY:
+		if (route_policy(target, client, out))
+			return ROUTE_STEP_CONNECT;
+		*result = route_refuse(target, port, fd, client, SHARED_REFUSED_POLICY, out);
 		return ROUTE_STEP_DONE;
 	default:	/* ROUTE_STEP_CONNECT */
 		status = target_connect_name(target, port, out->to_port, out->route,
 					     out->sniffed.name, &out->upstream);
-		if (status >= 0)	/* routed: counted once connected, refusals by their reason */
+		if (status >= 0 && out->grant >= 0)	/* counted once connected; refusals by reason */
+			shared_add(&port->routed_grant[out->grant], 1);
+		else if (status >= 0)
 			shared_add(&port->routed[out->route], 1);
 		*result = status >= 0 ? status
 			  : status == TARGET_PRIVATE ? route_refuse(target, port, fd, client,
@@ -243,6 +285,7 @@ int route_connect(const struct target *target, struct shared_port *port, uint16_
 
 	memset(out, 0, sizeof *out);
 	out->route = -1;
+	out->grant = -1;
 	out->to_port = to_port;
 	while (step != ROUTE_STEP_DONE)
 		step = route_step(step, target, port, client_fd, client, out, &result);

@@ -14,8 +14,13 @@
  *              that breaks its format (malformed),
  *              nothing within ROUTE_TIMEOUT     -> REFUSED
  *   MATCH    the entry that covers the name (exact, longest suffix, "*")
- *              covered                          -> CONNECT
+ *              covered                          -> POLICY
  *              not covered                      -> REFUSED (not_allowed)
+ *   POLICY   whether POLICY lets this client reach that entry (policy.h:
+ *            no lookup, the client names' addresses are in shared memory)
+ *              no rule names the entry,
+ *              a rule's client is this one      -> CONNECT
+ *              rules name it, not for this one  -> REFUSED (policy)
  *   CONNECT  resolve the name and connect (target_connect_name: an exact
  *            entry is the operator's choice, a wildcard's name the client's)
  *              connected                        -> the relay (counted in
@@ -37,6 +42,7 @@
 #define WHITELIST_ROUTE_H
 
 #include "addr.h"
+#include "policy.h"
 #include "shared.h"
 #include "sniff.h"
 #include "target.h"
@@ -52,6 +58,8 @@ enum route_result {
 struct route_outcome {
 	struct sniff_result sniffed;
 	int route;			/* the TARGET entry that matched, -1 before */
+	char policy_client[POLICY_CLIENT_SIZE];	/* refused by POLICY: the client's name there */
+	int grant;			/* let through by POLICY's grant (index), or -1: open entry */
 	struct endpoint upstream;	/* the address connected to */
 	uint16_t to_port;		/* the port on TARGET (PORT's L:T, a range's, PORT=*'s) */
 };

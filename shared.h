@@ -38,14 +38,16 @@
 
 #include "config.h"
 #include "guard.h"
+#include "policy.h"
 
 #define SHARED_LINE 64		/* ports never share a cache line */
 #define SHARED_MAGIC 0x776c7374	/* "wlst": the region is complete */
-#define SHARED_VERSION 6	/* the layout below; the healthcheck refuses another */
+#define SHARED_VERSION 7	/* the layout below; the healthcheck refuses another */
 
 /* Process names (comm), for people reading ps; the healthcheck goes by pid. */
 #define SHARED_MAIN_COMM "whitelist"		/* the executable's name */
 #define SHARED_METRICS_COMM "whitelist-stats"
+#define SHARED_NAMES_COMM "whitelist-names"	/* POLICY's and ALLOW_FROM's names, every 30 s */
 /* An entry's listener, and so its relays: "whitelist:443", "whitelist:20000-" (15 bytes at most). */
 #define SHARED_LISTENER_COMM "whitelist:%s"
 
@@ -64,6 +66,7 @@ enum shared_refusal {
 	SHARED_REFUSED_PRIVATE,		/* routed: a wildcard's name led to a private address */
 	SHARED_REFUSED_SELF,		/* routed: a wildcard's name led to this proxy itself */
 	SHARED_REFUSED_MALFORMED,	/* routed: TLS or HTTP that breaks its format */
+	SHARED_REFUSED_POLICY,		/* POLICY: the entry is not for this client */
 	SHARED_REFUSALS
 };
 
@@ -96,6 +99,7 @@ struct shared_port {
 	_Atomic uint64_t refused[SHARED_REFUSALS];
 	_Atomic uint64_t dropped[SHARED_DROPS];
 	_Atomic uint64_t routed[CONF_MAX_ROUTES];	/* routed mode: connections per TARGET entry */
+	_Atomic uint64_t routed_grant[POLICY_MAX_GRANTS];	/* routed, POLICY: per rule's client */
 	_Atomic int64_t refused_logged_ms[SHARED_REFUSALS];	/* routed: a line a second per reason */
 	_Atomic int64_t loop_last_ms;		/* last loop-guard event (proc_now_ms), 0: none */
 	_Atomic int64_t loop_logged_ms;		/* last log line about it: one a minute */
@@ -155,6 +159,21 @@ struct shared_nets {
 	_Atomic uint32_t words[SHARED_NETS][4];	/* the prefix, network order */
 };
 
+/*
+ * The host names of POLICY and ALLOW_FROM (policy.h's names, same index)
+ * and their addresses, looked up again every POLICY_REFRESH_S by main, the
+ * one writer (names.c); listeners and relays only read, so no connection
+ * makes a lookup. A seqlock per name, as shared_addr's: a reader that sees
+ * seq odd or changed reads again.
+ */
+#define SHARED_CLIENT_ADDRS 16
+struct shared_client_name {
+	_Atomic uint32_t seq;
+	_Atomic uint32_t count;
+	_Atomic uint32_t families[SHARED_CLIENT_ADDRS];	/* AF_INET (1 word used) or AF_INET6 */
+	_Atomic uint32_t addrs[SHARED_CLIENT_ADDRS][4];	/* network order */
+};
+
 struct shared {
 	uint32_t magic;			/* SHARED_MAGIC, written last */
 	uint32_t version;
@@ -167,6 +186,8 @@ struct shared {
 	struct shared_name names[SHARED_NAMES];		/* routed, PRE_RESOLVE=1: wildcards' */
 	_Atomic uint64_t resolve_failures;	/* RESOLVE_INTERVAL lookups that failed */
 	struct shared_nets nets;		/* routed: the proxy's own networks (guard.h) */
+	struct shared_client_name client_names[POLICY_MAX_NAMES];	/* POLICY, ALLOW_FROM */
+	_Atomic uint64_t client_name_failures;	/* their lookups that failed (addresses kept) */
 	uint32_t nports;		/* PORT's entries */
 	uint32_t nsockets;		/* their listening sockets, after ports[] */
 	struct shared_port ports[];	/* in PORT's order; then nsockets struct shared_socket */

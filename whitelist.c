@@ -10,7 +10,10 @@
  * be PID 1 of a container, so it reaps every process handed to it, forwards
  * SIGTERM/SIGINT for a graceful stop, and exits non-zero when one of them
  * dies on its own so that the restart policy acts. Between signals it
- * resolves TARGET again every RESOLVE_INTERVAL. Nothing calls into this file.
+ * resolves TARGET again every RESOLVE_INTERVAL, and the client names of
+ * POLICY and ALLOW_FROM every POLICY_REFRESH_S (names.h, in a child of its
+ * own: whitelist-names). Nothing calls
+ * into this file.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -33,6 +36,8 @@
 #include "listener.h"
 #include "log.h"
 #include "metrics.h"
+#include "names.h"
+#include "policy.h"
 #include "process.h"
 #include "shared.h"
 #include "target.h"
@@ -63,6 +68,7 @@ struct main_state {
 	size_t count;
 	int fds[CONF_MAX_PORTS + 1];	/* every listening socket, entry after entry */
 	char metrics_name[8];
+	pid_t names_pid;	/* the client names' lookup under way (refresh_names), 0: none */
 };
 
 static volatile sig_atomic_t main_stop_signal;	/* SIGTERM or SIGINT, once one came */
@@ -320,6 +326,8 @@ static int reap(struct main_state *state, size_t *alive)
 	pid_t pid;
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		if (pid == state->names_pid)
+			state->names_pid = 0;
 		for (size_t i = 0; i < state->count; i++) {
 			struct main_listener *listener = &state->listeners[i];
 
@@ -431,10 +439,53 @@ static long long refresh_target(struct main_state *state, long long due)
 	return proc_now_ms() + interval_ms;
 }
 
+/*
+ * The client names' lookup, in a child of its own: main must not wait on a
+ * DNS that does not answer (it reaps, and forwards SIGTERM). The child is
+ * the table's one writer: refresh_names starts no other while it runs.
+ */
+static pid_t start_names_lookup(struct main_state *state)
+{
+	char err[CONF_ERR_SIZE];
+	pid_t pid = fork();
+
+	if (pid < 0)
+		log_errno("unable to start the lookup of POLICY's and ALLOW_FROM's names");
+	if (pid != 0)
+		return pid < 0 ? 0 : pid;
+	prctl(PR_SET_NAME, SHARED_NAMES_COMM);
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	proc_signals_child();
+	close(state->cancel_fd);
+	names_refresh(state->shared, state->conf->policy, 0, err, sizeof err);
+	_exit(0);
+}
+
+/* Every POLICY_REFRESH_S: the client names again; returns when due next (0: never). */
+static long long refresh_names(struct main_state *state, long long due)
+{
+	const struct policy *policy = state->conf->policy;
+
+	if (!policy || policy->nnames == 0 || main_stopping)
+		return 0;
+	if (due && proc_now_ms() < due)
+		return due;
+	/* One still under way (a DNS that times out): this round is skipped. */
+	if (due && state->names_pid == 0)
+		state->names_pid = start_names_lookup(state);
+	return proc_now_ms() + POLICY_REFRESH_S * 1000LL;
+}
+
+/* The earlier of two times when either may be 0 (never). */
+static long long earliest(long long a, long long b)
+{
+	return !a ? b : !b ? a : a < b ? a : b;
+}
+
 /* Until every listener has ended. 0 after a requested stop, 1 when one died by itself. */
 static int supervise(struct main_state *state)
 {
-	long long deadline = 0, refresh_due = 0;
+	long long deadline = 0, refresh_due = 0, names_due = 0;
 	size_t alive = state->count;
 	int failed = 0;
 
@@ -449,8 +500,9 @@ static int supervise(struct main_state *state)
 			deadline = proc_now_ms() + LISTENER_GRACE_MS;
 		}
 		refresh_due = refresh_target(state, refresh_due);
+		names_due = refresh_names(state, names_due);
 		if (alive > 0)
-			wait_signal(&state->wait_mask, refresh_due);
+			wait_signal(&state->wait_mask, earliest(refresh_due, names_due));
 	}
 	/* Nothing listens any more: the redirect goes before the last relays are waited for. */
 	every_port_teardown();
@@ -458,18 +510,44 @@ static int supervise(struct main_state *state)
 	return failed;
 }
 
-/* ALLOW_FROM's host names, resolved once, and what it allows, for the log. */
-static void resolve_allow_from(struct conf *conf)
+/*
+ * POLICY, checked against TARGET; its host names and ALLOW_FROM's gathered
+ * (policy.h). A user:NAME rule names a PROXY_USERS user: policy_check_users
+ * is to be called here once CONNECT mode (PROXY_USERS) is merged.
+ */
+static void load_policy(struct conf *conf, struct policy *policy)
 {
 	char err[CONF_ERR_SIZE];
 
-	if (!conf->allow.text)
-		return;
-	if (conf_allow_resolve(conf, err, sizeof err) < 0)
+	if (policy_parse(policy, env_get("POLICY"), conf, err, sizeof err) < 0)
 		die_config("%s", err);
-	log_msg("ALLOW_FROM: %zu address%s or network%s (%s), and loopback", conf->allow.count,
-		conf->allow.count == 1 ? "" : "es", conf->allow.count == 1 ? "" : "s",
-		conf->allow.text);
+	conf->policy = policy;
+}
+
+/*
+ * The client names' first lookup, into shared memory: one that does not
+ * resolve stops the proxy (a typo must not look like a working rule).
+ * Then what ALLOW_FROM and POLICY allow, for the log.
+ */
+static void resolve_client_names(struct main_state *state)
+{
+	const struct conf *conf = state->conf;
+	const struct policy *policy = conf->policy;
+	size_t count = conf->allow.count;
+	char err[CONF_ERR_SIZE];
+
+	if (names_refresh(state->shared, policy, 1, err, sizeof err) < 0)
+		die_config("%s", err);
+	for (size_t i = 0; i < policy->nnames; i++)
+		if (policy->allow_names & (UINT32_C(1) << i))
+			count += names_count(state->shared, (unsigned)i);
+	if (conf->allow.text)
+		log_msg("ALLOW_FROM: %zu address%s or network%s (%s), and loopback", count,
+			count == 1 ? "" : "es", count == 1 ? "" : "s", conf->allow.text);
+	if (policy->text)
+		log_msg("POLICY: %zu client%s, %zu client-entry pair%s; host names looked up "
+			"every %d s", policy->nclients, policy->nclients == 1 ? "" : "s",
+			policy->ngrants, policy->ngrants == 1 ? "" : "s", POLICY_REFRESH_S);
 }
 
 /* The state file, removed when main ends (every way but SIGKILL); its children skip it. */
@@ -549,6 +627,7 @@ int main(void)
 {
 	static struct conf conf;
 	static struct main_state state = { .conf = &conf };
+	static struct policy policy;
 	char err[CONF_ERR_SIZE];
 
 	/* First: what conf_load keeps must not point into the stack relays do not inherit. */
@@ -563,11 +642,12 @@ int main(void)
 		die_config("PORT: \"*\" needs CAP_NET_ADMIN, to redirect every tcp port to the proxy "
 			   "in its own network namespace (docker run --cap-add NET_ADMIN; compose: "
 			   "cap_add: [NET_ADMIN])");
-	resolve_allow_from(&conf);
+	load_policy(&conf, &policy);
 	raise_fd_limit();
 	main_signals(&state);
 	/* Before the first fork: every process must map the same pages. */
 	make_shared(&state);
+	resolve_client_names(&state);
 	if (target_setup(&state.target, &conf, state.shared, state.cancel_fd) == TARGET_STOPPING) {
 		log_msg("stopped during the lookup of TARGET %s", conf.target);
 		return 0;

@@ -51,6 +51,7 @@ ONLY = [key for key in os.environ.get("BENCH_ONLY", "").split(",") if key]
 wl.WHITELIST = os.path.abspath(os.environ.get("BENCH_WHITELIST", wl.WHITELIST))
 HTTP, IPERF, TLS, UDP = 80, 5201, 443, 5300
 NAMES = ("a.bench.test", "b.bench.test")
+CLIENT_NAME = "client.bench.test"  # the wrk client (IN_V4), as POLICY names it
 UDP_SIZE = 512
 UDP_WARMUP = 1
 PROXY_CPU, PEERS_CPU = "1", "0"  # UDP: the proxy on a core of its own
@@ -116,7 +117,7 @@ def socat_commands(mode, port, children=100):
 
 class Proxy:
     """One proxy under test, started for one measurement and stopped after it.
-    kind: socat, whitelist, whitelist-routed or haproxy."""
+    kind: socat, whitelist, whitelist-policy, whitelist-routed or haproxy."""
 
     def __init__(self, topo, kind):
         self.topo, self.kind, self.procs = topo, kind, []
@@ -501,10 +502,18 @@ def run_rates(topo, kinds, title, unit, measure, start, fmt="%.0f"):
 
 
 def bench_conn(topo, kinds):
+    # whitelist-policy: the same proxy with a POLICY rule for its TARGET that names
+    # the client by host name, so every accept runs the check (docs/policy.md).
+    kinds = kinds[:kinds.index("whitelist") + 1] + ["whitelist-policy"] + \
+        kinds[kinds.index("whitelist") + 1:]
+    policy = {"POLICY": "%s = %s" % (CLIENT_NAME, OUT_V4)}
     results = run_rates(topo, kinds, "new connections/s: wrk -t2 -c32, Connection: close, "
-                        "to nginx /hello", "conn/s", measure_conn_rate,
-                        lambda proxy: proxy.start("tcp", (HTTP,)))
+                        "to nginx /hello (whitelist-policy: POLICY \"%s\")" % policy["POLICY"],
+                        "conn/s", measure_conn_rate,
+                        lambda proxy: proxy.start("tcp", (HTTP,), **(
+                            policy if proxy.kind == "whitelist-policy" else {})))
     ratio_line("whitelist/socat", results["whitelist"], results["socat"], 3.0)
+    ratio_line("POLICY/no POLICY", results["whitelist-policy"], results["whitelist"])
     if "haproxy" in results:
         ratio_line("whitelist/haproxy", results["whitelist"], results["haproxy"], 0.6)
 
@@ -632,7 +641,7 @@ def main():
             return 1
     kinds = ["socat", "whitelist"] + (["haproxy"] if shutil.which("haproxy") else [])
     started = time.monotonic()
-    topo = wl.Topology(hosts={name: OUT_V4 for name in NAMES})
+    topo = wl.Topology(hosts=dict({name: OUT_V4 for name in NAMES}, **{CLIENT_NAME: IN_V4}))
     try:
         widen_ports(topo)
         start_servers(topo)

@@ -15,6 +15,7 @@ Suite *healthcheck_suite(void);
 Suite *http_head_suite(void);
 Suite *log_suite(void);
 Suite *metrics_suite(void);
+Suite *policy_suite(void);
 Suite *process_suite(void);
 Suite *relay_suite(void);
 Suite *resolve_suite(void);

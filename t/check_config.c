@@ -101,7 +101,7 @@ START_TEST(test_every_variable_set)
 	ck_assert_int_eq(conf.run_uid, 1000);
 	ck_assert_int_eq(conf.run_gid, 2000);
 	ck_assert_str_eq(conf.allow.text, "198.18.1.0/24\t2001:db8::/32 app_1");
-	ck_assert_uint_eq(conf.allow.count, 2);	/* the name waits for conf_allow_resolve */
+	ck_assert_uint_eq(conf.allow.count, 2);	/* the name is names.h's to look up */
 	ck_assert_int_eq(conf.allow.has_names, 1);
 	ck_assert_int_eq(conf.metrics_port, 9100);
 	ck_assert_int_eq(conf.resolve_interval, 30);
@@ -493,54 +493,6 @@ START_TEST(test_allow_match_loopback)
 }
 END_TEST
 
-/*
- * Names resolve through the system resolver (here /etc/hosts) and are added
- * after the IPs and CIDRs. Which addresses "localhost" has, and in which
- * order getaddrinfo returns them, are the system's: a stock Debian lists ::1
- * too, and glibc sorts it first. So the test looks for 127.0.0.1 among the
- * added entries, and asks only that each of them is one loopback host, once.
- */
-START_TEST(test_allow_resolve_names)
-{
-	static const char *const env[] = { "TARGET=x", "ALLOW_FROM=localhost 198.18.1.0/24", NULL };
-	static const uint8_t v6_loopback[16] = { [15] = 1 };
-	static struct conf conf;
-	char err[CONF_ERR_SIZE];
-	struct sockaddr_storage inside = client_addr("198.18.1.2");
-	struct sockaddr_storage outside = client_addr("198.18.2.2");
-	int v4_localhost = 0;
-
-	ck_assert_int_eq(load(&conf, err, env), 0);
-	ck_assert_uint_eq(conf.allow.count, 1);
-	ck_assert_msg(conf_allow_resolve(&conf, err, sizeof err) == 0, "%s", err);
-	ck_assert_uint_ge(conf.allow.count, 2);
-	ck_assert_uint_le(conf.allow.count, 3);	/* 127.0.0.1, and ::1 when listed */
-	ck_assert_int_eq(conf.allow.nets[0].family, AF_INET);	/* the CIDR, untouched */
-	ck_assert_uint_eq(conf.allow.nets[0].prefix, 24);
-	for (size_t i = 1; i < conf.allow.count; i++) {
-		const struct conf_net *net = &conf.allow.nets[i];
-
-		if (net->family == AF_INET) {
-			ck_assert_uint_eq(net->prefix, 32);
-			ck_assert_int_eq(net->addr[0], 127);
-			v4_localhost += memcmp(net->addr, "\x7f\0\0\x01", 4) == 0;
-		} else {
-			ck_assert_int_eq(net->family, AF_INET6);
-			ck_assert_uint_eq(net->prefix, 128);
-			ck_assert_mem_eq(net->addr, v6_loopback, 16);
-		}
-		for (size_t j = 1; j < i; j++)
-			ck_assert_msg(net->family != conf.allow.nets[j].family ||
-				      memcmp(net->addr, conf.allow.nets[j].addr, 16) != 0,
-				      "entries %zu and %zu are the same address", j, i);
-	}
-	ck_assert_int_eq(v4_localhost, 1);
-	/* The names added hosts, not networks: the CIDR still decides the rest. */
-	ck_assert_int_eq(conf_allow_match(&conf.allow, (struct sockaddr *)&inside), 1);
-	ck_assert_int_eq(conf_allow_match(&conf.allow, (struct sockaddr *)&outside), 0);
-}
-END_TEST
-
 START_TEST(test_allow_too_many)
 {
 	static char text[CONF_MAX_ALLOW * 16 + 16];
@@ -643,7 +595,6 @@ Suite *config_suite(void)
 	tcase_add_test(tc, test_allow_match);
 	tcase_add_test(tc, test_allow_match_v4_mapped_client);
 	tcase_add_test(tc, test_allow_match_loopback);
-	tcase_add_test(tc, test_allow_resolve_names);
 	tcase_add_test(tc, test_allow_too_many);
 	tcase_add_test(tc, test_expand_target);
 	tcase_add_test(tc, test_temp_path);

@@ -23,6 +23,7 @@ static const struct {
 	{ "tls_hello", tls_hello_suite }, { "http_head", http_head_suite },
 	{ "udp_batch", udp_batch_suite },
 	{ "udp_handover", udp_handover_suite },
+	{ "policy", policy_suite },
 };
 
 /* 1 when the suite was asked for: by name, or by no name at all. */

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "metrics.h"
+#include "policy.h"
 
 static struct conf conf;
 static struct shared *shared;
@@ -154,6 +155,40 @@ START_TEST(test_routed_target_addresses)
 }
 END_TEST
 
+/* With POLICY: a client label, the rule's client as written, "" for entries no rule names. */
+START_TEST(test_routed_counts_per_policy_client)
+{
+	static struct policy policy;
+
+	setup_ports(1);
+	conf.routed = 1;
+	conf.nroutes = 2;
+	strcpy(conf.routes[0].pattern, "api.stripe.com");
+	strcpy(conf.routes[1].pattern, "open.test");
+	memset(&policy, 0, sizeof policy);
+	policy.text = "billing 198.18.1.0/24 = api.stripe.com";
+	policy.named = 1;
+	policy.nclients = 2;
+	strcpy(policy.clients[0].text, "billing");
+	strcpy(policy.clients[1].text, "198.18.1.0/24");
+	policy.ngrants = 2;
+	policy.grants[0] = (struct policy_grant){ .client = 0, .entry = 0 };
+	policy.grants[1] = (struct policy_grant){ .client = 1, .entry = 0 };
+	conf.policy = &policy;
+	shared_add(&shared_port_of(shared, 80)->routed_grant[0], 5);
+	shared_add(&shared_port_of(shared, 80)->routed[1], 3);
+	render();
+	conf.policy = NULL;
+	assert_line("whitelist_routed_total{port=\"80\",target=\"api.stripe.com\",client=\"billing\"} 5");
+	assert_line("whitelist_routed_total{port=\"80\",target=\"api.stripe.com\","
+		    "client=\"198.18.1.0/24\"} 0");
+	assert_line("whitelist_routed_total{port=\"80\",target=\"open.test\",client=\"\"} 3");
+	/* A named entry has no line without a client: only its rules' clients reach it. */
+	ck_assert_uint_eq(count_of("target=\"api.stripe.com\",client=\"\""), 0);
+	ck_assert_uint_eq(count_of("whitelist_routed_total{"), 3);
+}
+END_TEST
+
 START_TEST(test_label_values_escaped)
 {
 	setup_ports(1);
@@ -230,6 +265,7 @@ Suite *metrics_suite(void)
 	tcase_add_test(tc, test_label_values_escaped);
 	tcase_add_test(tc, test_routed_counts_per_entry);
 	tcase_add_test(tc, test_routed_target_addresses);
+	tcase_add_test(tc, test_routed_counts_per_policy_client);
 	tcase_add_test(tc, test_many_ports);
 	tcase_add_loop_test(tc, test_route, 0, sizeof route_cases / sizeof route_cases[0]);
 	tcase_add_test(tc, test_route_nul_after_path);

@@ -15,6 +15,7 @@ Suite *http_head_suite(void);
 Suite *log_suite(void);
 Suite *metrics_suite(void);
 Suite *process_suite(void);
+Suite *proxy_head_suite(void);
 Suite *relay_suite(void);
 Suite *resolve_suite(void);
 Suite *session_suite(void);

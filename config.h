@@ -19,6 +19,8 @@
 #define CONF_TARGET_SIZE 254	/* a host name of 253, or an IP literal */
 #define CONF_MAX_ROUTES 32	/* TARGET entries of routed mode */
 #define CONF_TARGETS_SIZE 4096	/* TARGET as a whole */
+#define CONF_MAX_USERS 64	/* PROXY_USERS and PROXY_USERS_FILE together */
+#define CONF_USER_SIZE 256	/* "name:password" and its NUL */
 
 enum conf_mode { CONF_MODE_TCP, CONF_MODE_UDP };
 
@@ -47,6 +49,13 @@ struct conf_allow {
 	int has_names;		/* some words are host names: conf_allow_resolve adds them */
 	size_t count;
 	struct conf_net nets[CONF_MAX_ALLOW];
+};
+
+/* One PROXY_USERS pair, as Basic sends it decoded: "name:password". */
+struct conf_user {
+	char pair[CONF_USER_SIZE];
+	size_t len;		/* of pair */
+	size_t name_len;	/* the name before the first ':' */
 };
 
 struct conf {
@@ -84,6 +93,9 @@ struct conf {
 	struct conf_allow allow;	/* ALLOW_FROM */
 	uint16_t metrics_port;		/* 0 = no metrics */
 	long resolve_interval;		/* seconds between PRE_RESOLVE lookups; 0 = once */
+	uint16_t connect_port;		/* CONNECT_PORT: explicit proxy mode; 0 = off */
+	struct conf_user users[CONF_MAX_USERS];	/* PROXY_USERS, then PROXY_USERS_FILE's */
+	size_t nusers;			/* 0: CONNECT_PORT asks for no credentials */
 };
 
 /* Where the variables come from: getenv in the programs, a table in the tests. */
@@ -129,6 +141,21 @@ int conf_has_port(const struct conf *conf, uint16_t port);
  * each is added. The proxy calls it once at start; -1 with err as conf_load.
  */
 int conf_allow_resolve(struct conf *conf, char *err, size_t errsize);
+
+/* --- explicit proxy mode (config_proxy.c) --- */
+
+/*
+ * CONNECT_PORT, PROXY_USERS and PROXY_USERS_FILE (read now, as the proxy
+ * starts). Called by conf_load once PORT, MODE and METRICS_PORT are in
+ * conf; -1 with err as conf_load.
+ */
+int conf_load_proxy(struct conf *conf, conf_getter get, char *err, size_t size);
+
+/*
+ * 1 when a CONNECT or absolute-form client may ask for port: one of PORT's
+ * target ports (what each entry forwards to).
+ */
+int conf_proxy_port_allowed(const struct conf *conf, uint16_t port);
 
 /* --- ALLOW_FROM's networks and the match (config_allow.c) --- */
 

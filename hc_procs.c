@@ -392,9 +392,10 @@ static int hc_check_ports(const struct conf *conf, const struct shared *shared,
 	char problems[HC_LINE_SIZE / 2] = "", ports[256];
 	size_t total = 0;
 
-	for (size_t i = 0; i < conf->nports; i++) {
-		const struct shared_port *port = shared_port_of((struct shared *)shared,
-								conf->ports[i]);
+	/* PORT's, then CONNECT_PORT's listener, checked alike. */
+	for (size_t i = 0; i < conf->nports + (conf->connect_port != 0); i++) {
+		uint16_t number = i < conf->nports ? conf->ports[i] : conf->connect_port;
+		const struct shared_port *port = shared_port_of((struct shared *)shared, number);
 		size_t connections = 0;
 		enum hc_port_status status =
 			port ? hc_check_port(shared, port, socks, procs, conf, &connections)
@@ -402,12 +403,15 @@ static int hc_check_ports(const struct conf *conf, const struct shared *shared,
 
 		total += connections;
 		if (status != HC_PORT_OK)
-			hc_port_problem(problems, sizeof problems, status, conf->ports[i],
-					connections, conf->max_connections);
+			hc_port_problem(problems, sizeof problems, status, number, connections,
+					conf->max_connections);
 	}
 	if (problems[0])
 		return hc_fail("processes", "proxy %d: %s", shared->main_pid, problems);
 	hc_format_ports(conf, ports, sizeof ports);
+	if (conf->connect_port)
+		snprintf(ports + strlen(ports), sizeof ports - strlen(ports), " and CONNECT_PORT %u",
+			 conf->connect_port);
 	hc_pass("processes", "proxy %d listens on %s %s (%zu connection%s)", shared->main_pid,
 		conf->mode == CONF_MODE_TCP ? "tcp" : "udp", ports, total, total == 1 ? "" : "s");
 	return 0;

@@ -233,7 +233,7 @@ static int proxy_target_form(struct proxy_parse *ps)
 	out->form = PROXY_FORM_ABSOLUTE;
 	if (n < sizeof scheme - 1 || !proxy_equal_nocase(target, sizeof scheme - 1, scheme))
 		return proxy_malformed(ps, n > 0 && (target[0] == '/' || target[0] == '*')
-				       ? "not a proxy request (origin-form)"
+				       ? "a target in origin-form, as servers get it"
 				       : "only http:// targets (https goes through CONNECT)");
 	if (memchr(target, '#', n))
 		return proxy_malformed(ps, "a fragment in the target");

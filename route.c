@@ -13,13 +13,30 @@
 #include "guard.h"
 #include "log.h"
 #include "process.h"
+#include "proxy.h"
 
 #define ROUTE_LOG_MS 1000		/* refusals: a line a second per port and reason */
 #define ROUTE_ALERT_UNRECOGNIZED_NAME 112	/* RFC 6066 3 */
 #define ROUTE_TLS_ALERT 21		/* the record type of an alert */
 #define ROUTE_TLS_FATAL 2
 
-enum route_step { ROUTE_STEP_PEEK, ROUTE_STEP_MATCH, ROUTE_STEP_CONNECT, ROUTE_STEP_DONE };
+enum route_step {
+	ROUTE_STEP_PEEK, ROUTE_STEP_HEAD, ROUTE_STEP_AUTH, ROUTE_STEP_MATCH, ROUTE_STEP_CONNECT,
+	ROUTE_STEP_OPEN, ROUTE_STEP_DONE
+};
+
+/* What a peek hands its bytes to: a sniff_status or proxy_head_status; 0 is "need more". */
+typedef int (*route_decider)(const uint8_t *data, size_t len, void *out);
+
+static int route_decide_name(const uint8_t *data, size_t len, void *out)
+{
+	return sniff_name(data, len, out);
+}
+
+static int route_decide_head(const uint8_t *data, size_t len, void *out)
+{
+	return proxy_head_parse(data, len, out);
+}
 
 /* How the peek ended, beyond sniff.h's answers. */
 enum route_peek_end {
@@ -27,6 +44,11 @@ enum route_peek_end {
 	ROUTE_PEEK_FULL = -11,		/* SNIFF_MAX_PEEK bytes and still no end of the head */
 	ROUTE_PEEK_CLOSED = -12,	/* the client ended (or failed) before a name */
 };
+
+_Static_assert(PROXY_HEAD_MAX == SNIFF_MAX_PEEK, "one buffer serves both peeks");
+
+/* The client's first bytes: peeked (routed mode) or the head to consume (explicit). */
+static uint8_t route_peeked[SNIFF_MAX_PEEK];
 
 /* Lets poll() wake only once more than `have` bytes wait: no spin on bytes already peeked. */
 static void route_wait_for_more(int fd, size_t have)
@@ -37,11 +59,11 @@ static void route_wait_for_more(int fd, size_t have)
 }
 
 /*
- * Peeks at the client's first bytes until sniff_name() decides, the client
- * ends, the buffer is full, or the time is up. A sniff_status or a
+ * Peeks at the client's first bytes until decide() does, the client ends,
+ * the buffer is full, or the time is up. decide's answer or a
  * route_peek_end; the socket's low-water mark is back to 1 after it.
  */
-static int route_peek(int fd, long timeout_s, uint8_t *buf, struct sniff_result *out,
+static int route_peek(int fd, long timeout_s, uint8_t *buf, route_decider decide, void *out,
 		      size_t *have)
 {
 	long long deadline = proc_now_ms() + timeout_s * 1000;
@@ -54,7 +76,7 @@ static int route_peek(int fd, long timeout_s, uint8_t *buf, struct sniff_result 
 
 		if (got > 0 && (size_t)got > *have) {
 			*have = (size_t)got;
-			if ((status = sniff_name(buf, *have, out)) != SNIFF_NEED_MORE)
+			if ((status = decide(buf, *have, out)) != SNIFF_NEED_MORE)
 				break;
 			if (*have == SNIFF_MAX_PEEK) {
 				status = ROUTE_PEEK_FULL;
@@ -101,6 +123,10 @@ static void route_describe(enum shared_refusal why, const struct route_outcome *
 	const char *name = out->sniffed.name, *range;
 	char host[LOG_ADDR_SIZE];
 
+	if (out->explicit_mode) {
+		proxy_describe(why, target->conf, &out->head, &out->upstream, text, size);
+		return;
+	}
 	switch (why) {
 	case SHARED_REFUSED_NOT_ALLOWED:
 		snprintf(text, size, "\"%s\" is not an allowed host", name);
@@ -162,10 +188,12 @@ static int route_refuse(const struct target *target, struct shared_port *port, i
 			const struct route_outcome *out)
 {
 	int answered = why != SHARED_REFUSED_TIMEOUT && why != SHARED_REFUSED_NOT_TLS_OR_HTTP;
-	char text[400], shown[LOG_ADDR_SIZE];
+	char text[600], shown[LOG_ADDR_SIZE];
 
 	route_describe(why, out, target, text, sizeof text);
-	if (answered && out->sniffed.proto == SNIFF_PROTO_TLS)
+	if (out->explicit_mode && why != SHARED_REFUSED_TIMEOUT)
+		proxy_answer(fd, why, text);
+	else if (answered && out->sniffed.proto == SNIFF_PROTO_TLS)
 		route_send_alert(fd, out->sniffed.tls_version);
 	else if (answered && out->sniffed.proto == SNIFF_PROTO_HTTP)
 		route_send_403(fd, text);
@@ -177,18 +205,86 @@ static int route_refuse(const struct target *target, struct shared_port *port, i
 	return ROUTE_REFUSED;
 }
 
-/* One step of a connection's way through routed mode: the next step, or DONE with *result. */
-static enum route_step route_step(enum route_step step, const struct target *target,
-				  struct shared_port *port, int fd, const struct endpoint *client,
-				  struct route_outcome *out, int *result)
+/* The explicit proxy's own steps: the head read and consumed, its credentials, its match. */
+static enum route_step route_step_proxy(enum route_step step, const struct target *target,
+					struct shared_port *port, int fd,
+					const struct endpoint *client, struct route_outcome *out,
+					int *result)
 {
-	static uint8_t peeked[SNIFF_MAX_PEEK];
+	enum shared_refusal why = SHARED_REFUSED_BAD_REQUEST;
 	size_t have;
 	int status;
 
 	switch (step) {
+	case ROUTE_STEP_HEAD:
+		status = route_peek(fd, target->conf->route_timeout, route_peeked,
+				    route_decide_head, &out->head, &have);
+		if (status == PROXY_HEAD_FOUND && proxy_consume(fd, out->head.head_len) == 0) {
+			snprintf(out->sniffed.name, sizeof out->sniffed.name, "%s", out->head.host);
+			return ROUTE_STEP_AUTH;
+		}
+		if (status == ROUTE_PEEK_TIMEOUT)
+			why = SHARED_REFUSED_TIMEOUT;
+		break;
+	case ROUTE_STEP_AUTH:
+		if (proxy_authorized(target->conf, route_peeked, &out->head))
+			return ROUTE_STEP_MATCH;
+		why = SHARED_REFUSED_AUTH;
+		break;
+	default:	/* ROUTE_STEP_MATCH */
+		if (proxy_match(target->conf, &out->head, &out->route, &why) == 0) {
+			if (out->route >= 0)
+				shared_add(&port->routed[out->route], 1);
+			return ROUTE_STEP_CONNECT;
+		}
+		break;
+	}
+	*result = route_refuse(target, port, fd, client, why, out);
+	return ROUTE_STEP_DONE;
+}
+
+/* The explicit proxy's connect: to the port asked for, within ROUTE_TIMEOUT; each failure answered. */
+static enum route_step route_step_proxy_connect(const struct target *target,
+						struct shared_port *port, int fd,
+						const struct endpoint *client,
+						struct route_outcome *out, int *result)
+{
+	char text[600];
+	int status = target_connect_port(target, port, out->route, out->head.host, out->head.port,
+					 proc_now_ms() + target->conf->route_timeout * 1000,
+					 &out->upstream);
+
+	if (status >= 0) {
+		*result = status;
+		return ROUTE_STEP_OPEN;
+	}
+	if (status == TARGET_SELF) {	/* counted and logged by the loop guard */
+		proxy_describe(SHARED_REFUSED_LOOP, target->conf, &out->head, NULL, text, sizeof text);
+		proxy_answer(fd, SHARED_REFUSED_LOOP, text);
+		*result = ROUTE_REFUSED;
+		return ROUTE_STEP_DONE;
+	}
+	*result = route_refuse(target, port, fd, client,
+			       status == TARGET_PRIVATE ? SHARED_REFUSED_PRIVATE
+			       : status == TARGET_TIMEOUT ? SHARED_REFUSED_CONNECT_TIMEOUT
+							  : SHARED_REFUSED_UNREACHABLE, out);
+	return ROUTE_STEP_DONE;
+}
+
+/* One step of a connection's way: the next step, or DONE with *result. */
+static enum route_step route_step(enum route_step step, const struct target *target,
+				  struct shared_port *port, int fd, const struct endpoint *client,
+				  struct route_outcome *out, int *result)
+{
+	size_t have;
+	int status;
+
+	if (out->explicit_mode && step != ROUTE_STEP_CONNECT && step != ROUTE_STEP_OPEN)
+		return route_step_proxy(step, target, port, fd, client, out, result);
+	switch (step) {
 	case ROUTE_STEP_PEEK:
-		status = route_peek(fd, target->conf->route_timeout, peeked, &out->sniffed, &have);
+		status = route_peek(fd, target->conf->route_timeout, route_peeked, route_decide_name,
+				    &out->sniffed, &have);
 		if (status == SNIFF_FOUND)
 			return ROUTE_STEP_MATCH;
 		*result = route_refuse(target, port, fd, client, route_peek_refusal(status, have), out);
@@ -201,7 +297,15 @@ static enum route_step route_step(enum route_step step, const struct target *tar
 		}
 		*result = route_refuse(target, port, fd, client, SHARED_REFUSED_NOT_ALLOWED, out);
 		return ROUTE_STEP_DONE;
+	case ROUTE_STEP_OPEN:
+		if (proxy_open(fd, *result, route_peeked, &out->head, port) < 0) {
+			close(*result);
+			*result = ROUTE_UNREACHABLE;
+		}
+		return ROUTE_STEP_DONE;
 	default:	/* ROUTE_STEP_CONNECT */
+		if (out->explicit_mode)
+			return route_step_proxy_connect(target, port, fd, client, out, result);
 		status = target_connect_name(target, port, out->route, out->sniffed.name,
 					     &out->upstream);
 		*result = status >= 0 ? status
@@ -214,13 +318,15 @@ static enum route_step route_step(enum route_step step, const struct target *tar
 }
 
 int route_connect(const struct target *target, struct shared_port *port, int client_fd,
-		  const struct endpoint *client, struct route_outcome *out, int *target_fd)
+		  const struct endpoint *client, int explicit_mode, struct route_outcome *out,
+		  int *target_fd)
 {
-	enum route_step step = ROUTE_STEP_PEEK;
+	enum route_step step = explicit_mode ? ROUTE_STEP_HEAD : ROUTE_STEP_PEEK;
 	int result = ROUTE_UNREACHABLE;
 
 	memset(out, 0, sizeof *out);
 	out->route = -1;
+	out->explicit_mode = explicit_mode;
 	while (step != ROUTE_STEP_DONE)
 		step = route_step(step, target, port, client_fd, client, out, &result);
 	if (result < 0)

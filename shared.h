@@ -38,7 +38,7 @@
 
 #define SHARED_LINE 64		/* ports never share a cache line */
 #define SHARED_MAGIC 0x776c7374	/* "wlst": the region is complete */
-#define SHARED_VERSION 3	/* the layout below; the healthcheck refuses another */
+#define SHARED_VERSION 4	/* the layout below; the healthcheck refuses another */
 
 /* Process names (comm), for people reading ps; the healthcheck goes by pid. */
 #define SHARED_MAIN_COMM "whitelist"		/* the executable's name */
@@ -59,6 +59,11 @@ enum shared_refusal {
 	SHARED_REFUSED_NOT_TLS_OR_HTTP,	/* routed: neither a ClientHello nor an HTTP/1.x request */
 	SHARED_REFUSED_TIMEOUT,		/* routed: no name within ROUTE_TIMEOUT */
 	SHARED_REFUSED_PRIVATE,		/* routed: a wildcard's name led to a private address */
+	SHARED_REFUSED_BAD_REQUEST,	/* CONNECT_PORT: no proxy request (400) */
+	SHARED_REFUSED_PORT,		/* CONNECT_PORT: a port not among PORT's (403) */
+	SHARED_REFUSED_AUTH,		/* CONNECT_PORT: credentials missing or wrong (407) */
+	SHARED_REFUSED_UNREACHABLE,	/* CONNECT_PORT: no address, or refused (502) */
+	SHARED_REFUSED_CONNECT_TIMEOUT,	/* CONNECT_PORT: connecting took ROUTE_TIMEOUT (504) */
 	SHARED_REFUSALS
 };
 

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "guard.h"
@@ -23,6 +24,14 @@
  */
 #define TARGET_REFRESH_TIMEOUT_MS 2000
 #define TARGET_MAX_ADDRS 16	/* addresses of one name tried, at most: a relay's stack stays small */
+
+/*
+ * Explicit proxy mode: when connecting gives up (proc_now_ms; 0: never, as
+ * socat) and whether it did. A relay child carries one connection, so this
+ * is its own state; target_connect_port sets it.
+ */
+static long long target_deadline_ms;
+static int target_timed_out;
 
 int target_is_self(const struct sockaddr *addr, socklen_t len)
 {
@@ -221,13 +230,38 @@ static void target_loop_event(const struct target *target, struct shared_port *p
 	log_msg("%s", sentence);
 }
 
+/* A blocking connect bounded by target_deadline_ms: SO_SNDTIMEO bounds connect() on Linux. */
+static int target_connect_until(int fd, const struct sockaddr *addr, socklen_t len)
+{
+	long long left = target_deadline_ms - proc_now_ms();
+	struct timeval timeout = { 0 };
+	int status;
+
+	if (left <= 0) {
+		target_timed_out = 1;
+		errno = ETIMEDOUT;
+		return -1;
+	}
+	timeout.tv_sec = left / 1000;
+	timeout.tv_usec = (left % 1000) * 1000;
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
+	status = connect(fd, addr, len);
+	if (status < 0 && (errno == EINPROGRESS || errno == EAGAIN)) {
+		target_timed_out = 1;	/* the time ran out, not the peer */
+		errno = ETIMEDOUT;
+	}
+	timeout = (struct timeval){ 0 };
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
+	return status;
+}
+
 static int target_connect_addr(int socktype, const struct sockaddr *addr, socklen_t len)
 {
 	int fd = socket(addr->sa_family, socktype | SOCK_CLOEXEC, 0);
 
 	if (fd < 0)
 		return -1;
-	if (connect(fd, addr, len) == 0)
+	if ((target_deadline_ms ? target_connect_until(fd, addr, len) : connect(fd, addr, len)) == 0)
 		return fd;
 	int saved = errno;
 	close(fd);
@@ -334,11 +368,11 @@ static int target_from_slot(const struct shared_addr *slot, uint16_t port, struc
 
 /* The address main keeps in shared memory: read now, so a refresh reaches this connection. */
 static int target_connect_fixed(const struct target *target, struct shared_port *port,
-				int socktype, struct endpoint *used)
+				int socktype, uint16_t to, struct endpoint *used)
 {
 	int is_self, fd;
 
-	if (target_from_slot(&target->shared->target, port->port, used, &is_self) < 0) {
+	if (target_from_slot(&target->shared->target, to, used, &is_self) < 0) {
 		log_msg("port %u: no address for TARGET %s", port->port, target->conf->target);
 		return TARGET_FAILED;
 	}
@@ -353,11 +387,11 @@ static int target_connect_fixed(const struct target *target, struct shared_port 
 
 /* TARGET through the system resolver (PRE_RESOLVE=0), each address in turn. */
 static int target_connect_resolved(const struct target *target, struct shared_port *port,
-				   int socktype, struct endpoint *used)
+				   int socktype, uint16_t to, struct endpoint *used)
 {
 	struct target_candidates candidates;
 
-	if (target_getaddrinfo(target->conf->target, socktype, port->port, &candidates) < 0)
+	if (target_getaddrinfo(target->conf->target, socktype, to, &candidates) < 0)
 		return TARGET_FAILED;
 	return target_try(target, port, socktype, target->conf->target, 0, &candidates, used);
 }
@@ -370,8 +404,8 @@ int target_uses_system_resolver(const struct target *target)
 int target_connect(const struct target *target, struct shared_port *port, int socktype,
 		   struct endpoint *used)
 {
-	int fd = target->fixed ? target_connect_fixed(target, port, socktype, used)
-			       : target_connect_resolved(target, port, socktype, used);
+	int fd = target->fixed ? target_connect_fixed(target, port, socktype, port->port, used)
+			       : target_connect_resolved(target, port, socktype, port->port, used);
 
 	if (fd == TARGET_FAILED)
 		shared_add(&port->upstream_errors, 1);
@@ -423,8 +457,9 @@ static int target_resolve_name(const struct target *target, const char *name, ui
 	return 0;
 }
 
-int target_connect_name(const struct target *target, struct shared_port *port, int route,
-			const char *name, struct endpoint *used)
+/* target_connect_name on port `to`. */
+static int target_connect_route(const struct target *target, struct shared_port *port, int route,
+				const char *name, uint16_t to, struct endpoint *used)
 {
 	const struct conf *conf = target->conf;
 	int exact = conf->routes[route].kind == CONF_ROUTE_EXACT;
@@ -433,12 +468,12 @@ int target_connect_name(const struct target *target, struct shared_port *port, i
 
 	candidates.count = 1;
 	if (conf->pre_resolve && exact)
-		fd = target_from_slot(&target->shared->routes[route], port->port,
-				      &candidates.list[0], &is_self);
+		fd = target_from_slot(&target->shared->routes[route], to, &candidates.list[0],
+				      &is_self);
 	else if (conf->pre_resolve)
-		fd = target_resolve_name(target, name, port->port, &candidates);
+		fd = target_resolve_name(target, name, to, &candidates);
 	else
-		fd = target_getaddrinfo(name, SOCK_STREAM, port->port, &candidates);
+		fd = target_getaddrinfo(name, SOCK_STREAM, to, &candidates);
 	if (fd == 0)
 		fd = target_try(target, port, SOCK_STREAM, name, !exact && !conf->route_allow_private,
 				&candidates, used);
@@ -447,4 +482,29 @@ int target_connect_name(const struct target *target, struct shared_port *port, i
 	if (fd == TARGET_FAILED)
 		shared_add(&port->upstream_errors, 1);
 	return fd;
+}
+
+int target_connect_name(const struct target *target, struct shared_port *port, int route,
+			const char *name, struct endpoint *used)
+{
+	return target_connect_route(target, port, route, name, port->port, used);
+}
+
+int target_connect_port(const struct target *target, struct shared_port *port, int route,
+			const char *name, uint16_t to, long long deadline_ms, struct endpoint *used)
+{
+	int fd;
+
+	target_deadline_ms = deadline_ms;
+	target_timed_out = 0;
+	if (route >= 0)
+		fd = target_connect_route(target, port, route, name, to, used);
+	else if (target->fixed)
+		fd = target_connect_fixed(target, port, SOCK_STREAM, to, used);
+	else
+		fd = target_connect_resolved(target, port, SOCK_STREAM, to, used);
+	if (fd == TARGET_FAILED && route < 0)
+		shared_add(&port->upstream_errors, 1);
+	target_deadline_ms = 0;
+	return fd == TARGET_FAILED && target_timed_out ? TARGET_TIMEOUT : fd;
 }

@@ -149,7 +149,8 @@ void tcp_serve(const struct conf *conf, const struct target *target, struct shar
 	/* Fails under ASan or with no room below the binary: relays then take more memory. */
 	proc_spawn_prepare(target_uses_system_resolver(target));
 	state.context = (struct conn_context){ .target = target, .stats = state.core.stats,
-					       .verbose = conf->verbose };
+					       .verbose = conf->verbose,
+					       .explicit_mode = conf->connect_port == port };
 	while (!state.core.stopping) {
 		struct pollfd pfd = { .fd = state.fd, .events = POLLIN };
 		/* At the limit the socket is not polled: clients wait in the backlog. */

@@ -53,7 +53,7 @@ struct main_state {
 	struct target target;
 	int cancel_fd;		/* a signalfd of SIGTERM and SIGINT: ends a lookup at once */
 	sigset_t wait_mask;	/* the mask while waiting: SIGTERM, SIGINT, SIGCHLD let in */
-	struct main_listener listeners[CONF_MAX_PORTS + 1];
+	struct main_listener listeners[CONF_MAX_PORTS + 2];	/* PORT's, CONNECT_PORT, METRICS_PORT */
 	size_t count;
 };
 
@@ -162,7 +162,7 @@ static uid_t main_owner(const struct conf *conf)
 }
 
 /*
- * Every port, then METRICS_PORT (tcp, dual-stack too). The sockets are
+ * Every port, then CONNECT_PORT and METRICS_PORT (tcp, dual-stack too). The sockets are
  * owned by RUN_AS (a socket's owner is the fsuid that made it): UDP
  * sessions, running as RUN_AS, may only join a port's reuseport group when
  * its owner is theirs. Binding below 1024 still uses root's rights.
@@ -180,6 +180,14 @@ static void bind_all(struct main_state *state)
 				  conf->ports[i]);
 	}
 	state->count = conf->nports;
+	if (conf->connect_port) {
+		struct main_listener *proxy = &state->listeners[state->count++];
+
+		*proxy = (struct main_listener){ .port = conf->connect_port };
+		proxy->fd = listener_bind(CONF_MODE_TCP, conf->connect_port);
+		if (proxy->fd < 0)
+			die_errno("unable to bind CONNECT_PORT %u", conf->connect_port);
+	}
 	if (conf->metrics_port) {
 		struct main_listener *metrics = &state->listeners[state->count++];
 
@@ -399,9 +407,14 @@ static void unpublish_at_exit(void)
 static void make_shared(struct main_state *state)
 {
 	const struct conf *conf = state->conf;
+	static uint16_t ports[CONF_MAX_PORTS + 1];	/* PORT's, then CONNECT_PORT's counters */
+	size_t nports = conf->nports;
 	int published;
 
-	state->shared = shared_create(conf->ports, conf->nports,
+	memcpy(ports, conf->ports, nports * sizeof ports[0]);
+	if (conf->connect_port)
+		ports[nports++] = conf->connect_port;
+	state->shared = shared_create(ports, nports,
 				      conf->mode == CONF_MODE_TCP ? SOCK_STREAM : SOCK_DGRAM,
 				      main_owner(conf), &published);
 	if (!state->shared)
@@ -429,6 +442,10 @@ static void log_started(const struct main_state *state)
 		log_msg("forwarding %zu %s port%s to %s", conf->nports,
 			conf->mode == CONF_MODE_TCP ? "tcp" : "udp", conf->nports > 1 ? "s" : "",
 			conf->target);
+	if (conf->connect_port)
+		log_msg("explicit proxy (CONNECT, absolute-form http://) on tcp port %u to %s on "
+			"PORT's ports%s", conf->connect_port, conf->targets,
+			conf->nusers ? ", with PROXY_USERS" : "");
 	if (conf->metrics_port)
 		log_msg("metrics at http://*:%u/metrics", conf->metrics_port);
 	if (target_refreshes(&state->target))

@@ -43,17 +43,18 @@ static int proxy_write_all(int fd, const void *data, size_t len)
 	return 0;
 }
 
-int proxy_consume(int fd, size_t len)
+int proxy_consume(int fd, uint8_t *peeked, size_t len)
 {
-	static char sink[PROXY_HEAD_MAX];
-
 	while (len > 0) {
-		ssize_t got = recv(fd, sink, len, MSG_DONTWAIT);
+		/* The same bytes as were peeked: read over them, no other page is touched. */
+		ssize_t got = recv(fd, peeked, len, MSG_DONTWAIT);
 
 		if (got <= 0 && !(got < 0 && errno == EINTR))
 			return -1;	/* peeked, so there: anything else is an error */
-		if (got > 0)
+		if (got > 0) {
+			peeked += got;
 			len -= (size_t)got;
+		}
 	}
 	return 0;
 }

@@ -19,8 +19,11 @@
 #include "proxy_head.h"
 #include "shared.h"
 
-/* Takes the head (len bytes, already peeked) off the client's socket: 0, or -1. */
-int proxy_consume(int fd, size_t len);
+/*
+ * Takes the head (len bytes, already peeked into peeked) off the client's
+ * socket, reading them over the peeked copy: 0, or -1.
+ */
+int proxy_consume(int fd, uint8_t *peeked, size_t len);
 
 /*
  * 1 when no PROXY_USERS are set, or the head's Basic credentials are one of

@@ -219,7 +219,7 @@ static enum route_step route_step_proxy(enum route_step step, const struct targe
 	case ROUTE_STEP_HEAD:
 		status = route_peek(fd, target->conf->route_timeout, route_peeked,
 				    route_decide_head, &out->head, &have);
-		if (status == PROXY_HEAD_FOUND && proxy_consume(fd, out->head.head_len) == 0) {
+		if (status == PROXY_HEAD_FOUND && proxy_consume(fd, route_peeked, out->head.head_len) == 0) {
 			snprintf(out->sniffed.name, sizeof out->sniffed.name, "%s", out->head.host);
 			return ROUTE_STEP_AUTH;
 		}

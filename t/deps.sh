@@ -59,6 +59,9 @@ bench wrk                      wrk                      bench/bench.py (connecti
 bench iperf3                   iperf3                   bench/bench.py (throughput, UDP)
 bench haproxy                  haproxy                  bench/bench.py (the reference)
 bench openssl                  openssl                  bench/bench.py (the TLS workload's test CA)
+bench squid                    squid                    bench/bench.py (the CONNECT workload's reference)
+bench tinyproxy                tinyproxy                bench/bench.py (the CONNECT workload: a thread per connection)
+bench pkg:libssl-dev           libssl-dev               bench/connectload.c (the CONNECT workload's client)
 fuzz  clang                    clang                    fuzz/run.sh
 fuzz  pkg:libclang-rt-14-dev   libclang-rt-14-dev       fuzz/run.sh: libFuzzer, clang's ASan (clang only recommends it)
 fresh debootstrap              debootstrap              t/fresh.sh
@@ -107,6 +110,11 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 # shellcheck disable=SC2086 # one word per package
 apt-get install -y -qq --no-install-recommends $packages >/dev/null
+# squid and tinyproxy (bench) start their system services on install where
+# services run: the bench starts its own in a namespace; those are stopped.
+for service in squid tinyproxy; do
+	case " $packages " in *" $service "*) service "$service" stop >/dev/null 2>&1 || true ;; esac
+done
 packages=$(missing)
 if [ -n "$packages" ]; then
 	echo "deps: still missing after apt-get install: $packages" >&2

@@ -49,7 +49,7 @@ check /usr/lib/podman/netavark netavark                 t/test_container.py (pod
 check /usr/lib/podman/aardvark-dns aardvark-dns         t/test_container.py (the networks' DNS)
 check iptables                 iptables                 t/test_container.py (netavark runs it)
 check podman-compose           podman-compose           t/test_container.py (the README's full compose example)
-check pkg:python3-yaml         python3-yaml             t/test_container.py (reads the README's compose file)
+check pkg:python3-yaml         python3-yaml             t/test_container.py (reads the README's compose file); t/test_container_connect.py (examples/explicit-proxy.yml)
 check nsenter                  util-linux               t/test_container.py (podman in the engine's namespaces)
 check unshare                  util-linux               t/test_container.py (the engine's namespaces)
 check musl-gcc                 musl-tools               t/test_image.py (Alpine's libc)

@@ -306,6 +306,7 @@ exec nsenter --target {holder} --mount --net --wd="$PWD" -- \\
 """
 
 _engines = []
+_machine_lock = None  # ENGINE_LOCK, once this process holds it
 
 
 class Engine:
@@ -316,9 +317,12 @@ class Engine:
     def __init__(self):
         # One engine at a time on the machine: podman's lock segment in
         # /dev/shm is shared by every podman, and this run may remove it.
-        # The lock is held until this process exits.
-        self.machine_lock = open(ENGINE_LOCK, "a")
-        fcntl.flock(self.machine_lock, fcntl.LOCK_EX)
+        # The lock is taken once and held until this process exits (a second
+        # open and flock in the same process would wait for itself).
+        global _machine_lock
+        if _machine_lock is None:
+            _machine_lock = open(ENGINE_LOCK, "a")
+            fcntl.flock(_machine_lock, fcntl.LOCK_EX)
         self.tag = "wlct%d%s" % (os.getpid() % 100000, os.urandom(2).hex())
         # podman's lock segment: ours to remove only when we made it.
         self.lock_was_there = os.path.exists(PODMAN_LOCK)

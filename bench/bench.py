@@ -439,17 +439,23 @@ def measure_tls(topo, proxy):
 
 def measure_connect(topo, proxy):
     """TLS connections/s by bench/connectload: through CONNECT on 3128, or (routed
-    mode) straight to 443 with the name as SNI."""
+    mode) straight to 443 with the name as SNI; and connections per CPU-second of
+    the proxy's processes (their reaped children's included), which the machine's
+    other load does not change."""
     direct = proxy.kind == "whitelist-routed"
+    before = cpu_seconds(proxy.tree())
     out = wl.run("ip", "netns", "exec", topo.inside, topo.connectload, PX_IN_V4,
                  str(TLS if direct else CONNECT), str(SECONDS), str(CONNECT_WORKERS),
                  "DIRECT" if direct else "CONNECT", *NAMES, timeout=SECONDS + 60).stdout
+    time.sleep(0.2)  # the last relays reaped: their time is in their listener's
+    used = cpu_seconds(proxy.tree()) - before
     found = re.search(r"connections (\d+) errors (\d+) rate ([\d.]+)", out)
     if not found:
         raise RuntimeError("connectload through %s: %r" % (proxy.kind, out))
     if int(found.group(2)) > int(found.group(1)) // 100:
         print("  (%s: %s errors, %s connections)" % (proxy.kind, found.group(2), found.group(1)))
-    return float(found.group(3))
+    return {"rate": float(found.group(3)),
+            "per_cpu": int(found.group(1)) / used if used > 0 else 0.0}
 
 
 # ---------------------------------------------------------------- setup
@@ -723,16 +729,22 @@ def bench_connect(topo, kinds):
             print("  %s: n/a (not installed: t/deps.sh bench installs it)" % kind)
     results = rounds(topo, connect_kinds, measure_connect,
                      lambda proxy: starts[proxy.kind](proxy))
+    rates = {kind: [r["rate"] for r in results[kind]] for kind in connect_kinds}
+    per_cpu = {kind: [r["per_cpu"] for r in results[kind]] for kind in connect_kinds}
     for kind in connect_kinds:
-        line(kind, results[kind], "conn/s")
-    if "squid" in results:
-        ratio_line("whitelist-connect/squid", results["whitelist-connect"], results["squid"],
-                   1.0)
-    ratio_line("whitelist-connect/whitelist-routed", results["whitelist-connect"],
-               results["whitelist-routed"], 0.9)
-    if "tinyproxy" in results:
-        ratio_line("whitelist-connect/tinyproxy", results["whitelist-connect"],
-                   results["tinyproxy"])
+        line(kind, rates[kind], "conn/s")
+    print("  connections per CPU-second of the proxy (its processes and reaped children):")
+    for kind in connect_kinds:
+        line(kind, per_cpu[kind], "conn/cpu-s")
+    for label, figures in (("conn/s", rates), ("per cpu-s", per_cpu)):
+        if "squid" in figures:
+            ratio_line("whitelist-connect/squid " + label, figures["whitelist-connect"],
+                       figures["squid"], 1.0)
+        ratio_line("whitelist-connect/routed " + label, figures["whitelist-connect"],
+                   figures["whitelist-routed"], 0.9)
+        if "tinyproxy" in figures:
+            ratio_line("whitelist-connect/tinyproxy " + label, figures["whitelist-connect"],
+                       figures["tinyproxy"])
 
 
 WORKLOADS = [("memory", bench_memory), ("conn", bench_conn), ("bulk", bench_bulk),

@@ -417,6 +417,17 @@ class TestConnectUsers(ConnectCase):
         self.assertIn(b'\r\nProxy-Authenticate: Basic realm="whitelist"\r\n', answer)
         self.assertTrue(answer.startswith(b"HTTP/1.1 407 Proxy Authentication Required\r\n"))
 
+    def test_the_healthcheck_probes_through_connect_port_with_credentials(self):
+        before = self.served()
+        env = dict(self.proxy.env, HTTP_HEALTHCHECK="1")
+        result = wl.run("ip", "netns", "exec", self.topo.proxy, wl.HEALTHCHECK, env=env,
+                        check=False)
+        said = result.stdout + result.stderr
+        self.assertEqual(result.returncode, 0, said)
+        self.assertRegex(said, r"http://a\.test/ through 127\.0\.0\.1:3128 \(CONNECT_PORT\): 200")
+        self.assertRegex(said, r"http://a\.test/ through 127\.0\.0\.1:80: 200")
+        self.assertEqual(sum(self.served()), sum(before) + 2, "both probes reached nginx")
+
     def test_no_credential_reaches_a_server(self):
         result = self.curl("-x", PROXY_URL, "--proxy-user", "alice:secret", "http://a.test/echo")
         self.assertEqual(result.returncode, 0, result.stderr)

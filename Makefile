@@ -22,9 +22,9 @@ CHECK_LIBS = $(shell $(PKG_CONFIG) --libs check)
 
 # The modules every program may use, then each program's own: one file per
 # process role (ARCHITECTURE.md).
-COMMON_OBJS = addr.o config.o config_allow.o config_ports.o dns_wire.o log.o process.o resolve.o shared.o
-SNIFF_OBJS = sniff.o sniff_normalize.o tls_hello.o http_head.o
-PROXY_OBJS = whitelist.o $(COMMON_OBJS) target.o guard.o ifnets.o listener.o slots.o tcp.o conn.o route.o relay.o every_port.o \
+COMMON_OBJS = addr.o config.o config_allow.o config_ports.o config_proxy.o dns_wire.o log.o process.o resolve.o shared.o
+SNIFF_OBJS = sniff.o sniff_normalize.o tls_hello.o http_head.o proxy_head.o
+PROXY_OBJS = whitelist.o $(COMMON_OBJS) target.o guard.o ifnets.o listener.o slots.o tcp.o conn.o route.o proxy.o relay.o every_port.o \
 	policy.o names.o \
 	$(SNIFF_OBJS) udp.o udp_session.o udp_batch.o udp_handover.o session.o metrics.o
 HEALTH_OBJS = healthcheck.o $(COMMON_OBJS) hc_report.o hc_procs.o hc_dns.o hc_probe.o

@@ -569,7 +569,8 @@ static int conf_load_additions(struct conf *conf, conf_getter get, char *err, si
 	    conf_number(get, "RESOLVE_INTERVAL", "0", 0, INT_MAX / 1000, &conf->resolve_interval,
 			err, size) < 0 ||
 	    conf_number(get, "ROUTE_TIMEOUT", "10", 1, 3600, &conf->route_timeout, err, size) < 0 ||
-	    conf_flag(get, "ROUTE_ALLOW_PRIVATE", "0", &conf->route_allow_private, err, size) < 0)
+	    conf_flag(get, "ROUTE_ALLOW_PRIVATE", "0", &conf->route_allow_private, err, size) < 0 ||
+	    conf_load_proxy(conf, get, err, size) < 0)
 		return -1;
 	return conf_check_routed(conf, err, size);
 }
@@ -662,6 +663,16 @@ int conf_route_match(const struct conf *conf, const char *name)
 			best = (int)i;
 	}
 	return best;
+}
+
+size_t conf_listener_entries(const struct conf *conf)
+{
+	return conf->nentries + (conf->connect_port != 0);
+}
+
+int conf_is_connect_entry(const struct conf *conf, size_t entry)
+{
+	return conf->connect_port != 0 && entry == conf->nentries;
 }
 
 int conf_has_target_port(const struct conf *conf, uint16_t port)

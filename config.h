@@ -24,6 +24,8 @@ struct policy;
 #define CONF_TARGET_SIZE 254	/* a host name of 253, or an IP literal */
 #define CONF_MAX_ROUTES 32	/* TARGET entries of routed mode */
 #define CONF_TARGETS_SIZE 4096	/* TARGET as a whole */
+#define CONF_MAX_USERS 64	/* PROXY_USERS and PROXY_USERS_FILE together */
+#define CONF_USER_SIZE 256	/* "name:password" and its NUL */
 
 enum conf_mode { CONF_MODE_TCP, CONF_MODE_UDP };
 
@@ -66,6 +68,13 @@ struct conf_allow {
 	struct conf_net nets[CONF_MAX_ALLOW];
 };
 
+/* One PROXY_USERS pair, as Basic sends it decoded: "name:password". */
+struct conf_user {
+	char pair[CONF_USER_SIZE];
+	size_t len;		/* of pair */
+	size_t name_len;	/* the name before the first ':' */
+};
+
 struct conf {
 	/*
 	 * The single TARGET (a host name or IP literal, brackets removed); in
@@ -80,8 +89,9 @@ struct conf {
 	size_t nroutes;
 	long route_timeout;		/* ROUTE_TIMEOUT: seconds to wait for the name */
 	int route_allow_private;	/* ROUTE_ALLOW_PRIVATE: wildcards may lead to private ranges */
-	struct conf_port entries[CONF_MAX_ENTRIES];	/* PORT, in its order */
-	size_t nentries;
+	/* PORT, in its order; then, with CONNECT_PORT, its listener's entry (conf_listener_entries). */
+	struct conf_port entries[CONF_MAX_ENTRIES + 1];
+	size_t nentries;		/* PORT's */
 	int every_port;			/* PORT=*: the one entry, TCP, redirected (CAP_NET_ADMIN) */
 	uint16_t ports[CONF_MAX_PORTS];	/* the listening ports, in PORT's order, ranges expanded */
 	size_t nports;			/* 0 with PORT=* */
@@ -106,6 +116,9 @@ struct conf {
 	long resolve_interval;		/* seconds between PRE_RESOLVE lookups; 0 = once */
 	enum log_format log_format;	/* LOG_FORMAT; read first, so set even when conf_load fails */
 	const struct policy *policy;	/* POLICY (policy.h), set by main after conf_load; NULL: none */
+	uint16_t connect_port;		/* CONNECT_PORT: explicit proxy mode; 0 = off */
+	struct conf_user users[CONF_MAX_USERS];	/* PROXY_USERS, then PROXY_USERS_FILE's */
+	size_t nusers;			/* 0: CONNECT_PORT asks for no credentials */
 };
 
 /* Where the variables come from: getenv in the programs, a table in the tests. */
@@ -157,10 +170,34 @@ int conf_entry_index(const struct conf *conf, const char *entry);
 int conf_has_target_port(const struct conf *conf, uint16_t port);
 
 /*
+ * The entries that get a listener: PORT's, then CONNECT_PORT's
+ * (entries[nentries], set by conf_load when CONNECT_PORT is).
+ */
+size_t conf_listener_entries(const struct conf *conf);
+
+/* 1 when entry is CONNECT_PORT's (its relays read an explicit-proxy head). */
+int conf_is_connect_entry(const struct conf *conf, size_t entry);
+
+/*
  * 1 when word can be a host name (container names included: letters,
  * digits, '-', '_', '.', at least one letter, so "10.1" is not one).
  */
 int conf_is_host_name(const char *word);
+
+/* --- explicit proxy mode (config_proxy.c) --- */
+
+/*
+ * CONNECT_PORT, PROXY_USERS and PROXY_USERS_FILE (read now, as the proxy
+ * starts). Called by conf_load once PORT, MODE and METRICS_PORT are in
+ * conf; -1 with err as conf_load.
+ */
+int conf_load_proxy(struct conf *conf, conf_getter get, char *err, size_t size);
+
+/*
+ * 1 when a CONNECT or absolute-form client may ask for port: one of PORT's
+ * target ports (what each entry forwards to).
+ */
+int conf_proxy_port_allowed(const struct conf *conf, uint16_t port);
 
 /* --- ALLOW_FROM's networks and the match (config_allow.c) --- */
 

@@ -64,7 +64,7 @@ static int conn_upstream(const struct conn_context *context, int client_fd,
 	int fd;
 
 	route[0] = '\0';
-	if (!context->target->conf->routed) {
+	if (!context->target->conf->routed && !context->explicit_mode) {
 		fd = target_connect(context->target, context->stats, to_port, SOCK_STREAM, target);
 		if (fd == TARGET_SELF)
 			_exit(1);	/* logged and counted; the client is closed with us */
@@ -72,12 +72,15 @@ static int conn_upstream(const struct conn_context *context, int client_fd,
 			conn_refuse(client_fd);
 		return fd;
 	}
-	switch (route_connect(context->target, context->stats, to_port, client_fd, client, &outcome,
-			      &fd)) {
+	switch (route_connect(context->target, context->stats, to_port, client_fd, client,
+			      context->explicit_mode, &outcome, &fd)) {
 	case ROUTE_CONNECTED:
 		*target = outcome.upstream;
-		snprintf(route, route_size, " (%s: TARGET entry %s)", outcome.sniffed.name,
-			 context->target->conf->routes[outcome.route].pattern);
+		snprintf(route, route_size, " (%s%s: TARGET entry %s)",
+			 !context->explicit_mode ? "" : outcome.head.form == PROXY_FORM_CONNECT
+			 ? "CONNECT " : "absolute-form ", outcome.sniffed.name,
+			 outcome.route >= 0 ? context->target->conf->routes[outcome.route].pattern
+					    : context->target->conf->target);
 		return fd;
 	case ROUTE_LOOP:
 		_exit(1);
@@ -89,7 +92,7 @@ static int conn_upstream(const struct conn_context *context, int client_fd,
 void conn_serve(const struct conn_context *context, int client_fd, const struct endpoint *client,
 		uint16_t to_port)
 {
-	char client_shown[LOG_ADDR_SIZE], target_shown[LOG_ADDR_SIZE], route[SNIFF_NAME_SIZE + 80];
+	char client_shown[LOG_ADDR_SIZE], target_shown[LOG_ADDR_SIZE], route[SNIFF_NAME_SIZE + CONF_TARGET_SIZE + 48];
 	struct relay_options options = { .dump = context->verbose >= 2,
 					  .up_total = &context->stats->bytes_up,
 					  .down_total = &context->stats->bytes_down };

@@ -14,6 +14,7 @@ struct conn_context {
 	const struct target *target;
 	struct shared_port *stats;	/* its port's counters */
 	int verbose;
+	int explicit_mode;		/* CONNECT_PORT: the client speaks to the proxy first */
 };
 
 /*

@@ -59,7 +59,8 @@ size_t every_port_excluded(const struct conf *conf, uint16_t *out)
 
 	if (conf->metrics_port)
 		out[count++] = conf->metrics_port;
-	/* CONNECT_PORT: out[count++] = conf->connect_port; when it is set. */
+	if (conf->connect_port)
+		out[count++] = conf->connect_port;
 	return count;
 }
 

@@ -170,10 +170,16 @@ static size_t hc_discard(char *data, size_t size, size_t count, void *user)
 	return size * count;
 }
 
-static CURL *hc_curl_setup(const struct hc_probe *probe, const char *command, long timeout_ms,
+/*
+ * connect_port 0: the URL's host pinned to 127.0.0.1 on the probe's port.
+ * Else through CONNECT_PORT as an explicit-proxy client: a CONNECT tunnel
+ * (even for http://), with PROXY_USERS' first pair when there are some.
+ */
+static CURL *hc_curl_setup(const struct conf *conf, const struct hc_probe *probe,
+			   const char *command, long timeout_ms, uint16_t connect_port,
 			   struct curl_slist **pins, char *errbuf)
 {
-	char pin[sizeof probe->host + 40];
+	char pin[sizeof probe->host + 40], proxy[40];
 	int connect_to = hc_probe_pin(probe, pin, sizeof pin);
 	CURL *curl = curl_easy_init();
 
@@ -182,8 +188,16 @@ static CURL *hc_curl_setup(const struct hc_probe *probe, const char *command, lo
 		return NULL;
 	}
 	curl_easy_setopt(curl, CURLOPT_URL, probe->url);
-	curl_easy_setopt(curl, connect_to ? CURLOPT_CONNECT_TO : CURLOPT_RESOLVE, *pins);
-	curl_easy_setopt(curl, CURLOPT_PROXY, "");	/* http_proxy must not divert the probe */
+	if (connect_port) {
+		snprintf(proxy, sizeof proxy, "http://" HC_LOOPBACK ":%u", connect_port);
+		curl_easy_setopt(curl, CURLOPT_PROXY, proxy);
+		curl_easy_setopt(curl, CURLOPT_HTTPPROXYTUNNEL, 1L);
+		if (conf->nusers)
+			curl_easy_setopt(curl, CURLOPT_PROXYUSERPWD, conf->users[0].pair);
+	} else {
+		curl_easy_setopt(curl, connect_to ? CURLOPT_CONNECT_TO : CURLOPT_RESOLVE, *pins);
+		curl_easy_setopt(curl, CURLOPT_PROXY, "");	/* http_proxy must not divert it */
+	}
 	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
 	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, timeout_ms);
@@ -220,9 +234,10 @@ static int hc_probe_report(const struct hc_probe_kind *kind, const char *what, C
 	return 0;
 }
 
-/* One probe: the request through 127.0.0.1:port, and its one report line. */
-int hc_probe_run(const struct conf *conf, const struct hc_probe_kind *kind,
-			const char *url, const char *command, long timeout_ms)
+/* One probe, pinned to the port or (connect_port) through CONNECT_PORT; its one report line. */
+static int hc_probe_through(const struct conf *conf, const struct hc_probe_kind *kind,
+			    const char *url, const char *command, long timeout_ms,
+			    uint16_t connect_port)
 {
 	char err[CURL_ERROR_SIZE] = "", what[CONF_URL_SIZE + 64];
 	struct curl_slist *pins = NULL;
@@ -234,9 +249,10 @@ int hc_probe_run(const struct conf *conf, const struct hc_probe_kind *kind,
 
 	if (hc_probe_prepare(conf, url, kind, &probe, err, sizeof err) < 0)
 		return hc_fail(kind->check, "%s", err);
-	snprintf(what, sizeof what, "%s%s%s through " HC_LOOPBACK ":%u", probe.url,
-		 command ? " " : "", command ? command : "", probe.port);
-	if (!(curl = hc_curl_setup(&probe, command, timeout_ms, &pins, err)))
+	snprintf(what, sizeof what, "%s%s%s through " HC_LOOPBACK ":%u%s", probe.url,
+		 command ? " " : "", command ? command : "",
+		 connect_port ? connect_port : probe.port, connect_port ? " (CONNECT_PORT)" : "");
+	if (!(curl = hc_curl_setup(conf, &probe, command, timeout_ms, connect_port, &pins, err)))
 		return hc_fail(kind->check, "%s: unable to set up libcurl", what);
 	started = proc_now_ms();
 	result = curl_easy_perform(curl);
@@ -244,4 +260,15 @@ int hc_probe_run(const struct conf *conf, const struct hc_probe_kind *kind,
 	curl_easy_cleanup(curl);
 	curl_slist_free_all(pins);
 	return failed;
+}
+
+int hc_probe_run(const struct conf *conf, const struct hc_probe_kind *kind,
+			const char *url, const char *command, long timeout_ms)
+{
+	return hc_probe_through(conf, kind, url, command, timeout_ms, 0);
+}
+
+int hc_probe_run_connect(const struct conf *conf, const char *url, long timeout_ms)
+{
+	return hc_probe_through(conf, &HC_HTTP, url, NULL, timeout_ms, conf->connect_port);
 }

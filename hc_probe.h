@@ -32,6 +32,13 @@ extern const struct hc_probe_kind HC_HTTP, HC_SMTP;
 int hc_probe_run(const struct conf *conf, const struct hc_probe_kind *kind, const char *url,
 		 const char *command, long timeout_ms);
 
+/*
+ * HTTP_HEALTHCHECK with CONNECT_PORT: the same URL fetched as an explicit
+ * proxy's client would (a CONNECT tunnel through 127.0.0.1:CONNECT_PORT,
+ * PROXY_USERS' first pair); 1 when unhealthy.
+ */
+int hc_probe_run_connect(const struct conf *conf, const char *url, long timeout_ms);
+
 /* --- parts, for the unit tests --- */
 
 /* From the configured URL ($TARGET already replaced) to what the probe fetches; -1 with err. */

@@ -426,7 +426,8 @@ static int hc_check_ports(const struct conf *conf, const struct shared *shared,
 	char problems[HC_LINE_SIZE / 2] = "", ports[256];
 	size_t total = 0;
 
-	for (size_t i = 0; i < conf->nentries; i++) {
+	/* PORT's entries, then CONNECT_PORT's listener, checked alike. */
+	for (size_t i = 0; i < conf_listener_entries(conf); i++) {
 		const struct shared_port *port = hc_entry_of(shared, &conf->entries[i]);
 		size_t connections = 0;
 		unsigned missing = 0;
@@ -442,6 +443,9 @@ static int hc_check_ports(const struct conf *conf, const struct shared *shared,
 	if (problems[0])
 		return hc_fail("processes", "proxy %d: %s", shared->main_pid, problems);
 	hc_format_ports(conf, ports, sizeof ports);
+	if (conf->connect_port)
+		snprintf(ports + strlen(ports), sizeof ports - strlen(ports), " and CONNECT_PORT %u",
+			 conf->connect_port);
 	hc_pass("processes", "proxy %d listens on %s %s (%zu connection%s)", shared->main_pid,
 		conf->mode == CONF_MODE_TCP ? "tcp" : "udp", ports, total, total == 1 ? "" : "s");
 	return 0;

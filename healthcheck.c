@@ -8,7 +8,8 @@
  * - processes, loop: the proxy's published state and /proc (hc_procs.h);
  *   works as root without CAP_SYS_PTRACE, as Docker and podman run it.
  * - dns (PRE_RESOLVE=1): the address in use still TARGET's (hc_dns.h).
- * - http, smtp: one libcurl request through the proxy itself (hc_probe.h).
+ * - http, smtp: one libcurl request through the proxy itself (hc_probe.h);
+ *   with CONNECT_PORT, http once more as an explicit-proxy client (CONNECT).
  */
 #include <curl/curl.h>
 #include <stdlib.h>
@@ -36,6 +37,8 @@ static int hc_probes(const struct conf *conf)
 		return hc_fail("curl", "unable to initialise libcurl");
 	if (conf->http_healthcheck)
 		failed |= hc_probe_run(conf, &HC_HTTP, conf->http_url, NULL, conf->http_timeout_ms);
+	if (conf->http_healthcheck && conf->connect_port)
+		failed |= hc_probe_run_connect(conf, conf->http_url, conf->http_timeout_ms);
 	if (conf->smtp_healthcheck)
 		failed |= hc_probe_run(conf, &HC_SMTP, conf->smtp_url, conf->smtp_command,
 				       conf->smtp_timeout_ms);

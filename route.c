@@ -14,6 +14,7 @@
 #include "names.h"
 #include "policy.h"
 #include "process.h"
+#include "proxy.h"
 
 #define ROUTE_LOG_MS 1000		/* refusals: a line a second per port and reason */
 #define ROUTE_ALERT_UNRECOGNIZED_NAME 112	/* RFC 6066 3 */
@@ -22,8 +23,22 @@
 #define ROUTE_TLS_FATAL 2
 
 enum route_step {
-	ROUTE_STEP_PEEK, ROUTE_STEP_MATCH, ROUTE_STEP_POLICY, ROUTE_STEP_CONNECT, ROUTE_STEP_DONE
+	ROUTE_STEP_PEEK, ROUTE_STEP_HEAD, ROUTE_STEP_AUTH, ROUTE_STEP_MATCH, ROUTE_STEP_POLICY,
+	ROUTE_STEP_CONNECT, ROUTE_STEP_OPEN, ROUTE_STEP_DONE
 };
+
+/* What a peek hands its bytes to: a sniff_status or proxy_head_status; 0 is "need more". */
+typedef int (*route_decider)(const uint8_t *data, size_t len, void *out);
+
+static int route_decide_name(const uint8_t *data, size_t len, void *out)
+{
+	return sniff_name(data, len, out);
+}
+
+static int route_decide_head(const uint8_t *data, size_t len, void *out)
+{
+	return proxy_head_parse(data, len, out);
+}
 
 /* How the peek ended, beyond sniff.h's answers. */
 enum route_peek_end {
@@ -31,6 +46,11 @@ enum route_peek_end {
 	ROUTE_PEEK_FULL = -11,		/* SNIFF_MAX_PEEK bytes and still no end of the head */
 	ROUTE_PEEK_CLOSED = -12,	/* the client ended (or failed) before a name */
 };
+
+_Static_assert(PROXY_HEAD_MAX == SNIFF_MAX_PEEK, "one buffer serves both peeks");
+
+/* The client's first bytes: peeked (routed mode) or the head to consume (explicit). */
+static uint8_t route_peeked[SNIFF_MAX_PEEK];
 
 /* Lets poll() wake only once more than `have` bytes wait: no spin on bytes already peeked. */
 static void route_wait_for_more(int fd, size_t have)
@@ -41,11 +61,11 @@ static void route_wait_for_more(int fd, size_t have)
 }
 
 /*
- * Peeks at the client's first bytes until sniff_name() decides, the client
- * ends, the buffer is full, or the time is up. A sniff_status or a
+ * Peeks at the client's first bytes until decide() does, the client ends,
+ * the buffer is full, or the time is up. decide's answer or a
  * route_peek_end; the socket's low-water mark is back to 1 after it.
  */
-static int route_peek(int fd, long timeout_s, uint8_t *buf, struct sniff_result *out,
+static int route_peek(int fd, long timeout_s, uint8_t *buf, route_decider decide, void *out,
 		      size_t *have)
 {
 	long long deadline = proc_now_ms() + timeout_s * 1000;
@@ -58,7 +78,7 @@ static int route_peek(int fd, long timeout_s, uint8_t *buf, struct sniff_result 
 
 		if (got > 0 && (size_t)got > *have) {
 			*have = (size_t)got;
-			if ((status = sniff_name(buf, *have, out)) != SNIFF_NEED_MORE)
+			if ((status = decide(buf, *have, out)) != SNIFF_NEED_MORE)
 				break;
 			if (*have == SNIFF_MAX_PEEK) {
 				status = ROUTE_PEEK_FULL;
@@ -108,6 +128,13 @@ static void route_describe(enum shared_refusal why, const struct route_outcome *
 	const char *name = out->sniffed.name;
 	char host[LOG_ADDR_SIZE], range[80];
 
+	if (out->explicit_mode) {
+		proxy_describe(why, target->conf, &out->head, &out->upstream,
+			       why == SHARED_REFUSED_PRIVATE
+			       ? target_guard_reason(target, upstream, range, sizeof range) : NULL,
+			       text, size);
+		return;
+	}
 	switch (why) {
 	case SHARED_REFUSED_NOT_ALLOWED:
 		snprintf(text, size, "\"%s\" is not an allowed host", name);
@@ -187,7 +214,9 @@ static int route_refuse(const struct target *target, struct shared_port *port, i
 	char text[640], shown[LOG_ADDR_SIZE];
 
 	route_describe(why, out, target, text, sizeof text);
-	if (answered && out->sniffed.proto == SNIFF_PROTO_TLS)
+	if (out->explicit_mode && why != SHARED_REFUSED_TIMEOUT)
+		proxy_answer(fd, why, text);
+	else if (answered && out->sniffed.proto == SNIFF_PROTO_TLS)
 		route_send_alert(fd, out->sniffed.tls_version,
 				 malformed ? ROUTE_ALERT_DECODE_ERROR : ROUTE_ALERT_UNRECOGNIZED_NAME);
 	else if (answered && out->sniffed.proto == SNIFF_PROTO_HTTP)
@@ -205,44 +234,135 @@ static int route_refuse(const struct target *target, struct shared_port *port, i
 }
 
 /*
- * POLICY: whether this client may reach the entry matched; notes the rule's
- * grant that let it through (CONNECT counts it once connected). On a
- * refusal, names the client when the policy knows it under another rule.
+ * POLICY: whether this client (and, through CONNECT_PORT, the PROXY_USERS
+ * name it gave) may reach the entry matched; notes the rule's grant that
+ * let it through (counted once connected). On a refusal, names the client
+ * when the policy knows it under another rule.
  */
 static int route_policy(const struct target *target,
 			const struct endpoint *client, struct route_outcome *out)
 {
 	const struct policy *policy = target->conf->policy;
 	struct policy_names names = names_view(target->shared);
+	const char *user = out->user[0] ? out->user : NULL;
+	int entry = out->route >= 0 ? out->route : 0;	/* classic mode: the one TARGET */
 	struct conf_net from = { 0 };
 	int decision, known;
 
 	from.family = addr_host_bytes((const struct sockaddr *)&client->addr, from.addr);
 	from.prefix = from.family == AF_INET ? 32 : 128;
-	decision = policy_allows(policy, &names, &from, NULL, out->route);
+	decision = policy_allows(policy, &names, &from, user, entry);
 	if (decision == POLICY_OPEN || decision >= 0) {
-		out->grant = decision >= 0 ? decision : -1;	/* counted once connected */
+		out->grant = decision >= 0 ? decision : -1;
 		return 1;
 	}
-	known = policy_client_of(policy, &names, &from, NULL);
+	known = policy_client_of(policy, &names, &from, user);
 	if (known >= 0)
 		snprintf(out->policy_client, sizeof out->policy_client, "%s",
 			 policy->clients[known].text);
 	return 0;
 }
 
-/* One step of a connection's way through routed mode: the next step, or DONE with *result. */
-static enum route_step route_step(enum route_step step, const struct target *target,
-				  struct shared_port *port, int fd, const struct endpoint *client,
-				  struct route_outcome *out, int *result)
+/* A route that connected: counted by entry, or by the POLICY grant that let it through. */
+static void route_count_connected(struct shared_port *port, const struct route_outcome *out)
 {
-	static uint8_t peeked[SNIFF_MAX_PEEK];
+	if (out->grant >= 0)
+		shared_add(&port->routed_grant[out->grant], 1);
+	else if (out->route >= 0)
+		shared_add(&port->routed[out->route], 1);
+}
+
+/* CONNECT_PORT: the name of the PROXY_USERS pair the client gave, for user:NAME rules. */
+static void route_note_user(const struct conf *conf, int pair, struct route_outcome *out)
+{
+	if (pair >= 0)
+		snprintf(out->user, sizeof out->user, "%.*s", (int)conf->users[pair].name_len,
+			 conf->users[pair].pair);
+}
+
+/* The explicit proxy's own steps: the head read and consumed, its credentials, its match. */
+static enum route_step route_step_proxy(enum route_step step, const struct target *target,
+					struct shared_port *port, int fd,
+					const struct endpoint *client, struct route_outcome *out,
+					int *result)
+{
+	enum shared_refusal why = SHARED_REFUSED_BAD_REQUEST;
 	size_t have;
 	int status;
 
 	switch (step) {
+	case ROUTE_STEP_HEAD:
+		status = route_peek(fd, target->conf->route_timeout, route_peeked,
+				    route_decide_head, &out->head, &have);
+		if (status == PROXY_HEAD_FOUND && proxy_consume(fd, route_peeked, out->head.head_len) == 0) {
+			snprintf(out->sniffed.name, sizeof out->sniffed.name, "%s", out->head.host);
+			return ROUTE_STEP_AUTH;
+		}
+		if (status == ROUTE_PEEK_TIMEOUT)
+			why = SHARED_REFUSED_TIMEOUT;
+		break;
+	case ROUTE_STEP_AUTH:
+		status = proxy_authorized(target->conf, route_peeked, &out->head);
+		route_note_user(target->conf, status, out);
+		if (status != PROXY_AUTH_REFUSED)
+			return ROUTE_STEP_MATCH;
+		why = SHARED_REFUSED_AUTH;
+		break;
+	default:	/* ROUTE_STEP_MATCH */
+		if (proxy_match(target->conf, &out->head, &out->route, &why) == 0)
+			return ROUTE_STEP_POLICY;
+		break;
+	}
+	*result = route_refuse(target, port, fd, client, why, out);
+	return ROUTE_STEP_DONE;
+}
+
+/* The explicit proxy's connect: to the port asked for, within ROUTE_TIMEOUT; each failure answered. */
+static enum route_step route_step_proxy_connect(const struct target *target,
+						struct shared_port *port, int fd,
+						const struct endpoint *client,
+						struct route_outcome *out, int *result)
+{
+	char text[600];
+	int status = target_connect_port(target, port, out->route, out->head.host, out->head.port,
+					 proc_now_ms() + target->conf->route_timeout * 1000,
+					 &out->upstream);
+
+	if (status >= 0) {
+		route_count_connected(port, out);
+		*result = status;
+		return ROUTE_STEP_OPEN;
+	}
+	if (status == TARGET_SELF) {	/* counted and logged by the loop guard */
+		proxy_describe(SHARED_REFUSED_LOOP, target->conf, &out->head, NULL, NULL, text,
+			       sizeof text);
+		proxy_answer(fd, SHARED_REFUSED_LOOP, text);
+		*result = ROUTE_REFUSED;
+		return ROUTE_STEP_DONE;
+	}
+	*result = route_refuse(target, port, fd, client,
+			       status == TARGET_PRIVATE ? SHARED_REFUSED_PRIVATE
+			       : status == TARGET_SELF_CHOSEN ? SHARED_REFUSED_SELF
+			       : status == TARGET_TIMEOUT ? SHARED_REFUSED_CONNECT_TIMEOUT
+							  : SHARED_REFUSED_UNREACHABLE, out);
+	return ROUTE_STEP_DONE;
+}
+
+/* One step of a connection's way: the next step, or DONE with *result. */
+static enum route_step route_step(enum route_step step, const struct target *target,
+				  struct shared_port *port, int fd, const struct endpoint *client,
+				  struct route_outcome *out, int *result)
+{
+	size_t have;
+	int status;
+
+	if (out->explicit_mode && step != ROUTE_STEP_POLICY && step != ROUTE_STEP_CONNECT &&
+	    step != ROUTE_STEP_OPEN)
+		return route_step_proxy(step, target, port, fd, client, out, result);
+	switch (step) {
 	case ROUTE_STEP_PEEK:
-		status = route_peek(fd, target->conf->route_timeout, peeked, &out->sniffed, &have);
+		status = route_peek(fd, target->conf->route_timeout, route_peeked, route_decide_name,
+				    &out->sniffed, &have);
 		if (status == SNIFF_FOUND)
 			return ROUTE_STEP_MATCH;
 		*result = route_refuse(target, port, fd, client, route_peek_refusal(status, have), out);
@@ -258,13 +378,19 @@ static enum route_step route_step(enum route_step step, const struct target *tar
 			return ROUTE_STEP_CONNECT;
 		*result = route_refuse(target, port, fd, client, SHARED_REFUSED_POLICY, out);
 		return ROUTE_STEP_DONE;
+	case ROUTE_STEP_OPEN:
+		if (proxy_open(fd, *result, route_peeked, &out->head, port) < 0) {
+			close(*result);
+			*result = ROUTE_UNREACHABLE;
+		}
+		return ROUTE_STEP_DONE;
 	default:	/* ROUTE_STEP_CONNECT */
+		if (out->explicit_mode)
+			return route_step_proxy_connect(target, port, fd, client, out, result);
 		status = target_connect_name(target, port, out->to_port, out->route,
 					     out->sniffed.name, &out->upstream);
-		if (status >= 0 && out->grant >= 0)	/* counted once connected; refusals by reason */
-			shared_add(&port->routed_grant[out->grant], 1);
-		else if (status >= 0)
-			shared_add(&port->routed[out->route], 1);
+		if (status >= 0)	/* counted once connected; refusals by their reason */
+			route_count_connected(port, out);
 		*result = status >= 0 ? status
 			  : status == TARGET_PRIVATE ? route_refuse(target, port, fd, client,
 								   SHARED_REFUSED_PRIVATE, out)
@@ -277,16 +403,18 @@ static enum route_step route_step(enum route_step step, const struct target *tar
 }
 
 int route_connect(const struct target *target, struct shared_port *port, uint16_t to_port,
-		  int client_fd, const struct endpoint *client, struct route_outcome *out,
+		  int client_fd, const struct endpoint *client, int explicit_mode,
+		  struct route_outcome *out,
 		  int *target_fd)
 {
-	enum route_step step = ROUTE_STEP_PEEK;
+	enum route_step step = explicit_mode ? ROUTE_STEP_HEAD : ROUTE_STEP_PEEK;
 	int result = ROUTE_UNREACHABLE;
 
 	memset(out, 0, sizeof *out);
 	out->route = -1;
 	out->grant = -1;
 	out->to_port = to_port;
+	out->explicit_mode = explicit_mode;
 	while (step != ROUTE_STEP_DONE)
 		step = route_step(step, target, port, client_fd, client, out, &result);
 	if (result < 0)

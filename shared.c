@@ -26,7 +26,8 @@
 
 const char *const shared_refusal_names[SHARED_REFUSALS] = {
 	"allow_from", "loop", "not_allowed", "no_name", "ambiguous", "not_tls_or_http", "timeout",
-	"private_address", "self_address", "malformed", "policy"
+	"private_address", "self_address", "malformed", "policy", "bad_request",
+	"port_not_allowed", "proxy_auth", "unreachable", "connect_timeout"
 };
 const char *const shared_drop_names[SHARED_DROPS] = { "queue_full", "upstream_down",
 						       "session_lost" };

@@ -42,7 +42,7 @@
 
 #define SHARED_LINE 64		/* ports never share a cache line */
 #define SHARED_MAGIC 0x776c7374	/* "wlst": the region is complete */
-#define SHARED_VERSION 7	/* the layout below; the healthcheck refuses another */
+#define SHARED_VERSION 8	/* the layout below; the healthcheck refuses another */
 
 /* Process names (comm), for people reading ps; the healthcheck goes by pid. */
 #define SHARED_MAIN_COMM "whitelist"		/* the executable's name */
@@ -67,6 +67,11 @@ enum shared_refusal {
 	SHARED_REFUSED_SELF,		/* routed: a wildcard's name led to this proxy itself */
 	SHARED_REFUSED_MALFORMED,	/* routed: TLS or HTTP that breaks its format */
 	SHARED_REFUSED_POLICY,		/* POLICY: the entry is not for this client */
+	SHARED_REFUSED_BAD_REQUEST,	/* CONNECT_PORT: no proxy request (400) */
+	SHARED_REFUSED_PORT,		/* CONNECT_PORT: a port not among PORT's (403) */
+	SHARED_REFUSED_AUTH,		/* CONNECT_PORT: credentials missing or wrong (407) */
+	SHARED_REFUSED_UNREACHABLE,	/* CONNECT_PORT: no address, or refused (502) */
+	SHARED_REFUSED_CONNECT_TIMEOUT,	/* CONNECT_PORT: connecting took ROUTE_TIMEOUT (504) */
 	SHARED_REFUSALS
 };
 

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "guard.h"
@@ -24,6 +25,14 @@
  */
 #define TARGET_REFRESH_TIMEOUT_MS 2000
 #define TARGET_MAX_ADDRS 16	/* addresses of one name tried, at most: a relay's stack stays small */
+
+/*
+ * Explicit proxy mode: when connecting gives up (proc_now_ms; 0: never, as
+ * socat) and whether it did. A relay child carries one connection, so this
+ * is its own state; target_connect_port sets it.
+ */
+static long long target_deadline_ms;
+static int target_timed_out;
 
 int target_is_self(const struct sockaddr *addr, socklen_t len)
 {
@@ -296,13 +305,38 @@ static void target_loop_event(const struct target *target, struct shared_port *p
 		  "%s", sentence);
 }
 
+/* A blocking connect bounded by target_deadline_ms: SO_SNDTIMEO bounds connect() on Linux. */
+static int target_connect_until(int fd, const struct sockaddr *addr, socklen_t len)
+{
+	long long left = target_deadline_ms - proc_now_ms();
+	struct timeval timeout = { 0 };
+	int status;
+
+	if (left <= 0) {
+		target_timed_out = 1;
+		errno = ETIMEDOUT;
+		return -1;
+	}
+	timeout.tv_sec = left / 1000;
+	timeout.tv_usec = (left % 1000) * 1000;
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
+	status = connect(fd, addr, len);
+	if (status < 0 && (errno == EINPROGRESS || errno == EAGAIN)) {
+		target_timed_out = 1;	/* the time ran out, not the peer */
+		errno = ETIMEDOUT;
+	}
+	timeout = (struct timeval){ 0 };
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
+	return status;
+}
+
 static int target_connect_addr(int socktype, const struct sockaddr *addr, socklen_t len)
 {
 	int fd = socket(addr->sa_family, socktype | SOCK_CLOEXEC, 0);
 
 	if (fd < 0)
 		return -1;
-	if (connect(fd, addr, len) == 0)
+	if ((target_deadline_ms ? target_connect_until(fd, addr, len) : connect(fd, addr, len)) == 0)
 		return fd;
 	int saved = errno;
 	close(fd);
@@ -599,4 +633,23 @@ const char *target_guard_reason(const struct target *target, const struct sockad
 	snprintf(out, size, "this proxy's network ");
 	guard_net_text(&nets[at], out + strlen(out), size - strlen(out));
 	return out;
+}
+
+int target_connect_port(const struct target *target, struct shared_port *port, int route,
+			const char *name, uint16_t to, long long deadline_ms, struct endpoint *used)
+{
+	int fd;
+
+	target_deadline_ms = deadline_ms;
+	target_timed_out = 0;
+	if (route >= 0)
+		fd = target_connect_name(target, port, to, route, name, used);
+	else if (target->fixed)
+		fd = target_connect_fixed(target, port, to, SOCK_STREAM, used);
+	else
+		fd = target_connect_resolved(target, port, to, SOCK_STREAM, used);
+	if (fd == TARGET_FAILED && route < 0)
+		shared_add(&port->upstream_errors, 1);
+	target_deadline_ms = 0;
+	return fd == TARGET_FAILED && target_timed_out ? TARGET_TIMEOUT : fd;
 }

@@ -30,6 +30,7 @@ enum target_status {
 	TARGET_STOPPING = -3,	/* target_setup: SIGTERM or SIGINT came during the lookup */
 	TARGET_PRIVATE = -4,	/* routed: a wildcard's name led only to guarded addresses */
 	TARGET_SELF_CHOSEN = -5,	/* routed: a wildcard's name led to this proxy itself */
+	TARGET_TIMEOUT = -6,	/* target_connect_port: the deadline came first (counted as failed) */
 };
 
 /*
@@ -86,6 +87,18 @@ int target_uses_system_resolver(const struct target *target);
  */
 int target_connect_name(const struct target *target, struct shared_port *port, uint16_t to_port,
 			int route, const char *name, struct endpoint *used);
+
+/*
+ * Explicit proxy mode, a child: a TCP connection to the TARGET entry a
+ * client asked for, on the port it asked for (to). route >= 0: as
+ * target_connect_name (conf->routes[route] covers name: an exact entry is
+ * the operator's choice, a wildcard's name the client's); -1: the one
+ * TARGET of the classic mode, as target_connect. Connecting gives up at
+ * deadline_ms (proc_now_ms): TARGET_TIMEOUT. Otherwise the answers of
+ * target_connect_name.
+ */
+int target_connect_port(const struct target *target, struct shared_port *port, int route,
+			const char *name, uint16_t to, long long deadline_ms, struct endpoint *used);
 
 /*
  * Why the destination guard refused addr, for a refusal's text: a fixed

@@ -178,7 +178,8 @@ void tcp_serve(const struct conf *conf, const struct target *target, struct shar
 	/* Fails under ASan or with no room below the binary: relays then take more memory. */
 	proc_spawn_prepare(target_uses_system_resolver(target));
 	state.context = (struct conn_context){ .target = target, .stats = state.core.stats,
-					       .verbose = conf->verbose };
+					       .verbose = conf->verbose,
+					       .explicit_mode = conf_is_connect_entry(conf, sockets->entry) };
 	while (!state.core.stopping) {
 		struct pollfd fds[LISTENER_POLL_SOCKETS];
 		/* At the limit the sockets are not polled: clients wait in the backlog. */

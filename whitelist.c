@@ -64,9 +64,9 @@ struct main_state {
 	struct target target;
 	int cancel_fd;		/* a signalfd of SIGTERM and SIGINT: ends a lookup at once */
 	sigset_t wait_mask;	/* the mask while waiting: SIGTERM, SIGINT, SIGCHLD let in */
-	struct main_listener listeners[CONF_MAX_ENTRIES + 1];
+	struct main_listener listeners[CONF_MAX_ENTRIES + 2];	/* PORT's, CONNECT_PORT, METRICS_PORT */
 	size_t count;
-	int fds[CONF_MAX_PORTS + 1];	/* every listening socket, entry after entry */
+	int fds[CONF_MAX_PORTS + 2];	/* every listening socket, entry after entry */
 	char metrics_name[8];
 	pid_t names_pid;	/* the client names' lookup under way (refresh_names), 0: none */
 };
@@ -203,10 +203,11 @@ static int bind_one(const struct conf *conf, const struct conf_port *entry, uint
 }
 
 /*
- * Every entry's sockets, then METRICS_PORT (tcp, dual-stack too). The
- * sockets are owned by RUN_AS (a socket's owner is the fsuid that made it):
- * UDP sessions, running as RUN_AS, may only join a port's reuseport group
- * when its owner is theirs. Binding below 1024 still uses root's rights.
+ * Every entry's sockets (PORT's, then CONNECT_PORT's), then METRICS_PORT
+ * (tcp, dual-stack too). The sockets are owned by RUN_AS (a socket's owner
+ * is the fsuid that made it): UDP sessions, running as RUN_AS, may only
+ * join a port's reuseport group when its owner is theirs. Binding below
+ * 1024 still uses root's rights.
  */
 static void bind_all(struct main_state *state)
 {
@@ -214,7 +215,7 @@ static void bind_all(struct main_state *state)
 	uid_t before = (uid_t)setfsuid(main_owner(conf));
 	int *next = state->fds;
 
-	for (size_t i = 0; i < conf->nentries; i++) {
+	for (size_t i = 0; i < conf_listener_entries(conf); i++) {
 		const struct conf_port *entry = &conf->entries[i];
 		struct main_listener *listener = &state->listeners[i];
 
@@ -223,7 +224,7 @@ static void bind_all(struct main_state *state)
 		for (size_t j = 0; j < listener->nfds; j++)
 			*next++ = bind_one(conf, entry, (uint16_t)(entry->first + j));
 	}
-	state->count = conf->nentries;
+	state->count = conf_listener_entries(conf);
 	if (conf->metrics_port) {
 		struct main_listener *metrics = &state->listeners[state->count++];
 
@@ -512,14 +513,23 @@ static int supervise(struct main_state *state)
 
 /*
  * POLICY, checked against TARGET; its host names and ALLOW_FROM's gathered
- * (policy.h). A user:NAME rule names a PROXY_USERS user: policy_check_users
- * is to be called here once CONNECT mode (PROXY_USERS) is merged.
+ * (policy.h). A user:NAME rule must name a PROXY_USERS user, or it could
+ * never match.
  */
 static void load_policy(struct conf *conf, struct policy *policy)
 {
+	static char names[CONF_MAX_USERS][CONF_USER_SIZE];
+	const char *users[CONF_MAX_USERS];
 	char err[CONF_ERR_SIZE];
 
 	if (policy_parse(policy, env_get("POLICY"), conf, err, sizeof err) < 0)
+		die_config("%s", err);
+	for (size_t i = 0; i < conf->nusers; i++) {
+		snprintf(names[i], sizeof names[i], "%.*s", (int)conf->users[i].name_len,
+			 conf->users[i].pair);
+		users[i] = names[i];
+	}
+	if (policy_check_users(policy, users, conf->nusers, err, sizeof err) < 0)
 		die_config("%s", err);
 	conf->policy = policy;
 }
@@ -565,7 +575,7 @@ static void make_shared(struct main_state *state)
 	const struct conf *conf = state->conf;
 	int published;
 
-	state->shared = shared_create(conf->entries, conf->nentries,
+	state->shared = shared_create(conf->entries, conf_listener_entries(conf),
 				      conf->mode == CONF_MODE_TCP ? SOCK_STREAM : SOCK_DGRAM,
 				      main_owner(conf), &published);
 	if (!state->shared)
@@ -614,6 +624,14 @@ static void log_started(const struct main_state *state)
 	else
 		log_event(LOG_INFO, "start", fields, "forwarding %s port%s %s to %s", mode,
 			  conf->nports == 1 || conf->every_port ? "" : "s", ports, conf->target);
+	if (conf->connect_port)
+		log_event(LOG_INFO, "start",
+			  LOG_FIELDS(LOG_STR("mode", "connect"),
+				     LOG_STR("port", conf->entries[conf->nentries].text),
+				     LOG_STR("target", conf->targets)),
+			  "explicit proxy (CONNECT, absolute-form http://) on tcp port %u to %s on "
+			  "PORT's ports%s", conf->connect_port, conf->targets,
+			  conf->nusers ? ", with PROXY_USERS" : "");
 	if (conf->metrics_port)
 		log_msg("metrics at http://*:%u/metrics", conf->metrics_port);
 	if (target_resolves_again(&state->target))

@@ -22,10 +22,15 @@ beside the ratios as "met" or "not met", and the exit status says nothing.
   TLS/s     TLS connections per second, full handshakes, through whitelist
             with one TARGET, whitelist in routed mode (the name from the
             ClientHello) and HAProxy routing by req.ssl_sni
+  CONNECT   TLS connections per second through an explicit proxy (HTTP
+            CONNECT, then a full handshake; bench/connectload.c, as wrk speaks
+            no proxy protocol): whitelist's CONNECT_PORT, squid and tinyproxy
+            (Debian's, each allowing the two names on 443), and whitelist's
+            routed mode reached directly by the same client
 
 HAProxy runs with `nbthread 1`: one thread, the reference the goals name.
 Environment: BENCH_ROUNDS (2), BENCH_SECONDS (4), BENCH_IDLE (300),
-BENCH_ONLY (workload keys, comma-separated: conn,bulk,memory,udp,tls),
+BENCH_ONLY (workload keys, comma-separated: conn,bulk,memory,udp,tls,connect),
 BENCH_WHITELIST (another build of the proxy to measure, e.g. an experiment's).
 """
 import json
@@ -49,7 +54,8 @@ SECONDS = int(os.environ.get("BENCH_SECONDS", "4"))
 IDLE = int(os.environ.get("BENCH_IDLE", "300"))
 ONLY = [key for key in os.environ.get("BENCH_ONLY", "").split(",") if key]
 wl.WHITELIST = os.path.abspath(os.environ.get("BENCH_WHITELIST", wl.WHITELIST))
-HTTP, IPERF, TLS, UDP = 80, 5201, 443, 5300
+HTTP, IPERF, TLS, UDP, CONNECT = 80, 5201, 443, 5300, 3128
+CONNECT_WORKERS = 16
 NAMES = ("a.bench.test", "b.bench.test")
 CLIENT_NAME = "client.bench.test"  # the wrk client (IN_V4), as POLICY names it
 UDP_SIZE = 512
@@ -106,6 +112,58 @@ http {{
 """
 
 
+SQUID_CONF = """http_port {addr}:3128
+acl SSL_ports port 443
+acl CONNECT method CONNECT
+acl targets dstdomain {names}
+http_access deny CONNECT !SSL_ports
+http_access allow targets
+http_access deny all
+workers 1
+cache deny all
+cache_mem 8 MB
+access_log none
+cache_store_log none
+cache_log {tmp}/squid-cache.log
+pid_filename {tmp}/squid.pid
+coredump_dir {tmp}
+max_filedescriptors 8192
+shutdown_lifetime 0 seconds
+visible_hostname whitelist-bench
+"""
+
+TINYPROXY_CONF = """Port 3128
+Listen {addr}
+Timeout 600
+MaxClients 400
+Allow 198.18.1.0/24
+ConnectPort 443
+FilterDefaultDeny Yes
+Filter "{tmp}/tinyproxy-filter"
+FilterExtended Yes
+PidFile "{tmp}/tinyproxy.pid"
+LogFile "{tmp}/tinyproxy.log"
+LogLevel Critical
+User nobody
+Group nogroup
+"""
+
+
+def peer_proxy_command(topo, kind):
+    """squid or tinyproxy in the foreground, configured to allow NAMES on 443 only."""
+    tmp = topo.tmp
+    conf = os.path.join(tmp, kind + ".conf")
+    if kind == "squid":
+        with open(conf, "w") as f:
+            f.write(SQUID_CONF.format(addr=PX_IN_V4, names=" ".join(NAMES), tmp=tmp))
+        return ["squid", "-N", "-f", conf]
+    with open(os.path.join(tmp, "tinyproxy-filter"), "w") as f:
+        f.write("".join("^%s$\n" % re.escape(name) for name in NAMES))
+    with open(conf, "w") as f:
+        f.write(TINYPROXY_CONF.format(addr=PX_IN_V4, tmp=tmp))
+    return ["tinyproxy", "-d", "-c", conf]
+
+
 def socat_commands(mode, port, children=100):
     """The old image's command line (proxy.py) for one port."""
     if mode == "udp":
@@ -117,7 +175,8 @@ def socat_commands(mode, port, children=100):
 
 class Proxy:
     """One proxy under test, started for one measurement and stopped after it.
-    kind: socat, whitelist, whitelist-policy, whitelist-routed or haproxy."""
+    kind: socat, whitelist, whitelist-policy, whitelist-routed, whitelist-connect,
+    haproxy, squid or tinyproxy."""
 
     def __init__(self, topo, kind):
         self.topo, self.kind, self.procs = topo, kind, []
@@ -128,6 +187,9 @@ class Proxy:
             proc = self.topo.start_proxy(PORT=" ".join(map(str, ports)), MODE=mode,
                                          wait_ports=False, wrapper=wrap, **env)
             self.procs = [proc]
+        elif self.kind in ("squid", "tinyproxy"):
+            self.procs = [self.topo.start(self.topo.proxy,
+                                          wrap + peer_proxy_command(self.topo, self.kind))]
         elif self.kind == "socat":
             children = int(env.get("MAX_CONNECTIONS", 100))
             self.procs = [self.topo.start(self.topo.proxy,
@@ -140,7 +202,7 @@ class Proxy:
             self.procs = [self.topo.start(self.topo.proxy,
                                           wrap + ["haproxy", "-f", conf, "-db"])]
         proto = "tcp" if mode == "tcp" else "udp"
-        for port in ports:
+        for port in list(ports) + ([int(env["CONNECT_PORT"])] if "CONNECT_PORT" in env else []):
             wl.wait_until(lambda: self.topo.listening(self.topo.proxy, port, proto) or
                           self.procs[0].poll() is not None, what="%s on %d" % (self.kind, port))
         if self.procs[0].poll() is not None:
@@ -376,6 +438,27 @@ def measure_tls(topo, proxy):
     return sum(wrk_rate(run.communicate(timeout=SECONDS + 60)[0], proxy.kind) for run in runs)
 
 
+def measure_connect(topo, proxy):
+    """TLS connections/s by bench/connectload: through CONNECT on 3128, or (routed
+    mode) straight to 443 with the name as SNI; and connections per CPU-second of
+    the proxy's processes (their reaped children's included), which the machine's
+    other load does not change."""
+    direct = proxy.kind == "whitelist-routed"
+    before = cpu_seconds(proxy.tree())
+    out = wl.run("ip", "netns", "exec", topo.inside, topo.connectload, PX_IN_V4,
+                 str(TLS if direct else CONNECT), str(SECONDS), str(CONNECT_WORKERS),
+                 "DIRECT" if direct else "CONNECT", *NAMES, timeout=SECONDS + 60).stdout
+    time.sleep(0.2)  # the last relays reaped: their time is in their listener's
+    used = cpu_seconds(proxy.tree()) - before
+    found = re.search(r"connections (\d+) errors (\d+) rate ([\d.]+)", out)
+    if not found:
+        raise RuntimeError("connectload through %s: %r" % (proxy.kind, out))
+    if int(found.group(2)) > int(found.group(1)) // 100:
+        print("  (%s: %s errors, %s connections)" % (proxy.kind, found.group(2), found.group(1)))
+    return {"rate": float(found.group(3)),
+            "per_cpu": int(found.group(1)) / used if used > 0 else 0.0}
+
+
 # ---------------------------------------------------------------- setup
 
 def widen_ports(topo):
@@ -431,6 +514,13 @@ def build_udpflood(topo):
     path = os.path.join(topo.tmp, "udpflood")
     wl.run("cc", "-O2", "-std=c11", "-D_GNU_SOURCE", "-o", path,
            os.path.join(HERE, "udpflood.c"))
+    return path
+
+
+def build_connectload(topo):
+    path = os.path.join(topo.tmp, "connectload")
+    wl.run("cc", "-O2", "-std=c11", "-o", path, os.path.join(HERE, "connectload.c"),
+           "-lssl", "-lcrypto")
     return path
 
 
@@ -627,8 +717,47 @@ def bench_tls(topo, kinds):
                    results["haproxy"])
 
 
+def bench_connect(topo, kinds):
+    print("TLS connections/s through an explicit proxy (higher is better): bench/connectload,\n"
+          "  %d processes, each: CONNECT name:443, wait for the 200, a full handshake (TLS 1.3,\n"
+          "  ECDSA P-256, no resumption), GET /hello, Connection: close; the names alternate.\n"
+          "  whitelist-routed: the same client straight to port 443 (the name from the SNI)"
+          % CONNECT_WORKERS)
+    starts = {
+        "whitelist-connect": lambda proxy: proxy.start(
+            "tcp", (TLS,), TARGET=" ".join(NAMES), CONNECT_PORT=CONNECT, MAX_CONNECTIONS=400),
+        "whitelist-routed": lambda proxy: proxy.start("tcp", (TLS,), TARGET=" ".join(NAMES),
+                                                      MAX_CONNECTIONS=400),
+        "squid": lambda proxy: proxy.start("tcp", (CONNECT,)),
+        "tinyproxy": lambda proxy: proxy.start("tcp", (CONNECT,)),
+    }
+    connect_kinds = ["whitelist-connect", "whitelist-routed"] + [
+        kind for kind in ("squid", "tinyproxy") if shutil.which(kind)]
+    for kind in ("squid", "tinyproxy"):
+        if kind not in connect_kinds:
+            print("  %s: n/a (not installed: t/deps.sh bench installs it)" % kind)
+    results = rounds(topo, connect_kinds, measure_connect,
+                     lambda proxy: starts[proxy.kind](proxy))
+    rates = {kind: [r["rate"] for r in results[kind]] for kind in connect_kinds}
+    per_cpu = {kind: [r["per_cpu"] for r in results[kind]] for kind in connect_kinds}
+    for kind in connect_kinds:
+        line(kind, rates[kind], "conn/s")
+    print("  connections per CPU-second of the proxy (its processes and reaped children):")
+    for kind in connect_kinds:
+        line(kind, per_cpu[kind], "conn/cpu-s")
+    for label, figures in (("conn/s", rates), ("per cpu-s", per_cpu)):
+        if "squid" in figures:
+            ratio_line("whitelist-connect/squid " + label, figures["whitelist-connect"],
+                       figures["squid"], 1.0)
+        ratio_line("whitelist-connect/routed " + label, figures["whitelist-connect"],
+                   figures["whitelist-routed"], 0.9)
+        if "tinyproxy" in figures:
+            ratio_line("whitelist-connect/tinyproxy " + label, figures["whitelist-connect"],
+                       figures["tinyproxy"])
+
+
 WORKLOADS = [("memory", bench_memory), ("conn", bench_conn), ("bulk", bench_bulk),
-             ("udp", bench_udp), ("tls", bench_tls)]
+             ("udp", bench_udp), ("tls", bench_tls), ("connect", bench_connect)]
 
 
 def main():
@@ -647,6 +776,7 @@ def main():
         start_servers(topo)
         start_tls_server(topo)
         topo.udpflood = build_udpflood(topo)
+        topo.connectload = build_connectload(topo)
         print("bench: %d rounds of %d s, proxies in turn each round: %s; %d cores, "
               "HAProxy with nbthread 1" % (ROUNDS, SECONDS, " ".join(kinds), os.cpu_count()))
         sys.stdout.flush()

@@ -1,4 +1,4 @@
-// fuzz-sources: config.c config_allow.c config_ports.c policy.c resolve.c dns_wire.c addr.c process.c
+// fuzz-sources: config.c config_allow.c config_ports.c config_proxy.c policy.c resolve.c dns_wire.c addr.c process.c
 /*
  * fuzz/fuzz_config.c: libFuzzer target for the configuration parser.
  *

@@ -17,6 +17,7 @@ Suite *log_suite(void);
 Suite *metrics_suite(void);
 Suite *policy_suite(void);
 Suite *process_suite(void);
+Suite *proxy_head_suite(void);
 Suite *relay_suite(void);
 Suite *resolve_suite(void);
 Suite *session_suite(void);

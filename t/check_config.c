@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "log.h"
@@ -351,11 +352,58 @@ static const struct bad_case {
 	{ { "TARGET=x", "METRICS_PORT=metrics", NULL }, "METRICS_PORT: \"metrics\" is not a" },
 	{ { "TARGET=x", "PORT=80 9100", "METRICS_PORT=9100", NULL },
 	  "METRICS_PORT: 9100 is also in PORT" },
+	{ { "TARGET=x", "CONNECT_PORT=0", NULL },
+	  "CONNECT_PORT: \"0\" is not a port number (1-65535)" },
+	{ { "TARGET=x", "CONNECT_PORT=proxy", NULL }, "CONNECT_PORT: \"proxy\" is not a port" },
+	{ { "TARGET=x", "CONNECT_PORT=443", NULL }, "CONNECT_PORT: 443 is also in PORT" },
+	{ { "TARGET=x", "METRICS_PORT=3128", "CONNECT_PORT=3128", NULL },
+	  "CONNECT_PORT: 3128 is also METRICS_PORT" },
+	{ { "TARGET=x", "MODE=udp", "CONNECT_PORT=3128", NULL },
+	  "CONNECT_PORT: 3128 needs MODE=tcp" },
+	{ { "TARGET=x", "PROXY_USERS=u:p", NULL },
+	  "PROXY_USERS: set, but no CONNECT_PORT" },
+	{ { "TARGET=x", "CONNECT_PORT=3128", "PROXY_USERS=u:p nocolon", NULL },
+	  "PROXY_USERS: \"nocolon\" is not name:password" },
+	{ { "TARGET=x", "CONNECT_PORT=3128", "PROXY_USERS=:p", NULL },
+	  "PROXY_USERS: \":p\" is not name:password" },
+	{ { "TARGET=x", "CONNECT_PORT=3128", "PROXY_USERS_FILE=/nonexistent/users", NULL },
+	  "PROXY_USERS_FILE: unable to read \"/nonexistent/users\"" },
 	{ { "TARGET=x", "RESOLVE_INTERVAL=-1", NULL },
 	  "RESOLVE_INTERVAL: \"-1\" is not a number" },
 	{ { "TARGET=x", "RESOLVE_INTERVAL=30s", NULL },
 	  "RESOLVE_INTERVAL: \"30s\" is not a number" },
 };
+
+/* CONNECT_PORT and its users, from the variable and from a file. */
+START_TEST(test_proxy_users)
+{
+	static struct conf conf;
+	char err[CONF_ERR_SIZE], path[] = "/tmp/check_config_users.XXXXXX";
+	int fd = mkstemp(path);
+	const char *file = "# users\nbob:pass word\r\n\ncarol:x:y\n";
+	char file_var[64];
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, file, strlen(file)), (int)strlen(file));
+	close(fd);
+	snprintf(file_var, sizeof file_var, "PROXY_USERS_FILE=%s", path);
+	ck_assert_int_eq(load(&conf, err, (const char *[]){ "TARGET=x", "CONNECT_PORT= 3128 ",
+			 "PROXY_USERS=alice:secret", file_var, NULL }), 0);
+	unlink(path);
+	ck_assert_uint_eq(conf.connect_port, 3128);
+	ck_assert_uint_eq(conf.nusers, 3);
+	ck_assert_str_eq(conf.users[0].pair, "alice:secret");
+	ck_assert_uint_eq(conf.users[0].name_len, 5);
+	ck_assert_str_eq(conf.users[1].pair, "bob:pass word");
+	ck_assert_str_eq(conf.users[2].pair, "carol:x:y");
+	ck_assert_uint_eq(conf.users[2].name_len, 5);
+	ck_assert(conf_proxy_port_allowed(&conf, 443) && conf_proxy_port_allowed(&conf, 80));
+	ck_assert(!conf_proxy_port_allowed(&conf, 3128) && !conf_proxy_port_allowed(&conf, 22));
+	ck_assert_int_eq(load(&conf, err, (const char *[]){ "TARGET=x", NULL }), 0);
+	ck_assert_uint_eq(conf.connect_port, 0);
+	ck_assert_uint_eq(conf.nusers, 0);
+}
+END_TEST
 
 START_TEST(test_bad_values)
 {
@@ -589,6 +637,7 @@ Suite *config_suite(void)
 	tcase_add_test(tc, test_routed_targets);
 	tcase_add_test(tc, test_log_format);
 	tcase_add_test(tc, test_route_match);
+	tcase_add_test(tc, test_proxy_users);
 	tcase_add_loop_test(tc, test_bad_values, 0, sizeof bad_cases / sizeof bad_cases[0]);
 	tcase_add_loop_test(tc, test_parse_net, 0, sizeof net_cases / sizeof net_cases[0]);
 	tcase_add_test(tc, test_parse_net_refused);

@@ -21,6 +21,7 @@ static const struct {
 	{ "session", session_suite },	{ "shared", shared_suite },
 	{ "slots", slots_suite },	{ "sniff", sniff_suite },
 	{ "tls_hello", tls_hello_suite }, { "http_head", http_head_suite },
+	{ "proxy_head", proxy_head_suite },
 	{ "udp_batch", udp_batch_suite },
 	{ "udp_handover", udp_handover_suite },
 	{ "policy", policy_suite },

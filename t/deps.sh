@@ -39,7 +39,8 @@ check sysctl                   procps                   t/test_ipv6.py (IPv6 off
 check prlimit                  util-linux               t/test_faults.py (descriptor limits)
 check setpriv                  util-linux               t/test_privileges.py (cap_drop: ALL); t/test_healthcheck.py (an engine's capabilities)
 check openssl                  openssl                  t/wl.py make_test_ca (routed mode's test CA); t/test_routed.py (s_client)
-check curl                     curl                     t/test_routed.py (TLS and HTTP clients); t/test_ports.py (FTP client)
+check curl                     curl                     t/test_routed.py (TLS and HTTP clients); t/test_ports.py (FTP client); t/test_connect.py (-x, HTTPS_PROXY, --proxy-user)
+check wget                     wget                     t/test_connect.py (https_proxy)
 check vsftpd                   vsftpd                   t/test_ports.py (passive FTP behind a port range)
 check nft                      nftables                 t/test_ports.py (PORT=*: the redirect rule, read back)
 check shellcheck               shellcheck               t/test_image.py (entrypoint.sh)
@@ -50,7 +51,7 @@ check /usr/lib/podman/netavark netavark                 t/test_container.py (pod
 check /usr/lib/podman/aardvark-dns aardvark-dns         t/test_container.py (the networks' DNS)
 check iptables                 iptables                 t/test_container.py (netavark runs it)
 check podman-compose           podman-compose           t/test_examples.py (every examples/*.yml, as written)
-check pkg:python3-yaml         python3-yaml             t/test_examples.py (reads examples/*.yml)
+check pkg:python3-yaml         python3-yaml             t/test_examples.py (reads examples/*.yml); t/test_container_connect.py (examples/explicit-proxy.yml)
 check nsenter                  util-linux               t/test_container.py (podman in the engine's namespaces)
 check unshare                  util-linux               t/test_container.py (the engine's namespaces)
 check musl-gcc                 musl-tools               t/test_image.py (Alpine's libc)
@@ -60,6 +61,9 @@ bench wrk                      wrk                      bench/bench.py (connecti
 bench iperf3                   iperf3                   bench/bench.py (throughput, UDP)
 bench haproxy                  haproxy                  bench/bench.py (the reference)
 bench openssl                  openssl                  bench/bench.py (the TLS workload's test CA)
+bench squid                    squid                    bench/bench.py (the CONNECT workload's reference)
+bench tinyproxy                tinyproxy                bench/bench.py (the CONNECT workload: a thread per connection)
+bench pkg:libssl-dev           libssl-dev               bench/connectload.c (the CONNECT workload's client)
 fuzz  clang                    clang                    fuzz/run.sh
 fuzz  pkg:libclang-rt-14-dev   libclang-rt-14-dev       fuzz/run.sh: libFuzzer, clang's ASan (clang only recommends it)
 fresh debootstrap              debootstrap              t/fresh.sh
@@ -108,10 +112,12 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 # shellcheck disable=SC2086 # one word per package
 apt-get install -y -qq --no-install-recommends $packages >/dev/null
-# vsftpd's package starts it where init scripts may run: port 21 of this host is not the tests'.
-case " $packages " in
-*" vsftpd "*) service vsftpd stop >/dev/null 2>&1 || true ;;
-esac
+# Services that start themselves on install where init scripts may run: the
+# tests start their own in namespaces (vsftpd's port 21 and the bench's squid
+# and tinyproxy on this host are not the tests'), so those are stopped.
+for service in vsftpd squid tinyproxy; do
+	case " $packages " in *" $service "*) service "$service" stop >/dev/null 2>&1 || true ;; esac
+done
 packages=$(missing)
 if [ -n "$packages" ]; then
 	echo "deps: still missing after apt-get install: $packages" >&2

@@ -193,12 +193,6 @@ int conf_is_host_name(const char *word);
  */
 int conf_load_proxy(struct conf *conf, conf_getter get, char *err, size_t size);
 
-/*
- * 1 when a CONNECT or absolute-form client may ask for port: one of PORT's
- * target ports (what each entry forwards to).
- */
-int conf_proxy_port_allowed(const struct conf *conf, uint16_t port);
-
 /* --- ALLOW_FROM's networks and the match (config_allow.c) --- */
 
 enum conf_net_status { CONF_NET_OK = 0, CONF_NET_NOT_IP = -1, CONF_NET_BAD_PREFIX = -2 };

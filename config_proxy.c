@@ -37,6 +37,15 @@ static const char *conf_proxy_get(conf_getter get, const char *name)
 	return value && value[strspn(value, CONF_PROXY_SEPARATORS)] ? value : NULL;
 }
 
+/* 1 when PORT listens on port (never with PORT=*, whose redirect leaves CONNECT_PORT out). */
+static int conf_proxy_listened(const struct conf *conf, long port)
+{
+	for (size_t i = 0; i < conf->nports; i++)
+		if (conf->ports[i] == port)
+			return 1;
+	return 0;
+}
+
 /* CONNECT_PORT: 1-65535, TCP only, not one of PORT's nor METRICS_PORT. */
 static int conf_proxy_port(struct conf *conf, const char *text, char *err, size_t size)
 {
@@ -50,7 +59,7 @@ static int conf_proxy_port(struct conf *conf, const char *text, char *err, size_
 	if (text[0] < '0' || text[0] > '9' || *end || errno || port < 1 || port > 65535)
 		return conf_proxy_fail(err, size, "CONNECT_PORT: \"%s\" is not a port number (1-65535)",
 				 text);
-	if (conf_has_port(conf, (uint16_t)port))
+	if (conf_proxy_listened(conf, port))
 		return conf_proxy_fail(err, size, "CONNECT_PORT: %ld is also in PORT", port);
 	if (conf->metrics_port == port)
 		return conf_proxy_fail(err, size, "CONNECT_PORT: %ld is also METRICS_PORT", port);
@@ -147,10 +156,4 @@ int conf_load_proxy(struct conf *conf, conf_getter get, char *err, size_t size)
 		return conf_proxy_fail(err, size, "%s: no name:password in it",
 				 users ? "PROXY_USERS" : "PROXY_USERS_FILE");
 	return 0;
-}
-
-/* PORT's target ports: each entry's T of "L:T", a range's ports, any with PORT=*. */
-int conf_proxy_port_allowed(const struct conf *conf, uint16_t port)
-{
-	return conf_has_target_port(conf, port);
 }

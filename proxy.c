@@ -117,7 +117,7 @@ int proxy_match(const struct conf *conf, const struct proxy_head *head, int *rou
 	if (conf->routed ? head->host_family || (*route = conf_route_match(conf, head->host)) < 0
 			 : !proxy_is_target(conf, head))
 		return -1;
-	if (!conf_proxy_port_allowed(conf, head->port)) {
+	if (!conf_has_target_port(conf, head->port)) {
 		*why = SHARED_REFUSED_PORT;
 		return -1;
 	}

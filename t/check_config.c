@@ -397,8 +397,8 @@ START_TEST(test_proxy_users)
 	ck_assert_str_eq(conf.users[1].pair, "bob:pass word");
 	ck_assert_str_eq(conf.users[2].pair, "carol:x:y");
 	ck_assert_uint_eq(conf.users[2].name_len, 5);
-	ck_assert(conf_proxy_port_allowed(&conf, 443) && conf_proxy_port_allowed(&conf, 80));
-	ck_assert(!conf_proxy_port_allowed(&conf, 3128) && !conf_proxy_port_allowed(&conf, 22));
+	ck_assert(conf_has_target_port(&conf, 443) && conf_has_target_port(&conf, 80));
+	ck_assert(!conf_has_target_port(&conf, 3128) && !conf_has_target_port(&conf, 22));
 	ck_assert_int_eq(load(&conf, err, (const char *[]){ "TARGET=x", NULL }), 0);
 	ck_assert_uint_eq(conf.connect_port, 0);
 	ck_assert_uint_eq(conf.nusers, 0);

@@ -17,9 +17,14 @@
 #include <sys/fsuid.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "process.h"
+
+#ifndef RENAME_NOREPLACE
+#define RENAME_NOREPLACE (1 << 0)	/* linux/fs.h; not in every libc's headers */
+#endif
 
 #define SHARED_SPINS 1000		/* tries before yielding the CPU to a preempted writer */
 #define SHARED_GIVE_UP_MS 2000	/* seq odd this long: its writer died mid-store */
@@ -43,30 +48,68 @@ const char *shared_dir(void)
 	return tmp && *tmp ? tmp : "/tmp";
 }
 
-int shared_path(char *out, size_t size, long pid)
-{
-	int len = snprintf(out, size, "%s/whitelist-%ld.state", shared_dir(), pid);
+/* What this process published: removed by shared_unpublish. */
+static char shared_published_path[512];
 
-	return len > 0 && (size_t)len < size ? 0 : -1;
+const char *shared_published(void)
+{
+	return shared_published_path[0] ? shared_published_path : NULL;
+}
+
+uint64_t shared_conf_hash(int mode, const uint16_t *ports, size_t nports, const char *targets)
+{
+	uint64_t hash = 14695981039346656037ull;	/* FNV-1a, 64 bits */
+	uint8_t bytes[2];
+
+	hash = (hash ^ (uint8_t)mode) * 1099511628211ull;
+	for (size_t i = 0; i < nports; i++) {
+		bytes[0] = (uint8_t)(ports[i] >> 8);
+		bytes[1] = (uint8_t)ports[i];
+		hash = (hash ^ bytes[0]) * 1099511628211ull;
+		hash = (hash ^ bytes[1]) * 1099511628211ull;
+	}
+	hash = (hash ^ 0xff) * 1099511628211ull;	/* no port list is a prefix of another's */
+	for (; targets && *targets; targets++)
+		hash = (hash ^ (uint8_t)*targets) * 1099511628211ull;
+	return hash;
+}
+
+uint64_t shared_pidns(void)
+{
+	struct stat info;
+
+	return stat("/proc/self/ns/pid", &info) == 0 ? (uint64_t)info.st_ino : 0;
 }
 
 /*
- * A new file of size bytes at path, whole or not at all: made under a
- * temporary name (no symlink or file left by someone else is followed or
- * reused) and renamed into place. Its fd, or -1 with errno.
+ * A new file of size bytes, whole or not at all, under a name nobody else can
+ * have made or can take: made exclusively as "whitelist-PID-XXXXXX.partial"
+ * (a random part, O_EXCL: no symlink or file of someone else is followed or
+ * reused), every byte of it allocated now, then renamed to ".state" without
+ * replacing anything. posix_fallocate, because a tmpfs allocates a sparse
+ * file's pages on first write: when it is full, that write through the
+ * mapping is a SIGBUS, here it is ENOSPC at start. Its fd, the final name
+ * in path, or -1 with errno.
  */
-static int shared_file(const char *path, size_t size)
+static int shared_file(char *path, size_t path_size, size_t size)
 {
-	char partial[600];
-	int fd, saved;
+	static const char partial_suffix[] = ".partial", final_suffix[] = ".state";
+	char partial[sizeof shared_published_path];
+	int fd, saved, len;
 
-	if (snprintf(partial, sizeof partial, "%s.XXXXXX", path) >= (int)sizeof partial) {
+	len = snprintf(partial, sizeof partial, "%s/whitelist-%ld-XXXXXX%s", shared_dir(),
+		       (long)getpid(), partial_suffix);
+	if (len < 0 || (size_t)len >= sizeof partial || (size_t)len >= path_size) {
 		errno = ENAMETOOLONG;
 		return -1;
 	}
-	if ((fd = mkostemp(partial, O_CLOEXEC)) < 0)
+	if ((fd = mkostemps(partial, sizeof partial_suffix - 1, O_CLOEXEC)) < 0)
 		return -1;
-	if (ftruncate(fd, (off_t)size) == 0 && fchmod(fd, 0644) == 0 && rename(partial, path) == 0)
+	memcpy(path, partial, (size_t)len - (sizeof partial_suffix - 1));
+	strcpy(path + len - (sizeof partial_suffix - 1), final_suffix);
+	if ((size == 0 || (errno = posix_fallocate(fd, 0, (off_t)size)) == 0) &&
+	    fchmod(fd, 0644) == 0 &&
+	    syscall(SYS_renameat2, AT_FDCWD, partial, AT_FDCWD, path, RENAME_NOREPLACE) == 0)
 		return fd;
 	saved = errno;
 	unlink(partial);
@@ -75,17 +118,29 @@ static int shared_file(const char *path, size_t size)
 	return -1;
 }
 
-/* The file-backed region, or MAP_FAILED with errno. */
+/*
+ * No room for the state: an empty state file (an inode, no page) tells the
+ * healthcheck so, rather than nothing at all. Its name in path, or "".
+ */
+static void shared_mark_no_room(char *path, size_t size)
+{
+	int fd = shared_file(path, size, 0);
+
+	if (fd >= 0)
+		close(fd);
+	else
+		path[0] = '\0';
+}
+
+/* The file-backed region, or MAP_FAILED with errno; the file's name in shared_published_path. */
 static void *shared_map_file(size_t size, uid_t owner)
 {
-	char path[512];
+	char *path = shared_published_path;
 	void *region = MAP_FAILED;
 	uid_t before = (uid_t)setfsuid(owner);
 	int fd, saved;
 
-	if (shared_path(path, sizeof path, (long)getpid()) < 0) {
-		errno = ENAMETOOLONG;
-	} else if ((fd = shared_file(path, size)) >= 0) {
+	if ((fd = shared_file(path, sizeof shared_published_path, size)) >= 0) {
 		region = proc_map_low(size, PROT_READ | PROT_WRITE, MAP_SHARED, fd);
 		saved = errno;
 		if (region == MAP_FAILED)
@@ -94,13 +149,18 @@ static void *shared_map_file(size_t size, uid_t owner)
 		errno = saved;
 	}
 	saved = errno;
+	if (region == MAP_FAILED && (saved == ENOSPC || saved == EDQUOT))
+		shared_mark_no_room(path, sizeof shared_published_path);
+	else if (region == MAP_FAILED)
+		path[0] = '\0';
 	setfsuid(before);
 	errno = saved;
 	return region;
 }
 
-struct shared *shared_create(const uint16_t *ports, size_t nports, int mode, uid_t owner,
-			     int *published)
+/* The region, the file's or else anonymous memory; see shared_create_conf. */
+static struct shared *shared_make(const uint16_t *ports, size_t nports, int mode,
+				  const char *targets, uid_t owner, int *published)
 {
 	size_t size = sizeof(struct shared) + nports * sizeof(struct shared_port);
 	struct shared *shared = shared_map_file(size, owner);
@@ -110,7 +170,9 @@ struct shared *shared_create(const uint16_t *ports, size_t nports, int mode, uid
 	if (shared == MAP_FAILED) {
 		int saved = errno;
 
-		shared = proc_map_low(size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1);
+		/* Committed now (MAP_POPULATE), as the file's pages are: no fault later. */
+		shared = proc_map_low(size, PROT_READ | PROT_WRITE,
+				      MAP_SHARED | MAP_ANONYMOUS | MAP_POPULATE, -1);
 		if (shared == MAP_FAILED)
 			return NULL;
 		errno = saved;
@@ -120,6 +182,9 @@ struct shared *shared_create(const uint16_t *ports, size_t nports, int mode, uid
 	shared->size = size;
 	shared->main_pid = (int32_t)getpid();
 	shared->main_starttime = proc_stat_read(getpid(), &self) == 0 ? self.starttime : 0;
+	shared->pidns = shared_pidns();
+	shared->conf_hash = shared_conf_hash(mode, ports, nports, targets);
+	snprintf(shared->targets, sizeof shared->targets, "%s", targets ? targets : "");
 	shared->mode = (uint32_t)mode;
 	shared->nports = (uint32_t)nports;
 	for (size_t i = 0; i < nports; i++)
@@ -129,12 +194,23 @@ struct shared *shared_create(const uint16_t *ports, size_t nports, int mode, uid
 	return shared;
 }
 
+struct shared *shared_create(const uint16_t *ports, size_t nports, int mode, uid_t owner,
+			     int *published)
+{
+	return shared_make(ports, nports, mode, NULL, owner, published);
+}
+
+struct shared *shared_create_conf(const struct conf *conf, uid_t owner, int *published)
+{
+	return shared_make(conf->ports, conf->nports,
+			   conf->mode == CONF_MODE_TCP ? SOCK_STREAM : SOCK_DGRAM, conf->targets,
+			   owner, published);
+}
+
 void shared_unpublish(const struct shared *shared)
 {
-	char path[512];
-
-	if (shared_path(path, sizeof path, shared->main_pid) == 0)
-		unlink(path);
+	if (shared && shared_published_path[0])
+		unlink(shared_published_path);
 }
 
 /* A region the healthcheck may read: complete, this version, the size it says. */
@@ -145,25 +221,40 @@ static int shared_valid(const struct shared *shared, size_t size)
 	       shared->nports <= (size - sizeof *shared) / sizeof(struct shared_port);
 }
 
-const struct shared *shared_open(const char *path)
+/*
+ * What a state file must be before anything in it is believed: a regular
+ * file (not a FIFO that would block, a device...), with one name, that only
+ * its owner may write. Whether that owner is the proxy's, the caller knows.
+ */
+static int shared_file_sound(const struct stat *info)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	struct stat info;
+	return S_ISREG(info->st_mode) && info->st_nlink == 1 && !(info->st_mode & 022);
+}
+
+const struct shared *shared_open(const char *path, struct stat *info)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
 	void *region;
 
+	memset(info, 0, sizeof *info);
 	if (fd < 0)
 		return NULL;
-	if (fstat(fd, &info) < 0 || info.st_size < (off_t)sizeof(struct shared)) {
+	if (fstat(fd, info) < 0 || !shared_file_sound(info)) {
 		close(fd);
-		errno = EPROTO;
+		errno = EPERM;
 		return NULL;
 	}
-	region = mmap(NULL, (size_t)info.st_size, PROT_READ, MAP_SHARED, fd, 0);
+	if (info->st_size < (off_t)sizeof(struct shared)) {
+		close(fd);
+		errno = info->st_size == 0 ? ENODATA : EPROTO;
+		return NULL;
+	}
+	region = mmap(NULL, (size_t)info->st_size, PROT_READ, MAP_SHARED, fd, 0);
 	close(fd);
 	if (region == MAP_FAILED)
 		return NULL;
-	if (!shared_valid(region, (size_t)info.st_size)) {
-		munmap(region, (size_t)info.st_size);
+	if (!shared_valid(region, (size_t)info->st_size)) {
+		munmap(region, (size_t)info->st_size);
 		errno = EPROTO;
 		return NULL;
 	}

@@ -9,8 +9,12 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -24,6 +28,7 @@
 #define TORN_READ_MAX_MS 8000	/* and longer until both addresses were seen */
 
 static char temp_dir[] = "/tmp/check-shared-XXXXXX";
+static const uint16_t seen_ports[] = { 80, 443, 8080 };	/* make()'s */
 
 /* The region of three ports, published in a temp dir of the test's own. */
 static struct shared *make(void)
@@ -209,17 +214,28 @@ START_TEST(test_published_for_the_healthcheck)
 	struct shared *shared = make();
 	struct sockaddr_storage in = addr_of("127.0.0.1"), out;
 	const struct shared *seen;
-	char path[512];
+	char path[512], prefix[64];
+	struct stat info;
 	socklen_t len;
 	int is_self;
 
-	ck_assert_int_eq(shared_path(path, sizeof path, getpid()), 0);
+	ck_assert_ptr_nonnull(shared_published());
+	snprintf(path, sizeof path, "%s", shared_published());
+	snprintf(prefix, sizeof prefix, "/whitelist-%ld-", (long)getpid());
+	ck_assert_ptr_nonnull(strstr(path, prefix));
+	ck_assert_str_eq(path + strlen(path) - 6, ".state");
 	shared_add(&shared_port_of(shared, 443)->upstream_errors, 5);
 	shared_addr_store(&shared->target, (struct sockaddr *)&in, 1);
-	seen = shared_open(path);
+	seen = shared_open(path, &info);
 	ck_assert_ptr_nonnull(seen);
+	ck_assert_uint_eq(info.st_uid, geteuid());
+	ck_assert_uint_eq(info.st_mode & 07777, 0644);
+	/* Committed at start: no page is first allocated by a write through the mapping. */
+	ck_assert_int_ge((long long)info.st_blocks * 512, (long long)info.st_size);
 	ck_assert_int_eq(seen->main_pid, getpid());
 	ck_assert_uint_gt(seen->main_starttime, 0);
+	ck_assert_uint_eq(seen->pidns, shared_pidns());
+	ck_assert_uint_eq(seen->conf_hash, shared_conf_hash(SOCK_STREAM, seen_ports, 3, NULL));
 	ck_assert_uint_eq(seen->nports, 3);
 	ck_assert_uint_eq(shared_get(&seen->ports[1].upstream_errors), 5);
 	ck_assert_int_eq(shared_addr_load(&seen->target, &out, &len, &is_self), 0);
@@ -229,27 +245,116 @@ START_TEST(test_published_for_the_healthcheck)
 	ck_assert_uint_eq(shared_get(&seen->ports[1].upstream_errors), 6);
 	shared_close(seen);
 	unmake(shared);
-	ck_assert_ptr_null(shared_open(path));
+	ck_assert_ptr_null(shared_open(path, &info));
 	ck_assert_int_eq(errno, ENOENT);
+}
+END_TEST
+
+/* Each configuration its own identity: ports, their order, the mode, TARGET. */
+START_TEST(test_conf_hash_tells_configurations_apart)
+{
+	static const uint16_t one[] = { 80, 443 }, other[] = { 443, 80 }, longer[] = { 80, 443, 1 };
+	uint64_t base = shared_conf_hash(SOCK_STREAM, one, 2, "a.example");
+
+	ck_assert_uint_eq(base, shared_conf_hash(SOCK_STREAM, one, 2, "a.example"));
+	ck_assert_uint_ne(base, shared_conf_hash(SOCK_STREAM, other, 2, "a.example"));
+	ck_assert_uint_ne(base, shared_conf_hash(SOCK_STREAM, longer, 3, "a.example"));
+	ck_assert_uint_ne(base, shared_conf_hash(SOCK_DGRAM, one, 2, "a.example"));
+	ck_assert_uint_ne(base, shared_conf_hash(SOCK_STREAM, one, 2, "b.example"));
+	ck_assert_uint_ne(base, shared_conf_hash(SOCK_STREAM, one, 1, "a.example"));
 }
 END_TEST
 
 START_TEST(test_open_refuses_what_is_not_a_state)
 {
-	char path[] = "/tmp/check-shared-junk-XXXXXX";
+	char path[] = "/tmp/check-shared-junk-XXXXXX", linked[64];
 	static char junk[8192];
+	struct stat info;
 	int fd = mkstemp(path);
 
 	ck_assert_int_ge(fd, 0);
+	ck_assert_ptr_null(shared_open(path, &info));	/* empty: a proxy that had no room */
+	ck_assert_int_eq(errno, ENODATA);
+	ck_assert_uint_eq(info.st_uid, geteuid());
 	memset(junk, 0x77, sizeof junk);
 	ck_assert_int_eq(write(fd, junk, sizeof junk), (ssize_t)sizeof junk);
 	close(fd);
-	ck_assert_ptr_null(shared_open(path));
+	ck_assert_ptr_null(shared_open(path, &info));
 	ck_assert_int_eq(errno, EPROTO);
 	truncate(path, 10);	/* shorter than the header */
-	ck_assert_ptr_null(shared_open(path));
+	ck_assert_ptr_null(shared_open(path, &info));
 	ck_assert_int_eq(errno, EPROTO);
+	/* Others may write it: whoever they are, nothing in it is believed. */
+	chmod(path, 0664);
+	ck_assert_ptr_null(shared_open(path, &info));
+	ck_assert_int_eq(errno, EPERM);
+	chmod(path, 0644);
+	snprintf(linked, sizeof linked, "%s.link", path);
+	ck_assert_int_eq(link(path, linked), 0);
+	ck_assert_ptr_null(shared_open(path, &info));
+	ck_assert_int_eq(errno, EPERM);
+	unlink(linked);
 	unlink(path);
+}
+END_TEST
+
+/* A FIFO planted under a state's name: refused at once, never waited on. */
+START_TEST(test_open_refuses_a_fifo_without_blocking)
+{
+	char dir[] = "/tmp/check-shared-fifo-XXXXXX", path[64];
+	struct stat info;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof path, "%s/whitelist-1-AAAAAA.state", dir);
+	ck_assert_int_eq(mkfifo(path, 0644), 0);
+	ck_assert_ptr_null(shared_open(path, &info));
+	ck_assert_int_eq(errno, EPERM);
+	ck_assert(S_ISFIFO(info.st_mode));
+	unlink(path);
+	rmdir(dir);
+}
+END_TEST
+
+/*
+ * In a child, with a tmpfs of a few pages over /dev/shm (a mount namespace of
+ * its own): the region is made and written whole. Exit status: 0 when it fell
+ * back to anonymous memory with ENOSPC and left its empty file; 2 when it
+ * could not set up; a SIGBUS kills it.
+ */
+static int full_shm_child(void)
+{
+	static const uint16_t ports[] = { 80 };
+	struct shared *shared;
+	struct stat info;
+	int published;
+
+	if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+	    mount("tmpfs", SHARED_DIR, "tmpfs", 0, "size=8k,mode=1777") < 0)
+		return 2;
+	shared = shared_create(ports, 1, SOCK_STREAM, geteuid(), &published);
+	if (!shared)
+		return 3;
+	memset(shared->names, 0x5a, sizeof shared->names);	/* the wildcards' cache, far in */
+	shared_add(&shared->ports[0].bytes_up, 1);
+	if (published || errno != ENOSPC || !shared_published() ||
+	    stat(shared_published(), &info) < 0 || info.st_size != 0)
+		return 4;
+	return 0;
+}
+
+START_TEST(test_full_shm_falls_back_without_sigbus)
+{
+	int status;
+	pid_t child = fork();
+
+	ck_assert_int_ge(child, 0);
+	if (child == 0)
+		_exit(full_shm_child());
+	ck_assert_int_eq(waitpid(child, &status, 0), child);
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 2 && geteuid() != 0)
+		return;	/* no mount namespace without root: the e2e test covers it */
+	ck_assert_msg(!WIFSIGNALED(status), "killed by signal %d", WTERMSIG(status));
+	ck_assert_int_eq(WEXITSTATUS(status), 0);
 }
 END_TEST
 
@@ -291,7 +396,10 @@ Suite *shared_suite(void)
 	tcase_add_test(tc, test_target_store_and_load);
 	tcase_add_test(tc, test_target_never_torn);
 	tcase_add_test(tc, test_published_for_the_healthcheck);
+	tcase_add_test(tc, test_conf_hash_tells_configurations_apart);
 	tcase_add_test(tc, test_open_refuses_what_is_not_a_state);
+	tcase_add_test(tc, test_open_refuses_a_fifo_without_blocking);
+	tcase_add_test(tc, test_full_shm_falls_back_without_sigbus);
 	tcase_add_test(tc, test_claim_log_once_per_period);
 	tcase_add_test(tc, test_loop_sentence_names_pre_resolve);
 	suite_add_tcase(suite, tc);

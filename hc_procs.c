@@ -18,7 +18,6 @@
 
 #define HC_TCP_LISTEN 0x0A		/* /proc/net/tcp state of a listening socket */
 #define HC_UDP_UNCONNECTED 0x07		/* TCP_CLOSE: a bound UDP socket with no peer */
-#define HC_STATE_RANDOM 6		/* the XXXXXX of whitelist-PID-XXXXXX.state */
 
 struct hc_socket {
 	unsigned port;
@@ -186,24 +185,7 @@ static int hc_maybe_our_netns(long pid)
 
 long hc_state_file_pid(const char *name)
 {
-	static const char prefix[] = "whitelist-", suffix[] = ".state";
-	const char *random;
-	size_t digits;
-	char *end;
-	long pid;
-
-	if (strncmp(name, prefix, sizeof prefix - 1) != 0)
-		return 0;
-	name += sizeof prefix - 1;
-	digits = strspn(name, "0123456789");
-	if (digits == 0 || digits > 9 || name[digits] != '-')
-		return 0;
-	random = name + digits + 1;
-	if (strspn(random, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789") !=
-		    HC_STATE_RANDOM || strcmp(random + HC_STATE_RANDOM, suffix) != 0)
-		return 0;
-	pid = strtol(name, &end, 10);
-	return pid > 0 ? pid : 0;
+	return shared_state_pid(name);
 }
 
 /* 1 when a listener of the state is a live process (it may be in another namespace). */

@@ -7,6 +7,7 @@
 #include "shared.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -81,6 +82,80 @@ uint64_t shared_pidns(void)
 	return stat("/proc/self/ns/pid", &info) == 0 ? (uint64_t)info.st_ino : 0;
 }
 
+long shared_state_pid(const char *name)
+{
+	static const char prefix[] = "whitelist-", suffix[] = ".state";
+	const char *random;
+	size_t digits;
+	long pid;
+
+	if (strncmp(name, prefix, sizeof prefix - 1) != 0)
+		return 0;
+	name += sizeof prefix - 1;
+	digits = strspn(name, "0123456789");
+	if (digits == 0 || digits > 9 || name[digits] != '-')
+		return 0;
+	random = name + digits + 1;
+	if (strspn(random, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789") !=
+		    SHARED_RANDOM || strcmp(random + SHARED_RANDOM, suffix) != 0)
+		return 0;
+	pid = strtol(name, NULL, 10);
+	return pid > 0 ? pid : 0;
+}
+
+/*
+ * 1 when the file at fd is a state of ours that no live proxy uses: owned by
+ * owner, of this version and pid namespace, its main process gone (or its
+ * pid reused: another start time). Read with pread, never mapped: a file
+ * cut short meanwhile is an error, not a SIGBUS.
+ */
+static int shared_stale(int fd, uid_t owner, uint64_t pidns)
+{
+	struct shared header;
+	struct proc_stat main;
+	struct stat info;
+
+	if (fstat(fd, &info) < 0 || !S_ISREG(info.st_mode) || info.st_uid != owner ||
+	    pread(fd, &header, sizeof header, 0) != (ssize_t)sizeof header)
+		return 0;
+	if (header.magic != SHARED_MAGIC || header.version != SHARED_VERSION || !pidns ||
+	    header.pidns != pidns)
+		return 0;
+	return proc_stat_read(header.main_pid, &main) < 0 || !proc_stat_alive(&main) ||
+	       main.starttime != header.main_starttime;
+}
+
+/*
+ * Removes the states that proxies of ours killed outright (SIGKILL, the OOM
+ * killer) left in the directory: each has a name of its own, and a pod's
+ * /dev/shm outlives its containers' restarts. Another pid namespace's are
+ * left alone: whether their proxy lives, only they can tell.
+ */
+static void shared_sweep(uid_t owner)
+{
+	const char *dir_path = shared_dir();
+	uint64_t pidns = shared_pidns();
+	struct dirent *entry;
+	DIR *dir = opendir(dir_path);
+
+	if (!dir)
+		return;
+	while ((entry = readdir(dir))) {
+		int fd;
+
+		if (!shared_state_pid(entry->d_name))
+			continue;
+		fd = openat(dirfd(dir), entry->d_name,
+			    O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+		if (fd < 0)
+			continue;
+		if (shared_stale(fd, owner, pidns))
+			unlinkat(dirfd(dir), entry->d_name, 0);
+		close(fd);
+	}
+	closedir(dir);
+}
+
 /*
  * A new file of size bytes, whole or not at all, under a name nobody else can
  * have made or can take: made exclusively as "whitelist-PID-XXXXXX.partial"
@@ -140,6 +215,7 @@ static void *shared_map_file(size_t size, uid_t owner)
 	uid_t before = (uid_t)setfsuid(owner);
 	int fd, saved;
 
+	shared_sweep(owner);
 	if ((fd = shared_file(path, sizeof shared_published_path, size)) >= 0) {
 		region = proc_map_low(size, PROT_READ | PROT_WRITE, MAP_SHARED, fd);
 		saved = errno;

@@ -186,6 +186,12 @@ const char *shared_dir(void);
  */
 uint64_t shared_conf_hash(int mode, const uint16_t *ports, size_t nports, const char *targets);
 
+/* The random part of a state file's name: whitelist-PID-XXXXXX.state. */
+#define SHARED_RANDOM 6
+
+/* The main pid of a state file's name, "whitelist-PID-XXXXXX.state"; 0 when it is not one. */
+long shared_state_pid(const char *name);
+
 /* This process's pid namespace (the inode of /proc/self/ns/pid); 0 when unknown. */
 uint64_t shared_pidns(void);
 

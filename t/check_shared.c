@@ -5,6 +5,7 @@
  */
 #include <arpa/inet.h>
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -358,6 +359,72 @@ START_TEST(test_full_shm_falls_back_without_sigbus)
 }
 END_TEST
 
+/* The state file a child published, found by its pid in the directory; "" when none. */
+static void state_of_child(pid_t child, char *out, size_t size)
+{
+	char prefix[64];
+	struct dirent *entry;
+	DIR *dir = opendir(shared_dir());
+
+	out[0] = '\0';
+	snprintf(prefix, sizeof prefix, "whitelist-%ld-", (long)child);
+	while (dir && (entry = readdir(dir)))
+		if (strncmp(entry->d_name, prefix, strlen(prefix)) == 0 &&
+		    shared_state_pid(entry->d_name) == child)
+			snprintf(out, size, "%s/%s", shared_dir(), entry->d_name);
+	if (dir)
+		closedir(dir);
+}
+
+/* A child that publishes a state and then waits (live) or exits at once (killed). */
+static pid_t publishing_child(int wait_fd)
+{
+	static const uint16_t ports[] = { 80 };
+	pid_t child = fork();
+	int published;
+	char byte;
+
+	ck_assert_int_ge(child, 0);
+	if (child == 0) {
+		if (!shared_create(ports, 1, SOCK_STREAM, geteuid(), &published) || !published)
+			_exit(1);
+		if (wait_fd >= 0)
+			(void)!read(wait_fd, &byte, 1);
+		_exit(0);	/* no shared_unpublish: as after SIGKILL */
+	}
+	return child;
+}
+
+/* The state a proxy killed outright left is removed by the next start; a live one's stays. */
+START_TEST(test_start_removes_states_of_dead_proxies_only)
+{
+	char dead_path[600], live_path[600];
+	int status, gate[2];
+	pid_t dead, live;
+	struct shared *shared;
+
+	ck_assert_int_eq(pipe(gate), 0);
+	dead = publishing_child(-1);
+	ck_assert_int_eq(waitpid(dead, &status, 0), dead);
+	ck_assert_int_eq(status, 0);
+	live = publishing_child(gate[0]);
+	state_of_child(dead, dead_path, sizeof dead_path);
+	ck_assert_str_ne(dead_path, "");
+	do
+		state_of_child(live, live_path, sizeof live_path);
+	while (!live_path[0] && usleep(1000) == 0);
+	shared = make();
+	ck_assert_int_eq(access(dead_path, F_OK), -1);
+	ck_assert_int_eq(access(live_path, F_OK), 0);
+	ck_assert_int_eq(write(gate[1], "x", 1), 1);
+	ck_assert_int_eq(waitpid(live, &status, 0), live);
+	unlink(live_path);
+	close(gate[0]);
+	close(gate[1]);
+	unmake(shared);
+}
+END_TEST
+
 /* Many processes race for a log line: one wins per period, whoever it is. */
 START_TEST(test_claim_log_once_per_period)
 {
@@ -400,6 +467,7 @@ Suite *shared_suite(void)
 	tcase_add_test(tc, test_open_refuses_what_is_not_a_state);
 	tcase_add_test(tc, test_open_refuses_a_fifo_without_blocking);
 	tcase_add_test(tc, test_full_shm_falls_back_without_sigbus);
+	tcase_add_test(tc, test_start_removes_states_of_dead_proxies_only);
 	tcase_add_test(tc, test_claim_log_once_per_period);
 	tcase_add_test(tc, test_loop_sentence_names_pre_resolve);
 	suite_add_tcase(suite, tc);

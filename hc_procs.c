@@ -49,7 +49,7 @@ struct hc_search {
 	long no_room_pid;	/* a live proxy here that had no room (its empty state file) */
 	long other_pid;		/* a live proxy here of another configuration */
 	char other[320];	/* what it serves: "tcp 8080 -> other.example" */
-	long seen[64];		/* main pids with a state file of any kind, for hc_not_found */
+	long seen[64];		/* live main pids with a state file (or an empty one) */
 	size_t nseen;
 };
 
@@ -309,19 +309,20 @@ static const struct shared *hc_consider(const struct conf *conf, const struct hc
 		return NULL;
 	}
 	if (!shared) {
-		if (errno == EPERM)
-			hc_search_refuse(search, path, "not a regular file with one name that only its "
-					 "owner may write");
-		else if (errno == ENODATA)
+		if (errno == EPERM) {
+			hc_search_refuse(search, path, "not a regular file with one name that only "
+					 "its owner may write");
+		} else if (errno == ENODATA) {
 			hc_note_no_room(search, pid);
-		else
-			hc_search_note_error(search, path);
-		if (errno != EPERM)
 			hc_search_seen(search, pid);
+		} else {
+			hc_search_note_error(search, path);
+		}
 		return NULL;
 	}
-	hc_search_seen(search, pid);
 	*score = hc_candidate_score(shared, socks, search, pid);
+	if (*score >= 0)
+		hc_search_seen(search, pid);	/* its main process, alive, in our namespaces */
 	if (*score >= 0 && shared->conf_hash != search->conf_hash) {
 		if (!search->other_pid) {
 			search->other_pid = shared->main_pid;

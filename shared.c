@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/fsuid.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -51,6 +52,8 @@ const char *shared_dir(void)
 
 /* What this process published: removed by shared_unpublish. */
 static char shared_published_path[512];
+/* Its fd, kept open for its lock: every process of the proxy inherits it. */
+static int shared_lock_fd = -1;
 
 const char *shared_published(void)
 {
@@ -105,38 +108,27 @@ long shared_state_pid(const char *name)
 
 /*
  * 1 when the file at fd is a state of ours that no live proxy uses: owned by
- * owner, of this version and pid namespace, its main process gone (or its
- * pid reused: another start time). Read with pread, never mapped: a file
- * cut short meanwhile is an error, not a SIGBUS.
+ * owner, and nobody holds its lock (every proxy holds its own file's for
+ * its life, whatever pid namespace it runs in). Then ours: it is removed
+ * while locked, so no proxy can start using it meanwhile.
  */
-static int shared_stale(int fd, uid_t owner, uint64_t pidns)
+static int shared_stale(int fd, uid_t owner)
 {
-	struct shared header;
-	struct proc_stat main;
 	struct stat info;
 
-	if (fstat(fd, &info) < 0 || !S_ISREG(info.st_mode) || info.st_uid != owner ||
-	    pread(fd, &header, sizeof header, 0) != (ssize_t)sizeof header)
-		return 0;
-	if (header.magic != SHARED_MAGIC || header.version != SHARED_VERSION || !pidns ||
-	    header.pidns != pidns)
-		return 0;
-	return proc_stat_read(header.main_pid, &main) < 0 || !proc_stat_alive(&main) ||
-	       main.starttime != header.main_starttime;
+	return fstat(fd, &info) == 0 && S_ISREG(info.st_mode) && info.st_uid == owner &&
+	       flock(fd, LOCK_EX | LOCK_NB) == 0;
 }
 
 /*
  * Removes the states that proxies of ours killed outright (SIGKILL, the OOM
  * killer) left in the directory: each has a name of its own, and a pod's
- * /dev/shm outlives its containers' restarts. Another pid namespace's are
- * left alone: whether their proxy lives, only they can tell.
+ * /dev/shm outlives its containers' restarts.
  */
 static void shared_sweep(uid_t owner)
 {
-	const char *dir_path = shared_dir();
-	uint64_t pidns = shared_pidns();
 	struct dirent *entry;
-	DIR *dir = opendir(dir_path);
+	DIR *dir = opendir(shared_dir());
 
 	if (!dir)
 		return;
@@ -149,7 +141,7 @@ static void shared_sweep(uid_t owner)
 			    O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
 		if (fd < 0)
 			continue;
-		if (shared_stale(fd, owner, pidns))
+		if (shared_stale(fd, owner))
 			unlinkat(dirfd(dir), entry->d_name, 0);
 		close(fd);
 	}
@@ -180,6 +172,7 @@ static int shared_file(char *path, size_t path_size, size_t size)
 	}
 	if ((fd = mkostemps(partial, sizeof partial_suffix - 1, O_CLOEXEC)) < 0)
 		return -1;
+	flock(fd, LOCK_EX);	/* held for the proxy's life: it is not stale (shared_sweep) */
 	memcpy(path, partial, (size_t)len - (sizeof partial_suffix - 1));
 	strcpy(path + len - (sizeof partial_suffix - 1), final_suffix);
 	if ((size == 0 || (errno = posix_fallocate(fd, 0, (off_t)size)) == 0) &&
@@ -199,11 +192,7 @@ static int shared_file(char *path, size_t path_size, size_t size)
  */
 static void shared_mark_no_room(char *path, size_t size)
 {
-	int fd = shared_file(path, size, 0);
-
-	if (fd >= 0)
-		close(fd);
-	else
+	if ((shared_lock_fd = shared_file(path, size, 0)) < 0)
 		path[0] = '\0';
 }
 
@@ -219,9 +208,12 @@ static void *shared_map_file(size_t size, uid_t owner)
 	if ((fd = shared_file(path, sizeof shared_published_path, size)) >= 0) {
 		region = proc_map_low(size, PROT_READ | PROT_WRITE, MAP_SHARED, fd);
 		saved = errno;
-		if (region == MAP_FAILED)
+		if (region == MAP_FAILED) {
 			unlink(path);
-		close(fd);
+			close(fd);
+		} else {
+			shared_lock_fd = fd;	/* open, and so locked, as long as we live */
+		}
 		errno = saved;
 	}
 	saved = errno;
@@ -287,6 +279,10 @@ void shared_unpublish(const struct shared *shared)
 {
 	if (shared && shared_published_path[0])
 		unlink(shared_published_path);
+	if (shared_lock_fd >= 0)
+		close(shared_lock_fd);
+	shared_lock_fd = -1;
+	shared_published_path[0] = '\0';
 }
 
 /* A region the healthcheck may read: complete, this version, the size it says. */

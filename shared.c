@@ -149,6 +149,21 @@ static void shared_sweep(uid_t owner)
 }
 
 /*
+ * Renames from to `to` unless `to` exists (EEXIST): renameat2's
+ * RENAME_NOREPLACE, or where a file system or seccomp profile lacks it, a
+ * hard link, which never replaces either.
+ */
+static int shared_rename_new(const char *from, const char *to)
+{
+	if (syscall(SYS_renameat2, AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) == 0)
+		return 0;
+	if ((errno != EINVAL && errno != ENOSYS && errno != EPERM) || link(from, to) < 0)
+		return -1;
+	unlink(from);
+	return 0;
+}
+
+/*
  * A new file of size bytes, whole or not at all, under a name nobody else can
  * have made or can take: made exclusively as "whitelist-PID-XXXXXX.partial"
  * (a random part, O_EXCL: no symlink or file of someone else is followed or
@@ -177,7 +192,7 @@ static int shared_file(char *path, size_t path_size, size_t size)
 	strcpy(path + len - (sizeof partial_suffix - 1), final_suffix);
 	if ((size == 0 || (errno = posix_fallocate(fd, 0, (off_t)size)) == 0) &&
 	    fchmod(fd, 0644) == 0 &&
-	    syscall(SYS_renameat2, AT_FDCWD, partial, AT_FDCWD, path, RENAME_NOREPLACE) == 0)
+	    shared_rename_new(partial, path) == 0)
 		return fd;
 	saved = errno;
 	unlink(partial);

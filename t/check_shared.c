@@ -407,9 +407,9 @@ START_TEST(test_start_removes_states_of_dead_proxies_only)
 	dead = publishing_child(-1);
 	ck_assert_int_eq(waitpid(dead, &status, 0), dead);
 	ck_assert_int_eq(status, 0);
-	live = publishing_child(gate[0]);
 	state_of_child(dead, dead_path, sizeof dead_path);
 	ck_assert_str_ne(dead_path, "");
+	live = publishing_child(gate[0]);	/* it may remove the dead one's already */
 	do
 		state_of_child(live, live_path, sizeof live_path);
 	while (!live_path[0] && usleep(1000) == 0);

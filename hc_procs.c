@@ -242,15 +242,6 @@ static void hc_search_note_error(struct hc_search *search, const char *path)
 	}
 }
 
-/*
- * 1 when a state file's owner may be the proxy's: root, RUN_AS (a proxy
- * started as root makes it as RUN_AS), or whoever runs this healthcheck (a
- * proxy started by hand, `make run`). Anyone else may have planted it.
- */
-static int hc_owner_trusted(const struct conf *conf, uid_t owner)
-{
-	return owner == 0 || (long)owner == conf->run_uid || owner == geteuid();
-}
 
 static void hc_search_refuse(struct hc_search *search, const char *path, const char *why)
 {
@@ -287,6 +278,28 @@ static void hc_note_no_room(struct hc_search *search, long pid)
 		search->no_room_pid = pid;
 }
 
+/* Why a state file could not be opened (errno), noted for hc_not_found. */
+static void hc_note_unopened(struct hc_search *search, const struct conf *conf,
+			     const char *path, long pid, const struct stat *info,
+			     int owner_trusted)
+{
+	char why[160];
+
+	if (errno == EPERM && !owner_trusted) {
+		snprintf(why, sizeof why, "owned by uid %u, neither root nor RUN_AS (%ld)",
+			 (unsigned)info->st_uid, conf->run_uid);
+		hc_search_refuse(search, path, why);
+	} else if (errno == EPERM) {
+		hc_search_refuse(search, path, "not a regular file with one name that only its "
+				 "owner may write");
+	} else if (errno == ENODATA) {
+		hc_note_no_room(search, pid);
+		hc_search_seen(search, pid);
+	} else {
+		hc_search_note_error(search, path);
+	}
+}
+
 /*
  * One state file: NULL when it is not the live proxy of this configuration
  * in this network namespace (search notes what it was); else its state,
@@ -296,28 +309,19 @@ static const struct shared *hc_consider(const struct conf *conf, const struct hc
 					struct hc_search *search, const char *path, long pid,
 					int *score)
 {
+	/*
+	 * Who may have made the proxy's file: root, RUN_AS (a proxy started as
+	 * root makes it as RUN_AS), or whoever runs this healthcheck (a proxy
+	 * started by hand, `make run`). Anyone else may have planted it.
+	 */
+	const uid_t owners[] = { 0, (uid_t)conf->run_uid, geteuid() };
 	const struct shared *shared;
 	struct stat info;
-	char why[160];
 
-	shared = shared_open(path, &info);
-	if (info.st_nlink && !hc_owner_trusted(conf, info.st_uid)) {
-		snprintf(why, sizeof why, "owned by uid %u, neither root nor RUN_AS (%ld)",
-			 (unsigned)info.st_uid, conf->run_uid);
-		hc_search_refuse(search, path, why);
-		shared_close(shared);
-		return NULL;
-	}
-	if (!shared) {
-		if (errno == EPERM) {
-			hc_search_refuse(search, path, "not a regular file with one name that only "
-					 "its owner may write");
-		} else if (errno == ENODATA) {
-			hc_note_no_room(search, pid);
-			hc_search_seen(search, pid);
-		} else {
-			hc_search_note_error(search, path);
-		}
+	if (!(shared = shared_open(path, owners, sizeof owners / sizeof owners[0], &info))) {
+		hc_note_unopened(search, conf, path, pid, &info,
+				 info.st_uid == owners[0] || info.st_uid == owners[1] ||
+					 info.st_uid == owners[2]);
 		return NULL;
 	}
 	*score = hc_candidate_score(shared, socks, search, pid);

@@ -311,14 +311,20 @@ static int shared_valid(const struct shared *shared, size_t size)
 /*
  * What a state file must be before anything in it is believed: a regular
  * file (not a FIFO that would block, a device...), with one name, that only
- * its owner may write. Whether that owner is the proxy's, the caller knows.
+ * its owner may write, and that owner one of owners (the caller knows whom
+ * the proxy runs as).
  */
-static int shared_file_sound(const struct stat *info)
+static int shared_file_sound(const struct stat *info, const uid_t *owners, size_t nowners)
 {
-	return S_ISREG(info->st_mode) && info->st_nlink == 1 && !(info->st_mode & 022);
+	int trusted = 0;
+
+	for (size_t i = 0; i < nowners; i++)
+		trusted |= info->st_uid == owners[i];
+	return trusted && S_ISREG(info->st_mode) && info->st_nlink == 1 && !(info->st_mode & 022);
 }
 
-const struct shared *shared_open(const char *path, struct stat *info)
+const struct shared *shared_open(const char *path, const uid_t *owners, size_t nowners,
+				 struct stat *info)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
 	void *region;
@@ -326,7 +332,8 @@ const struct shared *shared_open(const char *path, struct stat *info)
 	memset(info, 0, sizeof *info);
 	if (fd < 0)
 		return NULL;
-	if (fstat(fd, info) < 0 || !shared_file_sound(info)) {
+	/* Before mapping: a stranger could cut the file short under our reads (SIGBUS). */
+	if (fstat(fd, info) < 0 || !shared_file_sound(info, owners, nowners)) {
 		close(fd);
 		errno = EPERM;
 		return NULL;

@@ -198,12 +198,14 @@ uint64_t shared_pidns(void);
 /*
  * The healthcheck's view: maps path read-only and checks it is a complete
  * region of this version. NULL with errno: ENOENT or EACCES; EPERM for a
- * file that is not a regular one with one name that only its owner may
- * write; ENODATA for an empty one (a proxy that had no room); EPROTO for a
- * file that is not a state. info: the file's (st_uid: whose it is, for the
- * caller to judge), zeroed when it could not be opened. shared_close when done.
+ * file that is not a regular one with one name, owned by one of owners,
+ * that only its owner may write (refused before it is mapped); ENODATA for
+ * an empty one (a proxy that had no room); EPROTO for a file that is not a
+ * state. info: the file's (st_uid: whose it is), zeroed when it could not
+ * be opened. shared_close when done.
  */
-const struct shared *shared_open(const char *path, struct stat *info);
+const struct shared *shared_open(const char *path, const uid_t *owners, size_t nowners,
+				 struct stat *info);
 void shared_close(const struct shared *shared);
 
 /* The entry of port; NULL when it is not one of the ports. */

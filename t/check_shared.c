@@ -216,6 +216,7 @@ START_TEST(test_published_for_the_healthcheck)
 	struct sockaddr_storage in = addr_of("127.0.0.1"), out;
 	const struct shared *seen;
 	char path[512], prefix[64];
+	uid_t owner = geteuid();
 	struct stat info;
 	socklen_t len;
 	int is_self;
@@ -227,7 +228,7 @@ START_TEST(test_published_for_the_healthcheck)
 	ck_assert_str_eq(path + strlen(path) - 6, ".state");
 	shared_add(&shared_port_of(shared, 443)->upstream_errors, 5);
 	shared_addr_store(&shared->target, (struct sockaddr *)&in, 1);
-	seen = shared_open(path, &info);
+	seen = shared_open(path, &owner, 1, &info);
 	ck_assert_ptr_nonnull(seen);
 	ck_assert_uint_eq(info.st_uid, geteuid());
 	ck_assert_uint_eq(info.st_mode & 07777, 0644);
@@ -246,7 +247,7 @@ START_TEST(test_published_for_the_healthcheck)
 	ck_assert_uint_eq(shared_get(&seen->ports[1].upstream_errors), 6);
 	shared_close(seen);
 	unmake(shared);
-	ck_assert_ptr_null(shared_open(path, &info));
+	ck_assert_ptr_null(shared_open(path, &owner, 1, &info));
 	ck_assert_int_eq(errno, ENOENT);
 }
 END_TEST
@@ -270,31 +271,39 @@ START_TEST(test_open_refuses_what_is_not_a_state)
 {
 	char path[] = "/tmp/check-shared-junk-XXXXXX", linked[64];
 	static char junk[8192];
+	uid_t owner = geteuid();
 	struct stat info;
 	int fd = mkstemp(path);
 
 	ck_assert_int_ge(fd, 0);
-	ck_assert_ptr_null(shared_open(path, &info));	/* empty: a proxy that had no room */
+	ck_assert_ptr_null(shared_open(path, &owner, 1, &info));	/* empty: a proxy that had no room */
 	ck_assert_int_eq(errno, ENODATA);
 	ck_assert_uint_eq(info.st_uid, geteuid());
 	memset(junk, 0x77, sizeof junk);
 	ck_assert_int_eq(write(fd, junk, sizeof junk), (ssize_t)sizeof junk);
 	close(fd);
-	ck_assert_ptr_null(shared_open(path, &info));
+	ck_assert_ptr_null(shared_open(path, &owner, 1, &info));
 	ck_assert_int_eq(errno, EPROTO);
 	truncate(path, 10);	/* shorter than the header */
-	ck_assert_ptr_null(shared_open(path, &info));
+	ck_assert_ptr_null(shared_open(path, &owner, 1, &info));
 	ck_assert_int_eq(errno, EPROTO);
 	/* Others may write it: whoever they are, nothing in it is believed. */
 	chmod(path, 0664);
-	ck_assert_ptr_null(shared_open(path, &info));
+	ck_assert_ptr_null(shared_open(path, &owner, 1, &info));
 	ck_assert_int_eq(errno, EPERM);
 	chmod(path, 0644);
 	snprintf(linked, sizeof linked, "%s.link", path);
 	ck_assert_int_eq(link(path, linked), 0);
-	ck_assert_ptr_null(shared_open(path, &info));
+	ck_assert_ptr_null(shared_open(path, &owner, 1, &info));
 	ck_assert_int_eq(errno, EPERM);
 	unlink(linked);
+	/* A stranger's: refused before it is mapped, its owner told. */
+	if (geteuid() == 0) {
+		ck_assert_int_eq(chown(path, 4242, 4242), 0);
+		ck_assert_ptr_null(shared_open(path, &owner, 1, &info));
+		ck_assert_int_eq(errno, EPERM);
+		ck_assert_uint_eq(info.st_uid, 4242);
+	}
 	unlink(path);
 }
 END_TEST
@@ -303,12 +312,13 @@ END_TEST
 START_TEST(test_open_refuses_a_fifo_without_blocking)
 {
 	char dir[] = "/tmp/check-shared-fifo-XXXXXX", path[64];
+	uid_t owner = geteuid();
 	struct stat info;
 
 	ck_assert_ptr_nonnull(mkdtemp(dir));
 	snprintf(path, sizeof path, "%s/whitelist-1-AAAAAA.state", dir);
 	ck_assert_int_eq(mkfifo(path, 0644), 0);
-	ck_assert_ptr_null(shared_open(path, &info));
+	ck_assert_ptr_null(shared_open(path, &owner, 1, &info));
 	ck_assert_int_eq(errno, EPERM);
 	ck_assert(S_ISFIFO(info.st_mode));
 	unlink(path);

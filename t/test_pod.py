@@ -47,7 +47,7 @@ class TestTwoProxiesInOnePod(unittest.TestCase):
         e.podman("pod", "create", "--name", cls.pod, "--network",
                  "%s:ip=%s" % (cls.net, POD_IP), "--dns", POD_GW, "--infra-image",
                  "localhost/" + test_container.BUSYBOX_IMAGE, "--infra-command",
-                 "sleep,1000000")  # a list: comma-separated
+                 "sleep 1000000")  # split at spaces
         cls.proxies = {role: cls.start(role) for role in PROXIES}
 
     @classmethod

@@ -316,7 +316,8 @@ class Engine:
     def __init__(self):
         # One engine at a time on the machine: podman's lock segment in
         # /dev/shm is shared by every podman, and this run may remove it.
-        # The lock is held until this process exits.
+        # The lock is held until the engine is closed (an flock is per open
+        # file: a second Engine of this process would wait for it forever).
         self.machine_lock = open(ENGINE_LOCK, "a")
         fcntl.flock(self.machine_lock, fcntl.LOCK_EX)
         self.tag = "wlct%d%s" % (os.getpid() % 100000, os.urandom(2).hex())
@@ -543,6 +544,7 @@ class Engine:
             self.remove_lock()
         if self in _engines:
             _engines.remove(self)
+        self.machine_lock.close()
 
     @staticmethod
     def remove_lock():

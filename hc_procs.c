@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "hc_report.h"
@@ -37,9 +38,19 @@ struct hc_procs {
 /* What looking for the proxy found, for the line that says why it was not found. */
 struct hc_search {
 	char dir[512];
+	uint64_t conf_hash;	/* the configuration we look for (shared_conf_hash) */
+	uint64_t pidns;		/* ours: a state's main pid means something only there */
 	int unreadable;		/* of which could not be read: errno in read_errno */
 	int read_errno;
 	char unreadable_path[820];
+	int refused;		/* not believed: a stranger's, or a file others may write */
+	char refused_path[820];
+	char refused_why[160];
+	long no_room_pid;	/* a live proxy here that had no room (its empty state file) */
+	long other_pid;		/* a live proxy here of another configuration */
+	char other[320];	/* what it serves: "tcp 8080 -> other.example" */
+	long seen[64];		/* live main pids with a state file (or an empty one) */
+	size_t nseen;
 };
 
 /* ---- /proc/net ---- */
@@ -181,33 +192,11 @@ static int hc_maybe_our_netns(long pid)
 	return strcmp(theirs, ours) == 0;
 }
 
-/* A live process named like the proxy's main one, maybe in our namespace; or 0. */
-static long hc_some_proxy(const struct hc_procs *procs)
-{
-	for (size_t i = 0; i < procs->count; i++)
-		if (strcmp(procs->list[i].comm, SHARED_MAIN_COMM) == 0 &&
-		    proc_stat_alive(&procs->list[i]) && hc_maybe_our_netns(procs->list[i].pid))
-			return procs->list[i].pid;
-	return 0;
-}
-
 /* ---- finding the proxy ---- */
 
 long hc_state_file_pid(const char *name)
 {
-	static const char prefix[] = "whitelist-", suffix[] = ".state";
-	size_t digits;
-	char *end;
-	long pid;
-
-	if (strncmp(name, prefix, sizeof prefix - 1) != 0)
-		return 0;
-	name += sizeof prefix - 1;
-	digits = strspn(name, "0123456789");
-	if (digits == 0 || digits > 9 || strcmp(name + digits, suffix) != 0)
-		return 0;
-	pid = strtol(name, &end, 10);
-	return pid > 0 ? pid : 0;
+	return shared_state_pid(name);
 }
 
 /* 1 when a listener of the state is a live process (it may be in another namespace). */
@@ -228,13 +217,18 @@ static int hc_listeners_alive(const struct shared *shared)
 /*
  * How many of the state's listening sockets our /proc/net shows; -1 when the
  * state is not a live proxy of this network namespace: its main process is
- * gone (a stale file, or its pid reused), or its listeners live elsewhere.
+ * gone (a stale file, or its pid reused) or in another pid namespace, or its
+ * listeners live elsewhere.
  */
-static int hc_candidate_score(const struct shared *shared, const struct hc_sockets *socks)
+static int hc_candidate_score(const struct shared *shared, const struct hc_sockets *socks,
+			      const struct hc_search *search, long name_pid)
 {
 	struct proc_stat main;
 	int visible = 0;
 
+	if (shared->main_pid != name_pid ||
+	    (shared->pidns && search->pidns && shared->pidns != search->pidns))
+		return -1;
 	if (proc_stat_read(shared->main_pid, &main) < 0 || !proc_stat_alive(&main) ||
 	    main.starttime != shared->main_starttime)
 		return -1;
@@ -255,8 +249,108 @@ static void hc_search_note_error(struct hc_search *search, const char *path)
 	}
 }
 
-/* The state of the live proxy of our network namespace, or NULL (search says why). */
-static const struct shared *hc_find_proxy(const struct hc_sockets *socks,
+
+static void hc_search_refuse(struct hc_search *search, const char *path, const char *why)
+{
+	if (!search->refused++) {
+		snprintf(search->refused_path, sizeof search->refused_path, "%s", path);
+		snprintf(search->refused_why, sizeof search->refused_why, "%s", why);
+	}
+}
+
+static void hc_search_seen(struct hc_search *search, long pid)
+{
+	if (search->nseen < sizeof search->seen / sizeof search->seen[0])
+		search->seen[search->nseen++] = pid;
+}
+
+/* "tcp 8080 8081 -> other.example": what a proxy of another configuration serves. */
+static void hc_describe(const struct shared *shared, char *out, size_t size)
+{
+	size_t used = (size_t)snprintf(out, size, "%s", shared->mode == SOCK_STREAM ? "tcp" : "udp");
+
+	for (size_t i = 0; i < shared->nports && used + 16 < size; i++)
+		used += (size_t)snprintf(out + used, size - used, " %u", shared->ports[i].port);
+	snprintf(out + used, size - used, " -> %.*s", (int)sizeof shared->targets,
+		 shared->targets[0] ? shared->targets : "?");
+}
+
+/* An empty state file: its proxy had no room for the state, if it is a live one here. */
+static void hc_note_no_room(struct hc_search *search, long pid)
+{
+	struct proc_stat stat;
+
+	if (!search->no_room_pid && proc_stat_read(pid, &stat) == 0 && proc_stat_alive(&stat) &&
+	    strcmp(stat.comm, SHARED_MAIN_COMM) == 0 && hc_maybe_our_netns(pid))
+		search->no_room_pid = pid;
+}
+
+/* Why a state file could not be opened (errno), noted for hc_not_found. */
+static void hc_note_unopened(struct hc_search *search, const struct conf *conf,
+			     const char *path, long pid, const struct stat *info,
+			     int owner_trusted)
+{
+	char why[160];
+
+	if (errno == EPERM && !owner_trusted) {
+		snprintf(why, sizeof why, "owned by uid %u, neither root nor RUN_AS (%ld)",
+			 (unsigned)info->st_uid, conf->run_uid);
+		hc_search_refuse(search, path, why);
+	} else if (errno == EPERM) {
+		hc_search_refuse(search, path, "not a regular file with one name that only its "
+				 "owner may write");
+	} else if (errno == ENODATA) {
+		hc_note_no_room(search, pid);
+		hc_search_seen(search, pid);
+	} else {
+		hc_search_note_error(search, path);
+	}
+}
+
+/*
+ * One state file: NULL when it is not the live proxy of this configuration
+ * in this network namespace (search notes what it was); else its state,
+ * and its score (hc_candidate_score).
+ */
+static const struct shared *hc_consider(const struct conf *conf, const struct hc_sockets *socks,
+					struct hc_search *search, const char *path, long pid,
+					int *score)
+{
+	/*
+	 * Who may have made the proxy's file: root, RUN_AS (a proxy started as
+	 * root makes it as RUN_AS), or whoever runs this healthcheck (a proxy
+	 * started by hand, `make run`). Anyone else may have planted it.
+	 */
+	const uid_t owners[] = { 0, (uid_t)conf->run_uid, geteuid() };
+	const struct shared *shared;
+	struct stat info;
+
+	if (!(shared = shared_open(path, owners, sizeof owners / sizeof owners[0], &info))) {
+		hc_note_unopened(search, conf, path, pid, &info,
+				 info.st_uid == owners[0] || info.st_uid == owners[1] ||
+					 info.st_uid == owners[2]);
+		return NULL;
+	}
+	*score = hc_candidate_score(shared, socks, search, pid);
+	if (*score >= 0)
+		hc_search_seen(search, pid);	/* its main process, alive, in our namespaces */
+	if (*score >= 0 && shared->conf_hash != search->conf_hash) {
+		if (!search->other_pid) {
+			search->other_pid = shared->main_pid;
+			hc_describe(shared, search->other, sizeof search->other);
+		}
+		*score = -1;
+	}
+	if (*score < 0) {
+		shared_close(shared);
+		return NULL;
+	}
+	return shared;
+}
+
+/* The state of the live proxy of this configuration in our network namespace, or NULL. */
+static const struct shared *hc_find_proxy(const struct conf *conf,
+					  const struct hc_sockets *socks,
 					  struct hc_search *search)
 {
 	const struct shared *best = NULL;
@@ -265,6 +359,9 @@ static const struct shared *hc_find_proxy(const struct hc_sockets *socks,
 	DIR *dir;
 
 	snprintf(search->dir, sizeof search->dir, "%s", shared_dir());
+	search->pidns = shared_pidns();
+	search->conf_hash = shared_conf_hash(conf->mode == CONF_MODE_TCP ? SOCK_STREAM : SOCK_DGRAM,
+					     conf->entries, conf_listener_entries(conf), conf->targets);
 	if (!(dir = opendir(search->dir))) {
 		hc_search_note_error(search, search->dir);
 		return NULL;
@@ -272,16 +369,14 @@ static const struct shared *hc_find_proxy(const struct hc_sockets *socks,
 	while ((entry = readdir(dir))) {
 		char path[sizeof search->dir + 300];
 		const struct shared *shared;
-		int score;
+		long pid = hc_state_file_pid(entry->d_name);
+		int score = -1;
 
-		if (!hc_state_file_pid(entry->d_name))
+		if (!pid)
 			continue;
 		snprintf(path, sizeof path, "%s/%s", search->dir, entry->d_name);
-		if (!(shared = shared_open(path))) {
-			hc_search_note_error(search, path);
+		if (!(shared = hc_consider(conf, socks, search, path, pid, &score)))
 			continue;
-		}
-		score = hc_candidate_score(shared, socks);
 		if (score > best_score) {
 			shared_close(best);
 			best = shared;
@@ -294,16 +389,49 @@ static const struct shared *hc_find_proxy(const struct hc_sockets *socks,
 	return best;
 }
 
-/* The line for a proxy not found: permission denied is not "not running". */
-static int hc_not_found(const struct hc_search *search, const struct hc_procs *procs)
+/* A live main process in our namespace that has no state file at all; or 0. */
+static long hc_unpublished_proxy(const struct hc_procs *procs, const struct hc_search *search)
 {
-	long pid = hc_some_proxy(procs);
-	char path[600];
+	for (size_t i = 0; i < procs->count; i++) {
+		const struct proc_stat *proc = &procs->list[i];
+		int seen = 0;
+
+		if (strcmp(proc->comm, SHARED_MAIN_COMM) != 0 || !proc_stat_alive(proc) ||
+		    !hc_maybe_our_netns(proc->pid))
+			continue;
+		for (size_t j = 0; j < search->nseen; j++)
+			seen |= search->seen[j] == proc->pid;
+		if (!seen)
+			return proc->pid;
+	}
+	return 0;
+}
+
+/* The line for a proxy not found: what was found instead, or why nothing was. */
+static int hc_not_found(const struct conf *conf, const struct hc_search *search,
+			const struct hc_procs *procs)
+{
+	long pid = hc_unpublished_proxy(procs, search);
+	char ports[256];
 
 	if (search->unreadable)
 		return hc_fail("processes", "unable to read %s: %s", search->unreadable_path,
 			       strerror(search->read_errno));
-	if (pid && shared_path(path, sizeof path, pid) == 0 && access(path, F_OK) < 0)
+	if (search->no_room_pid)
+		return hc_fail("processes", "%s (pid %ld) runs on anonymous memory: %s had no room "
+			       "for its state when it started, so it cannot be checked; give %s "
+			       "more room (e.g. --shm-size) and restart it", SHARED_MAIN_COMM,
+			       search->no_room_pid, search->dir, search->dir);
+	if (search->refused)
+		return hc_fail("processes", "refused %s: %s: not the proxy's state",
+			       search->refused_path, search->refused_why);
+	hc_format_ports(conf, ports, sizeof ports);
+	if (search->other_pid)
+		return hc_fail("processes", "no proxy of this configuration (%s %s -> %s) in this "
+			       "network namespace; proxy %ld there serves %s",
+			       conf->mode == CONF_MODE_TCP ? "tcp" : "udp", ports, conf->targets,
+			       search->other_pid, search->other);
+	if (pid)
 		return hc_fail("processes", "%s (pid %ld) runs but published no state in %s: "
 			       "it must be writable for the proxy, and the same directory for the "
 			       "healthcheck", SHARED_MAIN_COMM, pid, search->dir);
@@ -462,8 +590,8 @@ int hc_check_processes(const struct conf *conf, struct hc_proxy *proxy)
 	if (hc_sockets_load(&socks, conf->mode == CONF_MODE_TCP ? SOCK_STREAM : SOCK_DGRAM) < 0 ||
 	    hc_procs_load(&procs) < 0) {
 		failed = hc_fail("processes", "unable to read /proc: %s", strerror(errno));
-	} else if (!(proxy->shared = hc_find_proxy(&socks, &search))) {
-		failed = hc_not_found(&search, &procs);
+	} else if (!(proxy->shared = hc_find_proxy(conf, &socks, &search))) {
+		failed = hc_not_found(conf, &search, &procs);
 	} else {
 		proxy->pid = proxy->shared->main_pid;
 		failed = hc_check_ports(conf, proxy->shared, &socks, &procs);

@@ -1,12 +1,16 @@
 /*
  * hc_procs.h: the healthcheck's "processes" and "loop" checks.
  *
- * The proxy publishes its state (shared.h) in $TMPDIR/whitelist-PID.state;
- * the healthcheck needs nothing it may not read without CAP_SYS_PTRACE: that
- * file, /proc/PID/stat of any process, and /proc/net of its own network
- * namespace. A state file counts when its main pid is alive with the start
- * time it recorded (not a stale file, not a reused pid) and its listening
- * sockets show in our /proc/net (the same network namespace, still open).
+ * The proxy publishes its state (shared.h) in /dev/shm (else $TMPDIR) as
+ * whitelist-PID-XXXXXX.state; the healthcheck needs nothing it may not read
+ * without CAP_SYS_PTRACE: that file, /proc/PID/stat of any process, and
+ * /proc/net of its own network namespace. A state file counts when it is a
+ * regular file of root, RUN_AS or our own user that nobody else may write
+ * (anyone may put files in /dev/shm), its main pid is alive with the start
+ * time it recorded in our pid namespace (not a stale file, not a reused
+ * pid), its listening sockets show in our /proc/net (the same network
+ * namespace, still open), and it serves our configuration (mode, ports,
+ * TARGET: sidecars may share the network namespace and /dev/shm).
  */
 #ifndef WHITELIST_HC_PROCS_H
 #define WHITELIST_HC_PROCS_H
@@ -38,7 +42,7 @@ void hc_proxy_release(struct hc_proxy *proxy);
  */
 int hc_parse_net_line(const char *line, unsigned *port, unsigned *state, unsigned long *inode);
 
-/* The main pid of a state file's name, "whitelist-PID.state"; 0 when it is not one. */
+/* The main pid of a state file's name, "whitelist-PID-XXXXXX.state"; 0 when it is not one. */
 long hc_state_file_pid(const char *name);
 
 /* "80 443", or "80 443 ... (1001 ports)" when the list does not fit. */

@@ -7,6 +7,7 @@
 #include "shared.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -14,12 +15,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/fsuid.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "process.h"
+
+#ifndef RENAME_NOREPLACE
+#define RENAME_NOREPLACE (1 << 0)	/* linux/fs.h; not in every libc's headers */
+#endif
 
 #define SHARED_SPINS 1000		/* tries before yielding the CPU to a preempted writer */
 #define SHARED_GIVE_UP_MS 2000	/* seq odd this long: its writer died mid-store */
@@ -44,30 +51,153 @@ const char *shared_dir(void)
 	return tmp && *tmp ? tmp : "/tmp";
 }
 
-int shared_path(char *out, size_t size, long pid)
-{
-	int len = snprintf(out, size, "%s/whitelist-%ld.state", shared_dir(), pid);
+/* What this process published: removed by shared_unpublish. */
+static char shared_published_path[512];
+/* Its fd, kept open for its lock: every process of the proxy inherits it. */
+static int shared_lock_fd = -1;
 
-	return len > 0 && (size_t)len < size ? 0 : -1;
+const char *shared_published(void)
+{
+	return shared_published_path[0] ? shared_published_path : NULL;
+}
+
+/* FNV-1a, 64 bits, of a string and its end. */
+static uint64_t shared_hash_text(uint64_t hash, const char *text)
+{
+	for (; text && *text; text++)
+		hash = (hash ^ (uint8_t)*text) * 1099511628211ull;
+	return (hash ^ 0xff) * 1099511628211ull;	/* no list of texts is a prefix of another */
+}
+
+uint64_t shared_conf_hash(int mode, const struct conf_port *entries, size_t nentries,
+			  const char *targets)
+{
+	uint64_t hash = 14695981039346656037ull;
+
+	hash = (hash ^ (uint8_t)mode) * 1099511628211ull;
+	for (size_t i = 0; i < nentries; i++)	/* as written: "443", "8443:443", "20000-20100" */
+		hash = shared_hash_text(hash, entries[i].text);
+	hash = (hash ^ 0xfe) * 1099511628211ull;
+	for (; targets && *targets; targets++)
+		hash = (hash ^ (uint8_t)*targets) * 1099511628211ull;
+	return hash;
+}
+
+uint64_t shared_pidns(void)
+{
+	struct stat info;
+
+	return stat("/proc/self/ns/pid", &info) == 0 ? (uint64_t)info.st_ino : 0;
+}
+
+long shared_state_pid(const char *name)
+{
+	static const char prefix[] = "whitelist-", suffix[] = ".state";
+	const char *random;
+	size_t digits;
+	long pid;
+
+	if (strncmp(name, prefix, sizeof prefix - 1) != 0)
+		return 0;
+	name += sizeof prefix - 1;
+	digits = strspn(name, "0123456789");
+	if (digits == 0 || digits > 9 || name[digits] != '-')
+		return 0;
+	random = name + digits + 1;
+	if (strspn(random, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789") !=
+		    SHARED_RANDOM || strcmp(random + SHARED_RANDOM, suffix) != 0)
+		return 0;
+	pid = strtol(name, NULL, 10);
+	return pid > 0 ? pid : 0;
 }
 
 /*
- * A new file of size bytes at path, whole or not at all: made under a
- * temporary name (no symlink or file left by someone else is followed or
- * reused) and renamed into place. Its fd, or -1 with errno.
+ * 1 when the file at fd is a state of ours that no live proxy uses: owned by
+ * owner, and nobody holds its lock (every proxy holds its own file's for
+ * its life, whatever pid namespace it runs in). Then ours: it is removed
+ * while locked, so no proxy can start using it meanwhile.
  */
-static int shared_file(const char *path, size_t size)
+static int shared_stale(int fd, uid_t owner)
 {
-	char partial[600];
-	int fd, saved;
+	struct stat info;
 
-	if (snprintf(partial, sizeof partial, "%s.XXXXXX", path) >= (int)sizeof partial) {
+	return fstat(fd, &info) == 0 && S_ISREG(info.st_mode) && info.st_uid == owner &&
+	       flock(fd, LOCK_EX | LOCK_NB) == 0;
+}
+
+/*
+ * Removes the states that proxies of ours killed outright (SIGKILL, the OOM
+ * killer) left in the directory: each has a name of its own, and a pod's
+ * /dev/shm outlives its containers' restarts.
+ */
+static void shared_sweep(uid_t owner)
+{
+	struct dirent *entry;
+	DIR *dir = opendir(shared_dir());
+
+	if (!dir)
+		return;
+	while ((entry = readdir(dir))) {
+		int fd;
+
+		if (!shared_state_pid(entry->d_name))
+			continue;
+		fd = openat(dirfd(dir), entry->d_name,
+			    O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+		if (fd < 0)
+			continue;
+		if (shared_stale(fd, owner))
+			unlinkat(dirfd(dir), entry->d_name, 0);
+		close(fd);
+	}
+	closedir(dir);
+}
+
+/*
+ * Renames from to `to` unless `to` exists (EEXIST): renameat2's
+ * RENAME_NOREPLACE, or where a file system or seccomp profile lacks it, a
+ * hard link, which never replaces either.
+ */
+static int shared_rename_new(const char *from, const char *to)
+{
+	if (syscall(SYS_renameat2, AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) == 0)
+		return 0;
+	if ((errno != EINVAL && errno != ENOSYS && errno != EPERM) || link(from, to) < 0)
+		return -1;
+	unlink(from);
+	return 0;
+}
+
+/*
+ * A new file of size bytes, whole or not at all, under a name nobody else can
+ * have made or can take: made exclusively as "whitelist-PID-XXXXXX.partial"
+ * (a random part, O_EXCL: no symlink or file of someone else is followed or
+ * reused), every byte of it allocated now, then renamed to ".state" without
+ * replacing anything. posix_fallocate, because a tmpfs allocates a sparse
+ * file's pages on first write: when it is full, that write through the
+ * mapping is a SIGBUS, here it is ENOSPC at start. Its fd, the final name
+ * in path, or -1 with errno.
+ */
+static int shared_file(char *path, size_t path_size, size_t size)
+{
+	static const char partial_suffix[] = ".partial", final_suffix[] = ".state";
+	char partial[sizeof shared_published_path];
+	int fd, saved, len;
+
+	len = snprintf(partial, sizeof partial, "%s/whitelist-%ld-XXXXXX%s", shared_dir(),
+		       (long)getpid(), partial_suffix);
+	if (len < 0 || (size_t)len >= sizeof partial || (size_t)len >= path_size) {
 		errno = ENAMETOOLONG;
 		return -1;
 	}
-	if ((fd = mkostemp(partial, O_CLOEXEC)) < 0)
+	if ((fd = mkostemps(partial, sizeof partial_suffix - 1, O_CLOEXEC)) < 0)
 		return -1;
-	if (ftruncate(fd, (off_t)size) == 0 && fchmod(fd, 0644) == 0 && rename(partial, path) == 0)
+	flock(fd, LOCK_EX);	/* held for the proxy's life: it is not stale (shared_sweep) */
+	memcpy(path, partial, (size_t)len - (sizeof partial_suffix - 1));
+	strcpy(path + len - (sizeof partial_suffix - 1), final_suffix);
+	if ((size == 0 || (errno = posix_fallocate(fd, 0, (off_t)size)) == 0) &&
+	    fchmod(fd, 0644) == 0 &&
+	    shared_rename_new(partial, path) == 0)
 		return fd;
 	saved = errno;
 	unlink(partial);
@@ -76,25 +206,41 @@ static int shared_file(const char *path, size_t size)
 	return -1;
 }
 
-/* The file-backed region, or MAP_FAILED with errno. */
+/*
+ * No room for the state: an empty state file (an inode, no page) tells the
+ * healthcheck so, rather than nothing at all. Its name in path, or "".
+ */
+static void shared_mark_no_room(char *path, size_t size)
+{
+	if ((shared_lock_fd = shared_file(path, size, 0)) < 0)
+		path[0] = '\0';
+}
+
+/* The file-backed region, or MAP_FAILED with errno; the file's name in shared_published_path. */
 static void *shared_map_file(size_t size, uid_t owner)
 {
-	char path[512];
+	char *path = shared_published_path;
 	void *region = MAP_FAILED;
 	uid_t before = (uid_t)setfsuid(owner);
 	int fd, saved;
 
-	if (shared_path(path, sizeof path, (long)getpid()) < 0) {
-		errno = ENAMETOOLONG;
-	} else if ((fd = shared_file(path, size)) >= 0) {
+	shared_sweep(owner);
+	if ((fd = shared_file(path, sizeof shared_published_path, size)) >= 0) {
 		region = proc_map_low(size, PROT_READ | PROT_WRITE, MAP_SHARED, fd);
 		saved = errno;
-		if (region == MAP_FAILED)
+		if (region == MAP_FAILED) {
 			unlink(path);
-		close(fd);
+			close(fd);
+		} else {
+			shared_lock_fd = fd;	/* open, and so locked, as long as we live */
+		}
 		errno = saved;
 	}
 	saved = errno;
+	if (region == MAP_FAILED && (saved == ENOSPC || saved == EDQUOT))
+		shared_mark_no_room(path, sizeof shared_published_path);
+	else if (region == MAP_FAILED)
+		path[0] = '\0';
 	setfsuid(before);
 	errno = saved;
 	return region;
@@ -128,8 +274,9 @@ static void shared_fill_entries(struct shared *shared, const struct conf_port *e
 	}
 }
 
-struct shared *shared_create(const struct conf_port *entries, size_t nentries, int mode,
-			     uid_t owner, int *published)
+/* The region, the file's or else anonymous memory; see shared_create_conf. */
+static struct shared *shared_make(const struct conf_port *entries, size_t nentries, int mode,
+				  const char *targets, uid_t owner, int *published)
 {
 	size_t nsockets = 0, size;
 	struct shared *shared;
@@ -144,7 +291,9 @@ struct shared *shared_create(const struct conf_port *entries, size_t nentries, i
 	if (shared == MAP_FAILED) {
 		int saved = errno;
 
-		shared = proc_map_low(size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1);
+		/* Committed now (MAP_POPULATE), as the file's pages are: no fault later. */
+		shared = proc_map_low(size, PROT_READ | PROT_WRITE,
+				      MAP_SHARED | MAP_ANONYMOUS | MAP_POPULATE, -1);
 		if (shared == MAP_FAILED)
 			return NULL;
 		errno = saved;
@@ -154,6 +303,9 @@ struct shared *shared_create(const struct conf_port *entries, size_t nentries, i
 	shared->size = size;
 	shared->main_pid = (int32_t)getpid();
 	shared->main_starttime = proc_stat_read(getpid(), &self) == 0 ? self.starttime : 0;
+	shared->pidns = shared_pidns();
+	shared->conf_hash = shared_conf_hash(mode, entries, nentries, targets);
+	snprintf(shared->targets, sizeof shared->targets, "%s", targets ? targets : "");
 	shared->mode = (uint32_t)mode;
 	shared->nports = (uint32_t)nentries;
 	shared->nsockets = (uint32_t)nsockets;
@@ -163,12 +315,27 @@ struct shared *shared_create(const struct conf_port *entries, size_t nentries, i
 	return shared;
 }
 
+struct shared *shared_create(const struct conf_port *entries, size_t nentries, int mode,
+			     uid_t owner, int *published)
+{
+	return shared_make(entries, nentries, mode, NULL, owner, published);
+}
+
+struct shared *shared_create_conf(const struct conf *conf, uid_t owner, int *published)
+{
+	return shared_make(conf->entries, conf_listener_entries(conf),
+			   conf->mode == CONF_MODE_TCP ? SOCK_STREAM : SOCK_DGRAM, conf->targets,
+			   owner, published);
+}
+
 void shared_unpublish(const struct shared *shared)
 {
-	char path[512];
-
-	if (shared_path(path, sizeof path, shared->main_pid) == 0)
-		unlink(path);
+	if (shared && shared_published_path[0])
+		unlink(shared_published_path);
+	if (shared_lock_fd >= 0)
+		close(shared_lock_fd);
+	shared_lock_fd = -1;
+	shared_published_path[0] = '\0';
 }
 
 /* A region the healthcheck may read: complete, this version, the size it says. */
@@ -180,25 +347,47 @@ static int shared_valid(const struct shared *shared, size_t size)
 	       shared_size(shared->nports, shared->nsockets) == size;
 }
 
-const struct shared *shared_open(const char *path)
+/*
+ * What a state file must be before anything in it is believed: a regular
+ * file (not a FIFO that would block, a device...), with one name, that only
+ * its owner may write, and that owner one of owners (the caller knows whom
+ * the proxy runs as).
+ */
+static int shared_file_sound(const struct stat *info, const uid_t *owners, size_t nowners)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	struct stat info;
+	int trusted = 0;
+
+	for (size_t i = 0; i < nowners; i++)
+		trusted |= info->st_uid == owners[i];
+	return trusted && S_ISREG(info->st_mode) && info->st_nlink == 1 && !(info->st_mode & 022);
+}
+
+const struct shared *shared_open(const char *path, const uid_t *owners, size_t nowners,
+				 struct stat *info)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
 	void *region;
 
+	memset(info, 0, sizeof *info);
 	if (fd < 0)
 		return NULL;
-	if (fstat(fd, &info) < 0 || info.st_size < (off_t)sizeof(struct shared)) {
+	/* Before mapping: a stranger could cut the file short under our reads (SIGBUS). */
+	if (fstat(fd, info) < 0 || !shared_file_sound(info, owners, nowners)) {
 		close(fd);
-		errno = EPROTO;
+		errno = EPERM;
 		return NULL;
 	}
-	region = mmap(NULL, (size_t)info.st_size, PROT_READ, MAP_SHARED, fd, 0);
+	if (info->st_size < (off_t)sizeof(struct shared)) {
+		close(fd);
+		errno = info->st_size == 0 ? ENODATA : EPROTO;
+		return NULL;
+	}
+	region = mmap(NULL, (size_t)info->st_size, PROT_READ, MAP_SHARED, fd, 0);
 	close(fd);
 	if (region == MAP_FAILED)
 		return NULL;
-	if (!shared_valid(region, (size_t)info.st_size)) {
-		munmap(region, (size_t)info.st_size);
+	if (!shared_valid(region, (size_t)info->st_size)) {
+		munmap(region, (size_t)info->st_size);
 		errno = EPROTO;
 		return NULL;
 	}

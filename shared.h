@@ -11,7 +11,7 @@
  * entry's listener pid and every one of its listening sockets, the loop
  * guard's last event.
  *
- * The region is a file, /dev/shm/whitelist-PID.state, because the
+ * The region is a file, /dev/shm/whitelist-PID-XXXXXX.state, because the
  * healthcheck runs in the container without CAP_SYS_PTRACE: it cannot look
  * into the proxy's processes (their fds, their namespaces) once they run as
  * RUN_AS, but it can read this file (mode 0644), /proc/PID/stat and
@@ -19,9 +19,13 @@
  * read-only root, and never written back to a disk: on a disk, writeback
  * would write-protect the pages under the seqlock's writer. Without it, the
  * temp dir ($TMPDIR, /tmp) serves.
- * It proves that the file is not stale by the main pid's start time, and that
- * it is in the proxy's network namespace by finding the published listening
- * sockets' inodes in its own /proc/net tables.
+ * The healthcheck believes a file only when it is a regular file of the
+ * proxy's user (RUN_AS) or root that nobody else may write; it proves that
+ * the file is not stale by the main pid's start time in the pid namespace it
+ * records, that it is in the proxy's network namespace by finding the
+ * published listening sockets' inodes in its own /proc/net tables, and that
+ * it is the proxy of its own configuration (ports, TARGET, mode: two proxies
+ * may share a network namespace and /dev/shm, as sidecars of a pod do).
  *
  * Counters are C11 atomics updated with relaxed ordering: each is an
  * independent total, so no ordering between them is needed, only that no
@@ -34,6 +38,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "config.h"
@@ -42,7 +47,7 @@
 
 #define SHARED_LINE 64		/* ports never share a cache line */
 #define SHARED_MAGIC 0x776c7374	/* "wlst": the region is complete */
-#define SHARED_VERSION 8	/* the layout below; the healthcheck refuses another */
+#define SHARED_VERSION 9	/* the layout below; the healthcheck refuses another */
 
 /* Process names (comm), for people reading ps; the healthcheck goes by pid. */
 #define SHARED_MAIN_COMM "whitelist"		/* the executable's name */
@@ -185,6 +190,9 @@ struct shared {
 	uint64_t size;			/* of the whole region, ports included */
 	int32_t main_pid;
 	uint64_t main_starttime;	/* /proc/PID/stat: tells a reused pid apart */
+	uint64_t pidns;			/* main's pid namespace (its inode): where main_pid means it */
+	uint64_t conf_hash;		/* shared_conf_hash: which configuration this proxy serves */
+	char targets[256];		/* TARGET's entries (cut), for the healthcheck's messages */
 	uint32_t mode;			/* SOCK_STREAM or SOCK_DGRAM */
 	struct shared_addr target;	/* TARGET's one address, when it has one */
 	struct shared_addr routes[CONF_MAX_ROUTES];	/* routed, PRE_RESOLVE=1: exact entries' */
@@ -205,32 +213,63 @@ static inline struct shared_socket *shared_sockets(const struct shared *shared)
 }
 
 /*
- * The region for nentries PORT entries and their sockets, zeroed, for a
- * proxy whose sockets are of type mode. Published as a file (shared_path), created as fsuid `owner`
- * (the main process can then remove it after becoming RUN_AS); when that
- * fails, anonymous memory and *published = 0 (errno says why). NULL with
- * errno when no memory can be mapped at all.
+ * The region for conf's entries (conf_listener_entries: PORT's, then
+ * CONNECT_PORT's) and their sockets, zeroed, for a proxy whose sockets are
+ * of conf's mode, with the configuration's identity (shared_conf_hash).
+ * Published as a file in shared_dir() whose name nobody else can have made
+ * ("whitelist-PID-XXXXXX.state", shared_published), its memory committed
+ * at once (no page of a full tmpfs is ever first touched through the
+ * mapping: that would be a SIGBUS), created as fsuid `owner` (the main
+ * process can then remove it after becoming RUN_AS). When that fails:
+ * anonymous memory, committed too, and *published = 0 (errno says why;
+ * ENOSPC or EDQUOT: an empty state file says so to the healthcheck). NULL
+ * with errno when no memory can be mapped at all.
  */
+struct shared *shared_create_conf(const struct conf *conf, uid_t owner, int *published);
+
+/* The same for bare entries (the unit tests): no TARGET in its identity. */
 struct shared *shared_create(const struct conf_port *entries, size_t nentries, int mode,
 			     uid_t owner, int *published);
 
-/* Removes the published file (main process, at exit). */
+/* Removes the file this process published, or its empty no-room one (main, at exit). */
 void shared_unpublish(const struct shared *shared);
+
+/* The path this process published its state at (or its empty no-room file); NULL: none. */
+const char *shared_published(void);
 
 #define SHARED_DIR "/dev/shm"
 
 /* Where state files are: SHARED_DIR when it is a directory we may write, else the temp dir. */
 const char *shared_dir(void);
 
-/* shared_dir()/whitelist-PID.state; -1 when it does not fit. */
-int shared_path(char *out, size_t size, long pid);
+/*
+ * Which configuration a proxy serves: its mode (SOCK_STREAM, SOCK_DGRAM),
+ * its ports in order and TARGET's entries (conf->targets). The healthcheck
+ * computes it from its own environment and looks for the proxy that has it.
+ */
+uint64_t shared_conf_hash(int mode, const struct conf_port *entries, size_t nentries,
+			  const char *targets);
+
+/* The random part of a state file's name: whitelist-PID-XXXXXX.state. */
+#define SHARED_RANDOM 6
+
+/* The main pid of a state file's name, "whitelist-PID-XXXXXX.state"; 0 when it is not one. */
+long shared_state_pid(const char *name);
+
+/* This process's pid namespace (the inode of /proc/self/ns/pid); 0 when unknown. */
+uint64_t shared_pidns(void);
 
 /*
  * The healthcheck's view: maps path read-only and checks it is a complete
- * region of this version. NULL with errno (ENOENT, EACCES, EPROTO for a
- * file that is not one); shared_close when done.
+ * region of this version. NULL with errno: ENOENT or EACCES; EPERM for a
+ * file that is not a regular one with one name, owned by one of owners,
+ * that only its owner may write (refused before it is mapped); ENODATA for
+ * an empty one (a proxy that had no room); EPROTO for a file that is not a
+ * state. info: the file's (st_uid: whose it is), zeroed when it could not
+ * be opened. shared_close when done.
  */
-const struct shared *shared_open(const char *path);
+const struct shared *shared_open(const char *path, const uid_t *owners, size_t nowners,
+				 struct stat *info);
 void shared_close(const struct shared *shared);
 
 /* The entry that listens on port; NULL when none does. */

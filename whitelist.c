@@ -569,27 +569,35 @@ static void unpublish_at_exit(void)
 		shared_unpublish(published_state);
 }
 
-/* The shared memory, published for the healthcheck when the temp dir allows. */
+/*
+ * The shared memory, published for the healthcheck when the temp dir allows;
+ * else anonymous memory, and one line that says why.
+ */
 static void make_shared(struct main_state *state)
 {
 	const struct conf *conf = state->conf;
-	int published;
+	size_t size = sizeof(struct shared) + conf->nports * sizeof(struct shared_port);
+	const char *dir;
+	int published, saved;
 
-	state->shared = shared_create(conf->entries, conf_listener_entries(conf),
-				      conf->mode == CONF_MODE_TCP ? SOCK_STREAM : SOCK_DGRAM,
-				      main_owner(conf), &published);
+	state->shared = shared_create_conf(conf, main_owner(conf), &published);
 	if (!state->shared)
 		die_errno("unable to map the shared counters");
 	published_state = state->shared;
 	atexit(unpublish_at_exit);	/* die_config, die_errno and return alike */
-	if (!published) {
-		int saved = errno;
-		const char *dir = shared_dir();
-
-		errno = saved;
+	if (published)
+		return;
+	saved = errno;
+	dir = shared_dir();
+	errno = saved;
+	if (errno == ENOSPC || errno == EDQUOT)
+		log_msg("no room in %s for the state (%zu kB): running on anonymous memory, "
+			"which the healthcheck cannot read: give %s more room (e.g. --shm-size)",
+			dir, (size + 1023) / 1024, dir);
+	else
 		log_errno("unable to publish the state for the healthcheck in %s (make it "
-			  "writable, e.g. a tmpfs); healthcheck will fail", dir);
-	}
+			  "writable, e.g. a tmpfs): running on anonymous memory; healthcheck will "
+			  "fail", dir);
 }
 
 /* PORT's entries as written, for the start line ("21 30000-30009"), cut when long. */

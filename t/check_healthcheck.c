@@ -250,15 +250,19 @@ END_TEST
 
 START_TEST(test_state_file_names)
 {
-	ck_assert_int_eq(hc_state_file_pid("whitelist-1.state"), 1);
-	ck_assert_int_eq(hc_state_file_pid("whitelist-123456.state"), 123456);
-	ck_assert_int_eq(hc_state_file_pid("whitelist-1.state.XXXXXX"), 0);
-	ck_assert_int_eq(hc_state_file_pid("whitelist-.state"), 0);
-	ck_assert_int_eq(hc_state_file_pid("whitelist-1x.state"), 0);
-	ck_assert_int_eq(hc_state_file_pid("whitelist-0.state"), 0);
-	ck_assert_int_eq(hc_state_file_pid("whitelist-12345678901.state"), 0);
+	ck_assert_int_eq(hc_state_file_pid("whitelist-1-Ab3dE9.state"), 1);
+	ck_assert_int_eq(hc_state_file_pid("whitelist-123456-zzzzzz.state"), 123456);
+	ck_assert_int_eq(hc_state_file_pid("whitelist-1.state"), 0);	/* another version's */
+	ck_assert_int_eq(hc_state_file_pid("whitelist-1-Ab3dE9.partial"), 0);
+	ck_assert_int_eq(hc_state_file_pid("whitelist-1-Ab3dE.state"), 0);
+	ck_assert_int_eq(hc_state_file_pid("whitelist-1-Ab3dE99.state"), 0);
+	ck_assert_int_eq(hc_state_file_pid("whitelist-1-Ab.dE9.state"), 0);
+	ck_assert_int_eq(hc_state_file_pid("whitelist--Ab3dE9.state"), 0);
+	ck_assert_int_eq(hc_state_file_pid("whitelist-1x-Ab3dE9.state"), 0);
+	ck_assert_int_eq(hc_state_file_pid("whitelist-0-Ab3dE9.state"), 0);
+	ck_assert_int_eq(hc_state_file_pid("whitelist-12345678901-Ab3dE9.state"), 0);
 	ck_assert_int_eq(hc_state_file_pid("whitelist-dns-balanced"), 0);
-	ck_assert_int_eq(hc_state_file_pid("other-1.state"), 0);
+	ck_assert_int_eq(hc_state_file_pid("other-1-Ab3dE9.state"), 0);
 }
 END_TEST
 

@@ -297,8 +297,7 @@ class TestDns(wl.TopologyCase):
     def test_a_proxy_whose_state_is_gone_is_named(self):
         """Not "not running": the proxy runs, and the line says what is missing."""
         proxy = self.topo.start_proxy(PORT="80")
-        state = "/dev/shm/whitelist-%d.state" % proxy.pid
-        self.assertTrue(os.path.exists(state))
+        [state] = wl.state_files(proxy.pid)
         os.unlink(state)
         result = healthcheck(self.topo, proxy.env)
         self.assertEqual(result.returncode, 1)
@@ -407,7 +406,7 @@ class TestWithoutPtrace(wl.TopologyCase):
 
     def test_a_state_it_may_not_read_is_named(self):
         proxy = self.topo.start_proxy(PORT="80")
-        state = "/dev/shm/whitelist-%d.state" % proxy.pid
+        [state] = wl.state_files(proxy.pid)
         os.chmod(state, 0o600)  # owned by RUN_AS: root without CAP_DAC_OVERRIDE may not read
         try:
             result = healthcheck_with_caps(self.topo, proxy.env, "net_bind_service")

@@ -59,8 +59,7 @@ class TestPreResolve(wl.TopologyCase):
                                env=self.topo.proxy_env(PORT="80", PRE_RESOLVE=1, **env))
         status = proc.wait(30)
         # Ending on its own, however it ends, it takes its state file with it.
-        self.assertFalse(os.path.exists("/dev/shm/whitelist-%d.state" % proc.pid),
-                         "state file left behind")
+        self.assertEqual(wl.state_files(proc.pid), [], "state file left behind")
         return status, time.monotonic() - started, wl.read(proc.log)
 
     def test_unknown_name_ends_the_program_naming_target(self):

@@ -13,6 +13,7 @@ and ended by PID; every namespace is deleted, on every path (atexit too).
 
 import atexit
 import ctypes
+import glob
 import os
 import re
 import shutil
@@ -339,10 +340,11 @@ class Topology:
             proxy = proc.args[-1] == WHITELIST or getattr(proc, "env", None) is not None
             self.stop(proc, signal.SIGKILL if proxy else signal.SIGTERM, timeout=2)
             if proxy:  # killed outright, it leaves its state file: not ours to keep
-                try:
-                    os.unlink("/dev/shm/whitelist-%d.state" % proc.pid)
-                except OSError:
-                    pass
+                for path in state_files(proc.pid):
+                    try:
+                        os.unlink(path)
+                    except OSError:
+                        pass
         self.procs = []
         for ns in (self.inside, self.proxy, self.outside):
             # Whatever is still inside (nginx workers, orphaned relays) ends by PID too.
@@ -402,6 +404,11 @@ def _exit_on_signal(signo, frame):
 for _signo in (signal.SIGTERM, signal.SIGHUP):
     if signal.getsignal(_signo) is signal.SIG_DFL:
         signal.signal(_signo, _exit_on_signal)
+
+
+def state_files(pid, directory="/dev/shm"):
+    """The state files a proxy whose main pid is pid published (whitelist-PID-XXXXXX.state)."""
+    return glob.glob(os.path.join(directory, "whitelist-%d-*.state" % pid))
 
 
 def read(path):

@@ -51,6 +51,7 @@ check podman-compose           podman-compose           t/test_container.py (the
 check pkg:python3-yaml         python3-yaml             t/test_container.py (reads the README's compose file)
 check nsenter                  util-linux               t/test_container.py (podman in the engine's namespaces)
 check unshare                  util-linux               t/test_container.py (the engine's namespaces)
+check promtool                 prometheus               t/test_prometheus.py (check metrics, check rules, test rules)
 check musl-gcc                 musl-tools               t/test_image.py (Alpine's libc)
 check /lib/ld-musl-*.so.1      musl                     t/test_image.py runs the musl build
 bench socat                    socat                    bench/bench.py (the old image's engine)

@@ -119,7 +119,7 @@ struct shared *shared_create(const uint16_t *ports, size_t nports, int mode, uid
 	shared->version = SHARED_VERSION;
 	shared->size = size;
 	shared->main_pid = (int32_t)getpid();
-	shared->main_starttime = proc_stat_read(getpid(), &self) == 0 ? self.starttime : 0;
+	shared->main_starttime = proc_stat_read_self(&self) == 0 ? self.starttime : 0;
 	shared->mode = (uint32_t)mode;
 	shared->nports = (uint32_t)nports;
 	for (size_t i = 0; i < nports; i++)

@@ -52,6 +52,7 @@ check /usr/lib/podman/aardvark-dns aardvark-dns         t/test_container.py (the
 check iptables                 iptables                 t/test_container.py (netavark runs it)
 check podman-compose           podman-compose           t/test_container.py (the README's full compose example)
 check pkg:python3-yaml         python3-yaml             t/test_container.py (reads the README's compose file)
+check catatonit                catatonit                t/test_kube.py (podman kube play's pods: their infra container's pause)
 check nsenter                  util-linux               t/test_container.py (podman in the engine's namespaces)
 check unshare                  util-linux               t/test_container.py (the engine's namespaces)
 check promtool                 prometheus               t/test_prometheus.py (check metrics, check rules, test rules)

@@ -345,7 +345,7 @@ class TestKubeAlias(KubeEngineCase):
 
         with self.subTest("the manifest's securityContext, as the engine runs it"):
             self.assertEqual(e.inspect(proxy, "{{.HostConfig.ReadonlyRootfs}}"), "true")
-            app_user = e.podman("top", app, "user", "capeff").stdout.split()[2:]
+            app_user = e.podman("top", app, "user", "capeff").stdout.split()[3:]
             self.assertEqual(app_user, ["nobody", "none"])  # runAsNonRoot, drop ALL
             rows = e.top(proxy)
             self.assertTrue(rows)

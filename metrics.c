@@ -137,6 +137,21 @@ static int metrics_render_field(struct metrics_buf *buf, const struct shared *sh
 	return 0;
 }
 
+/* MAX_CONNECTIONS per port (0: no limit), so that an alert can compare the active count with it. */
+static int metrics_render_max(struct metrics_buf *buf, const struct conf *conf,
+			      const struct shared *shared)
+{
+	if (metrics_printf(buf, "# HELP whitelist_connections_max MAX_CONNECTIONS: connections (TCP) "
+			   "or client sessions (UDP) at once per port, 0 for no limit.\n"
+			   "# TYPE whitelist_connections_max gauge\n") < 0)
+		return -1;
+	for (size_t i = 0; i < shared->nports; i++)
+		if (metrics_printf(buf, "whitelist_connections_max{port=\"%s\"} %ld\n",
+				   shared->ports[i].name, conf->max_connections) < 0)
+			return -1;
+	return 0;
+}
+
 /* One whitelist_target_info sample: target, and the address in slot ("" when none). */
 static int metrics_target_sample(struct metrics_buf *buf, const char *target,
 				 const struct shared_addr *slot)
@@ -233,7 +248,7 @@ int metrics_render(struct metrics_buf *buf, const struct conf *conf, const struc
 	for (size_t i = 0; i < sizeof metrics_fields / sizeof metrics_fields[0]; i++)
 		if (metrics_render_field(buf, shared, &metrics_fields[i]) < 0)
 			return -1;
-	if (metrics_render_routed(buf, conf, shared) < 0)
+	if (metrics_render_max(buf, conf, shared) < 0 || metrics_render_routed(buf, conf, shared) < 0)
 		return -1;
 	return metrics_render_target(buf, conf, shared);
 }

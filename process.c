@@ -207,13 +207,12 @@ int proc_stat_parse(const char *text, struct proc_stat *out)
 	return 0;
 }
 
-int proc_stat_read(long pid, struct proc_stat *out)
+static int proc_stat_read_path(const char *path, struct proc_stat *out)
 {
-	char path[64], text[PROC_STAT_SIZE];
+	char text[PROC_STAT_SIZE];
 	ssize_t len;
 	int fd;
 
-	snprintf(path, sizeof path, "/proc/%ld/stat", pid);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 		return -1;
 	len = read(fd, text, sizeof text - 1);
@@ -222,6 +221,19 @@ int proc_stat_read(long pid, struct proc_stat *out)
 		return -1;
 	text[len] = '\0';
 	return proc_stat_parse(text, out);
+}
+
+int proc_stat_read(long pid, struct proc_stat *out)
+{
+	char path[64];
+
+	snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+	return proc_stat_read_path(path, out);
+}
+
+int proc_stat_read_self(struct proc_stat *out)
+{
+	return proc_stat_read_path("/proc/thread-self/stat", out);
 }
 
 int proc_stat_alive(const struct proc_stat *stat)

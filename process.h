@@ -81,6 +81,15 @@ int proc_stat_parse(const char *text, struct proc_stat *out);
 /* Reads /proc/PID/stat (readable for any process, whoever owns it). -1 when gone. */
 int proc_stat_read(long pid, struct proc_stat *out);
 
+/*
+ * The calling process's own line, read as /proc/thread-self/stat (called from
+ * the main thread: its start time is the process's). Not /proc/self/stat nor
+ * /proc/<own pid>/stat: a user-mode emulator (qemu-user: an arm64 image run on
+ * an amd64 host) answers those itself, with a start time of its own reckoning
+ * that can be a tick off what every other process reads (docs/arm64.md).
+ */
+int proc_stat_read_self(struct proc_stat *out);
+
 /* 1 when the process has not exited (a zombie has). */
 int proc_stat_alive(const struct proc_stat *stat);
 

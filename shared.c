@@ -302,7 +302,7 @@ static struct shared *shared_make(const struct conf_port *entries, size_t nentri
 	shared->version = SHARED_VERSION;
 	shared->size = size;
 	shared->main_pid = (int32_t)getpid();
-	shared->main_starttime = proc_stat_read(getpid(), &self) == 0 ? self.starttime : 0;
+	shared->main_starttime = proc_stat_read_self(&self) == 0 ? self.starttime : 0;
 	shared->pidns = shared_pidns();
 	shared->conf_hash = shared_conf_hash(mode, entries, nentries, targets);
 	snprintf(shared->targets, sizeof shared->targets, "%s", targets ? targets : "");

@@ -67,6 +67,7 @@ START_TEST(test_every_counter_of_every_port)
 	struct shared_port *web;
 
 	setup_ports(2);
+	conf.max_connections = 50;
 	web = shared_port_of(shared, 80);
 	shared_add(&web->connections_total, 500);
 	atomic_store(&web->connections_active, 3);
@@ -91,10 +92,13 @@ START_TEST(test_every_counter_of_every_port)
 	assert_line("whitelist_bytes_total{port=\"80\",direction=\"down\"} 123456789012");
 	assert_line("whitelist_bytes_total{port=\"1001\",direction=\"down\"} 0");
 	assert_line("whitelist_resolve_failures_total 0");
+	assert_line("# TYPE whitelist_connections_max gauge");
+	assert_line("whitelist_connections_max{port=\"80\"} 50");
+	assert_line("whitelist_connections_max{port=\"1001\"} 50");
 	/* One HELP and TYPE per metric, however many label sets it has. */
 	ck_assert_uint_eq(count_of("# TYPE whitelist_bytes_total "), 1);
 	ck_assert_uint_eq(count_of("# HELP whitelist_bytes_total "), 1);
-	ck_assert_uint_eq(count_of("# TYPE "), 8);
+	ck_assert_uint_eq(count_of("# TYPE "), 9);
 	ck_assert_int_eq(page.data[page.len - 2], '\n');
 }
 END_TEST

@@ -4,6 +4,7 @@
  */
 #include <check.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "process.h"
@@ -70,6 +71,28 @@ START_TEST(test_reads_itself)
 }
 END_TEST
 
+/* The kernel's own line, as another process reads it: the same start time. */
+START_TEST(test_reads_itself_as_others_do)
+{
+	struct proc_stat self, seen;
+	pid_t child;
+	int status;
+
+	ck_assert_int_eq(proc_stat_read_self(&self), 0);
+	ck_assert_int_eq(self.pid, getpid());
+	ck_assert_int_eq(self.ppid, getppid());
+	ck_assert_int_eq(self.state, 'R');
+	child = fork();
+	ck_assert_int_ge(child, 0);
+	if (child == 0)
+		_exit(proc_stat_read(getppid(), &seen) == 0 && seen.starttime == self.starttime &&
+		      strcmp(seen.comm, self.comm) == 0 ? 0 : 1);
+	ck_assert_int_eq(waitpid(child, &status, 0), child);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "another process reads another start time or name than ours");
+}
+END_TEST
+
 Suite *process_suite(void)
 {
 	Suite *suite = suite_create("process");
@@ -79,6 +102,7 @@ Suite *process_suite(void)
 	tcase_add_test(tc, test_comm_holds_anything);
 	tcase_add_test(tc, test_broken_lines);
 	tcase_add_test(tc, test_reads_itself);
+	tcase_add_test(tc, test_reads_itself_as_others_do);
 	suite_add_tcase(suite, tc);
 	return suite;
 }

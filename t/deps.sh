@@ -9,6 +9,9 @@
 #   bench   make bench (also needs check's)
 #   fuzz    make fuzz
 #   fresh   make fresh, on the host
+#   cross   make cross (also needs check's): aarch64 programs under qemu-user;
+#           NAME:arm64 packages come from Debian's arm64 architecture, which
+#           is added (dpkg --add-architecture) when one is missing
 #
 # The audit (below, in audit()): every program the Makefile, t/*.py, t/*.sh,
 # bench/ and fuzz/run.sh run, and the package that provides it. "what" is a
@@ -51,9 +54,11 @@ check /usr/lib/podman/netavark netavark                 t/test_container.py (pod
 check /usr/lib/podman/aardvark-dns aardvark-dns         t/test_container.py (the networks' DNS)
 check iptables                 iptables                 t/test_container.py (netavark runs it)
 check podman-compose           podman-compose           t/test_examples.py (every examples/*.yml, as written)
-check pkg:python3-yaml         python3-yaml             t/test_examples.py (reads examples/*.yml); t/test_container_connect.py (examples/explicit-proxy.yml)
+check pkg:python3-yaml         python3-yaml             t/test_examples.py (reads examples/*.yml); t/test_container_connect.py (examples/explicit-proxy.yml); t/test_kube.py
+check catatonit                catatonit                t/test_kube.py (podman kube play's pods: their infra container's pause)
 check nsenter                  util-linux               t/test_container.py (podman in the engine's namespaces)
 check unshare                  util-linux               t/test_container.py (the engine's namespaces)
+check promtool                 prometheus               t/test_prometheus.py (check metrics, check rules, test rules)
 check musl-gcc                 musl-tools               t/test_image.py (Alpine's libc)
 check /lib/ld-musl-*.so.1      musl                     t/test_image.py runs the musl build
 bench socat                    socat                    bench/bench.py (the old image's engine)
@@ -66,6 +71,11 @@ bench tinyproxy                tinyproxy                bench/bench.py (the CONN
 bench pkg:libssl-dev           libssl-dev               bench/connectload.c (the CONNECT workload's client)
 fuzz  clang                    clang                    fuzz/run.sh
 fuzz  pkg:libclang-rt-14-dev   libclang-rt-14-dev       fuzz/run.sh: libFuzzer, clang's ASan (clang only recommends it)
+cross aarch64-linux-gnu-gcc    gcc-aarch64-linux-gnu    Makefile (make cross)
+cross pkg:libc6-dev-arm64-cross libc6-dev-arm64-cross   Makefile (make cross: libc.a for the static proxy)
+cross pkg:libcurl4-openssl-dev:arm64 libcurl4-openssl-dev:arm64 Makefile (make cross: the healthcheck); t/cross.sh runs it (libcurl4:arm64, libc6:arm64)
+cross pkg:check:arm64          check:arm64              Makefile (make cross: the unit suites)
+cross qemu-aarch64-static      qemu-user-static         t/cross.sh, t/cross_e2e.py
 fresh debootstrap              debootstrap              t/fresh.sh
 fresh git                      git                      t/fresh.sh (the clone of HEAD)
 fresh unshare                  util-linux               t/fresh.sh (namespaces)
@@ -96,8 +106,8 @@ missing() {
 
 for group in $groups; do
 	case $group in
-	build | check | bench | fuzz | fresh) ;;
-	*) echo "deps: unknown group $group (build, check, bench, fuzz, fresh)" >&2; exit 2 ;;
+	build | check | bench | fuzz | fresh | cross) ;;
+	*) echo "deps: unknown group $group (build, check, bench, fuzz, fresh, cross)" >&2; exit 2 ;;
 	esac
 done
 packages=$(missing)
@@ -109,6 +119,10 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "deps: installing $packages"
 export DEBIAN_FRONTEND=noninteractive
+# A package of another architecture (NAME:arm64): that architecture first.
+for arch in $(echo "$packages" | tr ' ' '\n' | sed -n 's/^[^:]*:\([a-z0-9]*\)$/\1/p' | sort -u); do
+	dpkg --print-foreign-architectures | grep -qx "$arch" || dpkg --add-architecture "$arch"
+done
 apt-get update -qq
 # shellcheck disable=SC2086 # one word per package
 apt-get install -y -qq --no-install-recommends $packages >/dev/null

@@ -27,9 +27,7 @@ changes in each manifest before playing it, and why:
   create` as the JSON podman reads, and the document is left out.
 - explicit-proxy: a hostAlias for the Service's name, as cluster DNS would.
 
-The explicit-proxy pattern needs CONNECT_PORT (SPEC: Explicit proxy mode):
-it is played when config.c reads CONNECT_PORT, and otherwise skipped as not
-applicable with that reason (its YAML is checked either way).
+The explicit-proxy pattern uses CONNECT_PORT (SPEC: Explicit proxy mode).
 """
 
 import json
@@ -73,12 +71,6 @@ def documents(path):
 
 def of_kind(docs, kind):
     return [doc for doc in docs if doc["kind"] == kind]
-
-
-def supports_connect_port():
-    """Whether this checkout's proxy reads CONNECT_PORT (from its code, not a guess)."""
-    with open(os.path.join(wl.TOP, "config.c")) as f:
-        return "CONNECT_PORT" in f.read()
 
 
 def need_yaml():
@@ -394,15 +386,7 @@ class TestKubeAlias(KubeEngineCase):
 
 
 class TestKubeExplicitProxy(KubeEngineCase):
-    """deploy/kubernetes/explicit-proxy/: played once the proxy has CONNECT_PORT."""
-
-    @classmethod
-    def setUpClass(cls):
-        if not supports_connect_port():
-            raise unittest.SkipTest(
-                wl.NOT_APPLICABLE + "config.c does not read CONNECT_PORT yet: "
-                "deploy/kubernetes/explicit-proxy/ is checked as YAML only (TestManifests)")
-        super().setUpClass()
+    """deploy/kubernetes/explicit-proxy/: apps with HTTPS_PROXY, the proxy's CONNECT_PORT."""
 
     def test_explicit_proxy_pattern(self):
         e = self.engine
@@ -431,10 +415,6 @@ class TestKubeExplicitProxy(KubeEngineCase):
         self.assertEqual(status, 0, said)
         self.down(app_yaml)
         self.assertLess(self.down(proxy_yaml), 9)
-
-
-def tearDownModule():
-    tc.tearDownModule()
 
 
 if __name__ == "__main__":

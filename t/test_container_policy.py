@@ -112,5 +112,5 @@ class TestContainerPolicy(unittest.TestCase):
                          r'POLICY: "billing" is now 198\.19\.21\.150 \(was 198\.19\.21\.100\)')
 
 
-def tearDownModule():
-    tc.tearDownModule()
+if __name__ == "__main__":
+    unittest.main()

@@ -541,7 +541,6 @@ class Engine:
             self.remove_lock()
         if self in _engines:
             _engines.remove(self)
-        self.machine_lock.close()
 
     @staticmethod
     def remove_lock():

@@ -107,9 +107,5 @@ class TestTwoProxiesInOnePod(unittest.TestCase):
         self.assert_healthy("front")
 
 
-def tearDownModule():
-    test_container.tearDownModule()
-
-
 if __name__ == "__main__":
     unittest.main()

@@ -49,7 +49,7 @@ hc_probe.o healthcheck.o: CFLAGS += $(CURL_CFLAGS)
 
 # One binary runs every Check suite (t/check.h lists them); `t/unit NAME...` runs some.
 # t/sniff_kit.c reads t/captures/ (real first flights of curl, openssl, Python's ssl).
-UNIT_KIT = t/dns_packet.c t/sniff_kit.c
+UNIT_KIT = t/dns_packet.c t/sniff_kit.c t/conf_table.c
 t/unit: $(UNIT_SUITES) t/check.h $(UNIT_KIT) $(UNIT_KIT:.c=.h) $(UNIT_OBJS)
 	$(CC) $(CFLAGS) $(CURL_CFLAGS) $(CHECK_CFLAGS) -I. -DCAPTURE_DIR='"t/captures"' -o $@ \
 		$(UNIT_SUITES) $(UNIT_KIT) $(UNIT_OBJS) $(CURL_LIBS) $(CHECK_LIBS)

@@ -6,6 +6,7 @@
 #include <check.h>
 
 #include "t/check.h"
+#include "t/conf_table.h"
 #include <stdio.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -17,23 +18,10 @@
 
 #define MAX_VARS 16
 
-/* The environment of one case: NAME=value pairs, NULL-terminated. */
-static const char *const *case_env;
-
-static const char *table_get(const char *name)
-{
-	size_t len = strlen(name);
-
-	for (const char *const *entry = case_env; entry && *entry; entry++)
-		if (strncmp(*entry, name, len) == 0 && (*entry)[len] == '=')
-			return *entry + len + 1;
-	return NULL;
-}
-
 static int load(struct conf *conf, char *err, const char *const *env)
 {
-	case_env = env;
-	return conf_load(conf, table_get, err, CONF_ERR_SIZE);
+	conf_table_env = env;
+	return conf_load(conf, conf_table_get, err, CONF_ERR_SIZE);
 }
 
 START_TEST(test_defaults)

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "t/check.h"
+#include "t/conf_table.h"
 
 #include "config.h"
 
@@ -138,18 +139,6 @@ START_TEST(test_target_of)
 }
 END_TEST
 
-static const char *const *case_env;
-
-static const char *table_get(const char *name)
-{
-	size_t len = strlen(name);
-
-	for (const char *const *entry = case_env; entry && *entry; entry++)
-		if (strncmp(*entry, name, len) == 0 && (*entry)[len] == '=')
-			return *entry + len + 1;
-	return NULL;
-}
-
 /* conf_load: the entries, their listening ports expanded, and which ports TARGET may get. */
 START_TEST(test_conf_load_entries)
 {
@@ -157,8 +146,8 @@ START_TEST(test_conf_load_entries)
 	static struct conf conf;
 	char err[CONF_ERR_SIZE];
 
-	case_env = env;
-	ck_assert_msg(conf_load(&conf, table_get, err, sizeof err) == 0, "%s", err);
+	conf_table_env = env;
+	ck_assert_msg(conf_load(&conf, conf_table_get, err, sizeof err) == 0, "%s", err);
 	ck_assert_uint_eq(conf.nentries, 3);
 	ck_assert_int_eq(conf.every_port, 0);
 	ck_assert_uint_eq(conf.nports, 5);
@@ -180,15 +169,15 @@ START_TEST(test_conf_load_every)
 	static struct conf conf;
 	char err[CONF_ERR_SIZE];
 
-	case_env = env;
-	ck_assert_msg(conf_load(&conf, table_get, err, sizeof err) == 0, "%s", err);
+	conf_table_env = env;
+	ck_assert_msg(conf_load(&conf, conf_table_get, err, sizeof err) == 0, "%s", err);
 	ck_assert_int_eq(conf.every_port, 1);
 	ck_assert_uint_eq(conf.nentries, 1);
 	ck_assert_uint_eq(conf.nports, 0);
 	ck_assert_int_eq(conf_has_target_port(&conf, 22), 1);
 	ck_assert_uint_eq(conf.metrics_port, 9100);
-	case_env = udp;
-	ck_assert_int_eq(conf_load(&conf, table_get, err, sizeof err), -1);
+	conf_table_env = udp;
+	ck_assert_int_eq(conf_load(&conf, conf_table_get, err, sizeof err), -1);
 	ck_assert_str_eq(err, "PORT: \"*\" needs MODE=tcp (UDP has no original destination to "
 			 "read back)");
 }

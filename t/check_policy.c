@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "t/check.h"
+#include "t/conf_table.h"
 
 #include "config.h"
 #include "names.h"
@@ -16,18 +17,6 @@
 #include "shared.h"
 
 #define ROUTED_TARGET "TARGET=api.stripe.test fonts.cdn.test *.wild.test open.test"
-
-static const char *const *case_env;
-
-static const char *table_get(const char *name)
-{
-	size_t len = strlen(name);
-
-	for (const char *const *entry = case_env; entry && *entry; entry++)
-		if (strncmp(*entry, name, len) == 0 && (*entry)[len] == '=')
-			return *entry + len + 1;
-	return NULL;
-}
 
 static struct conf conf;
 static struct policy policy;
@@ -43,8 +32,8 @@ static int parse(const char *target, const char *allow_from, const char *text)
 		snprintf(allow, sizeof allow, "ALLOW_FROM=%s", allow_from);
 		env[1] = allow;
 	}
-	case_env = env;
-	ck_assert_msg(conf_load(&conf, table_get, err, sizeof err) == 0, "%s", err);
+	conf_table_env = env;
+	ck_assert_msg(conf_load(&conf, conf_table_get, err, sizeof err) == 0, "%s", err);
 	err[0] = '\0';
 	return policy_parse(&policy, text, &conf, err, sizeof err);
 }

@@ -51,6 +51,13 @@ void proc_signals_unblock(void)
 	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, sizeof none);
 }
 
+int proc_batch_scheduling(void)
+{
+	struct sched_param param = { .sched_priority = 0 };
+
+	return sched_setscheduler(0, SCHED_BATCH, &param);
+}
+
 #define PROC_PAGE 4096UL
 #define PROC_CHILD_STACK (256 * 1024)	/* the deepest relay path uses a few kB */
 

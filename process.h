@@ -63,6 +63,18 @@ int proc_spawn_prepare(int children_use_vdso);
  */
 pid_t proc_spawn(int (*child)(void *), const void *arg, size_t size);
 
+/*
+ * The calling process and the children it starts from now on are scheduled
+ * as SCHED_BATCH: a woken relay does not preempt the task that woke it, so
+ * that task (the app writing its next request, the server its next answer)
+ * runs on, and the relay reads what came meanwhile in one go. Many small
+ * messages on a connection then take a fraction of the wake-ups (a context
+ * switch per segment otherwise); a lone request waits for no one, since an
+ * idle CPU runs it at once. -1 with errno when the kernel refused (the
+ * proxy then works as before).
+ */
+int proc_batch_scheduling(void);
+
 /* The environment moved to the heap, so that no pointer into the first stack is left. */
 void proc_environ_to_heap(void);
 

@@ -116,6 +116,18 @@ class TestTcp(wl.TopologyCase):
                          r"A\\\\B\\r\n\.end\n")
         self.assertRegex(log, r"\n< [0-9/: .]+  length=11 from=0 to=10\ngot 9 bytes\n")
 
+    def test_relays_run_as_sched_batch_so_a_wake_up_does_not_preempt_the_waker(self):
+        # Many small messages on a connection (h2load -m10): a relay that
+        # preempts each sender takes a context switch per segment
+        # (docs/performance.md: 0.55x the req/s of SCHED_BATCH relays).
+        listener = wl.listener_of(self.topo, self.proxy, 80)
+        sock = self.topo.connect(80)
+        try:
+            relays = wl.wait_until(lambda: self.topo.children(listener), what="a relay")
+            self.assertEqual(os.sched_getscheduler(relays[0]), os.SCHED_BATCH)
+        finally:
+            sock.close()
+
     def test_thousands_of_connections_leave_no_fd_or_zombie(self):
         listener = wl.listener_of(self.topo, self.proxy, 80)
         wl.http_get(self.topo)

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/rseq.h>
 #include <sys/syscall.h>
 #include <time.h>
 
@@ -59,7 +60,7 @@ int proc_batch_scheduling(void)
 }
 
 #define PROC_PAGE 4096UL
-#define PROC_CHILD_STACK (256 * 1024)	/* the deepest relay path uses a few kB */
+#define PROC_CHILD_STACK (128 * 1024)	/* the deepest relay path uses a few kB */
 
 /* Where the next low mapping ends: the first page of the program, then lower. */
 static uintptr_t proc_low_end;
@@ -112,6 +113,26 @@ static void proc_dontfork(const char *const *names)
 	fclose(maps);
 }
 
+/*
+ * glibc registers a restartable-sequences area in the thread block, which
+ * static glibc keeps in the heap; the kernel writes the CPU number there
+ * whenever the process comes back from the scheduler. In a relay that write
+ * is the first to its copy of the heap page: a fault and a private copy
+ * (4 kB) in every relay, idle ones included, for an area nothing here reads
+ * (sched_getcpu works without it). Unregistered once in the listener, its
+ * children are born without one. The length must be the one registered:
+ * glibc 2.35-2.39 registered 32 bytes, later ones __rseq_size.
+ */
+static void proc_rseq_unregister(void)
+{
+	char *area = (char *)__builtin_thread_pointer() + __rseq_offset;
+
+	if (__rseq_size == 0)	/* not registered (glibc.pthread.rseq=0, an old kernel) */
+		return;
+	if (syscall(SYS_rseq, area, 32, RSEQ_FLAG_UNREGISTER, RSEQ_SIG) < 0)
+		syscall(SYS_rseq, area, __rseq_size, RSEQ_FLAG_UNREGISTER, RSEQ_SIG);
+}
+
 int proc_spawn_prepare(int children_use_vdso)
 {
 	/*
@@ -140,6 +161,7 @@ int proc_spawn_prepare(int children_use_vdso)
 		return -1;
 	}
 	proc_dontfork(children_use_vdso ? stack_only : stack_and_clock);
+	proc_rseq_unregister();
 	proc_child_stack_top = stack + PROC_CHILD_STACK;
 	return 0;
 }

@@ -330,12 +330,19 @@ static int relay_timeout(const struct relay_dir *dirs, int moved, long long *las
 static void relay_loop(struct relay_dir *dirs)
 {
 	/*
-	 * The client's first bytes are tried before any poll: they are usually
-	 * there (the client spoke while the upstream connect took its round
-	 * trip); if not, that costs one read that finds nothing.
+	 * The client's first bytes are looked for before waiting: they are
+	 * usually there (the client spoke while the upstream connect took its
+	 * round trip). Asked with a poll that does not wait, not a read that may
+	 * find nothing: a read's EAGAIN is written to errno, in the thread block
+	 * on the heap page the relay otherwise shares with the listener, and an
+	 * idle connection would cost a private copy of that page (4 kB).
 	 */
-	struct pollfd pfds[2] = { { .fd = -1, .revents = POLLIN }, { .fd = -1 } };
+	struct pollfd pfds[2] = { { .fd = dirs[RELAY_UP].from, .events = POLLIN | POLLPRI },
+				  { .fd = -1 } };
 	long long last_transfer = 0;
+
+	if (poll(pfds, 1, 0) < 0)
+		pfds[0].revents = POLLIN;	/* cannot happen; the read then tells */
 
 	for (;;) {
 		int moved = 0, timeout;

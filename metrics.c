@@ -501,22 +501,31 @@ static void metrics_step(struct metrics_server *server, const struct pollfd *pfd
 
 void metrics_serve(const struct conf *conf, const struct shared *shared, int listen_fd)
 {
-	static struct metrics_server server;
+	/*
+	 * On the heap of this process only: in the binary's zeroed data it would
+	 * stretch the program's address range past the 2 MB region that every
+	 * relay's page table covers (proc_spawn_prepare).
+	 */
+	struct metrics_server *server = calloc(1, sizeof *server);
 	struct pollfd pfds[METRICS_CLIENTS + 1];
 
-	server = (struct metrics_server){ .conf = conf, .shared = shared, .listen_fd = listen_fd };
+	if (!server)
+		die_errno("metrics: no memory for %zu clients", (size_t)METRICS_CLIENTS);
+	server->conf = conf;
+	server->shared = shared;
+	server->listen_fd = listen_fd;
 	for (size_t i = 0; i < METRICS_CLIENTS; i++)
-		server.clients[i].fd = -1;
+		server->clients[i].fd = -1;
 	prctl(PR_SET_NAME, SHARED_METRICS_COMM);
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	for (;;) {
 		int timeout;
-		nfds_t count = metrics_poll_set(&server, pfds, &timeout);
+		nfds_t count = metrics_poll_set(server, pfds, &timeout);
 
 		if (poll(pfds, count, timeout) < 0 && errno != EINTR)
 			die_errno("metrics: poll");
-		metrics_step(&server, pfds);
+		metrics_step(server, pfds);
 		if (pfds[0].revents & POLLIN)
-			metrics_accept(&server);
+			metrics_accept(server);
 	}
 }

@@ -128,6 +128,41 @@ class TestTcp(wl.TopologyCase):
         finally:
             sock.close()
 
+    def relay_of_open_connection(self, sock):
+        listener = wl.listener_of(self.topo, self.proxy, 80)
+        return wl.wait_until(lambda: self.topo.children(listener), what="a relay")[0]
+
+    @wl.not_under_sanitizers("the sanitizers keep the heap and stack of their own")
+    def test_an_idle_or_a_served_relay_keeps_the_heap_page_shared(self):
+        # The heap holds libc's thread block: errno and the restartable
+        # sequences area. A write to either (a read's EAGAIN while the client
+        # is idle; the kernel's CPU number after scheduling) cost each relay a
+        # private copy of that page (docs/performance.md).
+        for exchange in (False, True):
+            sock = self.topo.connect(80)
+            try:
+                if exchange:
+                    sock.sendall(b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
+                    self.assertIn(b"hello from", sock.recv(4096))
+                relay = self.relay_of_open_connection(sock)
+                time.sleep(0.2)
+                self.assertEqual(wl.private_dirty_kb(relay, "[heap]"), 0,
+                                 "served" if exchange else "idle")
+            finally:
+                sock.close()
+
+    @wl.not_under_sanitizers("the sanitizers' relays are forked as usual")
+    def test_a_relay_s_stack_shared_memory_and_program_lie_in_one_2_mib_region(self):
+        # One page-table page maps a 2 MB region: the relay's stack and the
+        # shared memory are below the program, which starts at 0x440000.
+        sock = self.topo.connect(80)
+        try:
+            relay = self.relay_of_open_connection(sock)
+            regions = {region for region in wl.mapping_regions(relay, 2 << 20)}
+            self.assertEqual(len(regions), 1, "2 MB regions: %s" % sorted(map(hex, regions)))
+        finally:
+            sock.close()
+
     def test_thousands_of_connections_leave_no_fd_or_zombie(self):
         listener = wl.listener_of(self.topo, self.proxy, 80)
         wl.http_get(self.topo)

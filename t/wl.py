@@ -101,6 +101,33 @@ def not_under_sanitizers(reason):
     return lambda test: test
 
 
+def private_dirty_kb(pid, name):
+    """Private_Dirty of pid's mapping named name in /proc/PID/smaps (kB)."""
+    current, total = None, 0
+    with open("/proc/%d/smaps" % pid) as f:
+        for line in f:
+            if re.match(r"^[0-9a-f]+-[0-9a-f]+ ", line):
+                current = line.split()[-1] if len(line.split()) > 5 else ""
+            elif line.startswith("Private_Dirty:") and current == name:
+                total += int(line.split()[1])
+    return total
+
+
+def mapping_regions(pid, size):
+    """The size-aligned regions pid's mappings touch, but for its heap, the
+    vDSO's and the kernel's (vsyscall) pages."""
+    regions = set()
+    with open("/proc/%d/maps" % pid) as f:
+        for line in f:
+            fields = line.split()
+            if len(fields) > 5 and fields[5] in ("[heap]", "[vsyscall]", "[vdso]", "[vvar]",
+                                                 "[vvar_vclock]"):
+                continue
+            start, end = (int(value, 16) for value in fields[0].split("-"))
+            regions.update(range(start // size * size, end, size))
+    return regions
+
+
 def need_program(program, package):
     """cannot_run unless program is on PATH; package is the Debian one (t/deps.sh)."""
     if not shutil.which(program):

@@ -74,10 +74,6 @@ UDP_SIZE = 512
 UDP_WARMUP = 1
 PROXY_CPU, PEERS_CPU = "1", "0"  # UDP: the proxy on a core of its own
 FORK_SECONDS, FORK_LIVE = 1, 1000
-# socat past this many idle connections: skipped. Its listen backlog of 5
-# overflows as its children pile up, and each SYN dropped costs the client a
-# 1 s retransmit: at 4,500 children it took ~7 connections a second.
-SOCAT_IDLE_MAX = 2000
 
 
 def cpu_seconds(pids):
@@ -386,18 +382,15 @@ def bench_h2(topo, kinds):
 
 def bench_memory(topo, kinds):
     kinds = [k for k in ("socat", "whitelist", "haproxy") if k in kinds]
-    skip = {("socat", n): "its backlog of 5 overflows past a few thousand children, a "
-            "1 s SYN retransmit each time: ~7 connections/s at 4,500, half an hour to %d" % n
-            for n in IDLE if n > SOCAT_IDLE_MAX}
-    skip.update({("haproxy", n): "maxconn %d: two descriptors a connection under the hard "
-                 "limit of %d, which needs CAP_SYS_RESOURCE to raise" % (
-                     peers.haproxy_maxconn(), resource.getrlimit(resource.RLIMIT_NOFILE)[1])
-                 for n in IDLE if n > peers.haproxy_maxconn() - 10})
+    limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]  # this process's: the clients
+    maxconn = peers.haproxy_maxconn()
+    skip = {("haproxy", n): "its maxconn is %d: two descriptors a connection, under the "
+            "hard limit of %d, which it needs CAP_SYS_RESOURCE to raise" % (maxconn, limit)
+            for n in IDLE if n > maxconn - 10}
     for n in IDLE:
-        if n + 100 > resource.getrlimit(resource.RLIMIT_NOFILE)[0]:
-            print("memory at %d: skipped (this process's descriptor limit)" % n)
-    counts = [n for n in IDLE if n + 100 <= resource.getrlimit(resource.RLIMIT_NOFILE)[0]]
-    memory.bench_memory(topo, kinds, counts, skip)
+        if n + 100 > limit:
+            print("memory at %d: skipped (the client's descriptor limit is %d)" % (n, limit))
+    memory.bench_memory(topo, kinds, [n for n in IDLE if n + 100 <= limit], skip)
 
 
 def bench_udp(topo, kinds):

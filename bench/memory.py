@@ -103,17 +103,17 @@ def wait_for(predicate, timeout, what):
 
 def open_idle(server, ns, host, count, pace):
     """count TCP connections from namespace ns to host:IDLE_PORT, left idle,
-    at most `pace` of them not yet through to the server."""
+    fewer than `pace` of them at any time not yet through to the server."""
     socks = []
     with wl.Netns(ns):
         for _ in range(count):
             socks.append(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
-    for done, sock in enumerate(socks, 1):
+    for done, sock in enumerate(socks):
+        if done - server.count() >= pace:
+            wait_for(lambda: done - server.count() < pace, 60,
+                     "%d connections through" % (done - pace + 1))
         sock.settimeout(10)
         sock.connect((host, IDLE_PORT))
-        if done % pace == 0:
-            wait_for(lambda: server.count() >= done - pace, 60,
-                     "%d connections through" % (done - pace))
     return socks
 
 

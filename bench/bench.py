@@ -486,7 +486,7 @@ def bench_connect(topo, kinds):
     per_cpu = {kind: [r["per_cpu"] for r in results[kind]] for kind in connect_kinds}
     for kind in connect_kinds:
         line(kind, rates[kind], "conn/s")
-    print("  connections per CPU-second of the proxy (its processes and reaped children):")
+    print("  connections per CPU-second of the proxy (its cgroup):")
     for kind in connect_kinds:
         line(kind, per_cpu[kind], "conn/cpu-s")
     for label, figures in (("conn/s", rates), ("per cpu-s", per_cpu)):

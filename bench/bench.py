@@ -329,7 +329,7 @@ def bench_conn(topo, kinds):
 
 
 def bench_busy(topo, kinds):
-    kinds = [k for k in ("whitelist", "haproxy", "nginx") if k in kinds]
+    kinds = [k for k in ("socat", "whitelist", "haproxy", "haproxy-2t", "nginx") if k in kinds]
     print("new connections/s under contention: the same wrk, with two busy loops "
           "(python3) beside,\n  in the root namespace (higher is better)")
     spinners = start_spinners(2)
@@ -339,12 +339,14 @@ def bench_busy(topo, kinds):
         stop_spinners(spinners)
     conn_lines(kinds, results)
     rates = {kind: column(results, kind, "rate") for kind in kinds}
+    ratio_line("whitelist/socat, busy", rates["whitelist"], rates["socat"])
     if "haproxy" in rates:
         ratio_line("whitelist/haproxy, busy", rates["whitelist"], rates["haproxy"], 0.3)
         ratio_line("whitelist/haproxy CPU per conn, busy", column(results, "whitelist", "cpu_us"),
                    column(results, "haproxy", "cpu_us"), 6.0, lower_better=True)
-    if "nginx" in rates:
-        ratio_line("whitelist/nginx, busy", rates["whitelist"], rates["nginx"])
+    for peer in ("haproxy-2t", "nginx"):
+        if peer in rates:
+            ratio_line("whitelist/%s, busy" % peer, rates["whitelist"], rates[peer])
 
 
 def bench_bulk(topo, kinds):

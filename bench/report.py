@@ -39,7 +39,7 @@ def ratio_line(label, numerator, denominator, goal=None, lower_better=False, eve
         verdict = "  goal %s %.2fx%s: %s" % ("<=" if lower_better else ">=", goal,
                                            " in every round" if every else "",
                                            "met" if met else "NOT met")
-    print("  ratio %-34s %.2fx  rounds: %s%s" % (label, mean(ratios),
+    print("  ratio %-44s %.2fx  rounds: %s%s" % (label, mean(ratios),
                                                  " ".join("%.2f" % r for r in ratios), verdict))
     sys.stdout.flush()
 

@@ -294,6 +294,17 @@ def conn_lines(kinds, results):
         line(kind, column(results, kind, "cpu_us"), "us/conn")
 
 
+def fork_lines(floor):
+    print("  fork floor (bench/forkfloor, static: fork + _exit + waitpid for %d s, "
+          "in each round):" % FORK_SECONDS)
+    line("cycles/s", [f[1]["rate"] for f in floor], "cycles/s")
+    line("per cycle", [f[1]["cycle_us"] for f in floor], "us")
+    line("fork call, 1 live", [f[1]["fork_us"] for f in floor], "us", "%.1f")
+    line("fork call, %d live" % FORK_LIVE, [f[FORK_LIVE]["fork_us"] for f in floor],
+         "us", "%.1f")
+    line("cycles/s, %d live" % FORK_LIVE, [f[FORK_LIVE]["rate"] for f in floor], "cycles/s")
+
+
 def bench_conn(topo, kinds):
     kinds = [k for k in ("socat", "whitelist", "whitelist-policy", "haproxy", "haproxy-2t",
                          "nginx") if k in kinds or k == "whitelist-policy"]
@@ -304,14 +315,7 @@ def bench_conn(topo, kinds):
                      first={"forkfloor": measure_fork_floor})
     conn_lines(kinds, results)
     floor = results["forkfloor"]
-    print("  fork floor (bench/forkfloor, static: fork + _exit + waitpid for %d s, "
-          "in each round):" % FORK_SECONDS)
-    line("cycles/s", [f[1]["rate"] for f in floor], "cycles/s")
-    line("per cycle", [f[1]["cycle_us"] for f in floor], "us")
-    line("fork call, 1 live", [f[1]["fork_us"] for f in floor], "us", "%.1f")
-    line("fork call, %d live" % FORK_LIVE, [f[FORK_LIVE]["fork_us"] for f in floor],
-         "us", "%.1f")
-    line("cycles/s, %d live" % FORK_LIVE, [f[FORK_LIVE]["rate"] for f in floor], "cycles/s")
+    fork_lines(floor)
     rates = {kind: column(results, kind, "rate") for kind in kinds}
     cpu = {kind: column(results, kind, "cpu_us") for kind in kinds}
     ratio_line("whitelist/fork floor cycles/s", rates["whitelist"],

@@ -1,21 +1,31 @@
 #!/usr/bin/env python3
-"""make bench: whitelist against socat (the old image's command lines) and
-HAProxy, side by side in one run, in network namespaces
-(client -> proxy -> server), as the end-to-end tests build them.
+"""make bench: whitelist against socat (the old image's command lines),
+HAProxy and nginx's stream module, side by side in one run, in network
+namespaces (client -> proxy -> server), as the end-to-end tests build them.
 
 Every workload runs in rounds, each proxy in turn within a round (A B C A B
 C), so that drift and the neighbours' load hit all alike; each figure is
 printed per round, with its mean, its spread between rounds and the ratios
 round by round. Speed is reported, never asserted: the goals are printed
-beside the ratios as "met" or "not met", and the exit status says nothing.
+beside the ratios as "met" or "NOT met", and the exit status says nothing.
+Each proxy's whole process tree runs in a cgroup of its own
+(/sys/fs/cgroup/cpuacct/wlbench-KIND), whose cpuacct.usage is its CPU.
 
-  conn/s    new connections per second: wrk, "Connection: close", to nginx
+  memory    per idle relayed connection, at each count of BENCH_IDLE open at
+            once: the PSS delta of the proxy's process tree, and the deltas of
+            /proc/meminfo's Slab, KernelStack and PageTables, for the proxy
+            and for the same connections made without a proxy (bench/memory.py)
+  conn/s    new connections per second: wrk, "Connection: close", to nginx;
+            the CPU per connection of each proxy (its cgroup's usage / wrk's
+            requests); the machine's fork floor beside it (bench/forkfloor.c:
+            fork + _exit + waitpid, and the fork call at 1 and 1,000 live
+            children)
+  busy      the same conn/s with two busy loops beside (the neighbours of a
+            busy host)
   Gbit/s    bulk throughput: iperf3 over TCP
-  memory    per idle relayed connection, IDLE of them open at once: the PSS
-            delta of the proxy's process tree, and the deltas of /proc/meminfo's
-            Slab, KernelStack and PageTables (the kernel's share, which PSS
-            does not show), for the proxy and for the same connections made
-            without a proxy (the client's and server's own sockets)
+  h2        HTTP/2 requests per second over TLS, many small messages on few
+            connections: h2load -c10 -m10 to nginx (http2, keepalive_requests
+            1000000), through each proxy as a plain TCP forward
   dgram/s   UDP datagrams per second delivered through one session, between
             a cheap sender and receiver (bench/udpflood.c), the proxy pinned
             to its own core; and datagrams per CPU-second of the proxy
@@ -28,18 +38,18 @@ beside the ratios as "met" or "not met", and the exit status says nothing.
             (Debian's, each allowing the two names on 443), and whitelist's
             routed mode reached directly by the same client
 
-HAProxy runs with `nbthread 1`: one thread, the reference the goals name.
-Environment: BENCH_ROUNDS (2), BENCH_SECONDS (4), BENCH_IDLE (300),
-BENCH_ONLY (workload keys, comma-separated: conn,bulk,memory,udp,tls,connect),
-BENCH_WHITELIST (another build of the proxy to measure, e.g. an experiment's).
+Peers: socat; HAProxy with `nbthread 1` (haproxy, the reference the goals
+name) and `nbthread 2` (haproxy-2t); nginx stream (nginx, 2 workers for TCP).
+Environment: BENCH_ROUNDS (2), BENCH_SECONDS (4), BENCH_IDLE (counts of idle
+connections, comma-separated: 500,10000), BENCH_ONLY (workload keys,
+comma-separated: memory,conn,busy,bulk,h2,udp,tls,connect), BENCH_WHITELIST
+(another build of the proxy to measure, e.g. an experiment's).
 """
 import json
 import os
 import re
+import resource
 import shutil
-import signal
-import socket
-import statistics
 import subprocess
 import sys
 import time
@@ -47,227 +57,23 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "t"))
 import wl  # noqa: E402
-from wl import OUT_V4, PX_IN_V4, PX_OUT_V4, IN_V4  # noqa: E402
+from wl import OUT_V4, PX_IN_V4, IN_V4  # noqa: E402
+import memory  # noqa: E402
+import peers  # noqa: E402
+from peers import (HTTP, IPERF, TLS, UDP, CONNECT, H2, NAMES, CpuGroup, Proxy,  # noqa: E402
+                   build, start_spinners, stop_spinners)
+from report import ROUNDS, column, line, ratio_line, rounds  # noqa: E402
 
-ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
 SECONDS = int(os.environ.get("BENCH_SECONDS", "4"))
-IDLE = int(os.environ.get("BENCH_IDLE", "300"))
+IDLE = [int(n) for n in os.environ.get("BENCH_IDLE", "500,10000").split(",") if n]
 ONLY = [key for key in os.environ.get("BENCH_ONLY", "").split(",") if key]
 wl.WHITELIST = os.path.abspath(os.environ.get("BENCH_WHITELIST", wl.WHITELIST))
-HTTP, IPERF, TLS, UDP, CONNECT = 80, 5201, 443, 5300, 3128
 CONNECT_WORKERS = 16
-NAMES = ("a.bench.test", "b.bench.test")
 CLIENT_NAME = "client.bench.test"  # the wrk client (IN_V4), as POLICY names it
 UDP_SIZE = 512
 UDP_WARMUP = 1
 PROXY_CPU, PEERS_CPU = "1", "0"  # UDP: the proxy on a core of its own
-
-HAPROXY_CONF = """global
-    nbthread 1
-    maxconn 4000
-defaults
-    mode tcp
-    maxconn 4000
-    timeout connect 5s
-    timeout client 1h
-    timeout server 1h
-listen http
-    bind :::80 v4v6
-    server target {target}:80
-listen iperf
-    bind :::5201 v4v6
-    server target {target}:5201
-frontend tls
-    bind :::443 v4v6
-    tcp-request inspect-delay 5s
-    tcp-request content accept if {{ req_ssl_hello_type 1 }}
-    use_backend tls_a if {{ req.ssl_sni -i a.bench.test }}
-    use_backend tls_b if {{ req.ssl_sni -i b.bench.test }}
-backend tls_a
-    server a {target}:443
-backend tls_b
-    server b {target}:443
-"""
-
-NGINX_TLS_CONF = """
-daemon off;
-worker_processes 1;
-pid {tmp}/nginx-tls.pid;
-error_log {tmp}/nginx-tls-error.log;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-    client_body_temp_path {tmp}/body-tls;
-    server {{
-        listen {addr}:443 ssl reuseport backlog=4096;
-        server_name {names};
-        ssl_certificate {cert};
-        ssl_certificate_key {key};
-        ssl_protocols TLSv1.3;
-        ssl_session_cache off;
-        ssl_session_tickets off;
-        location /hello {{ return 200 "hello over TLS\\n"; }}
-    }}
-}}
-"""
-
-
-SQUID_CONF = """http_port {addr}:3128
-acl SSL_ports port 443
-acl CONNECT method CONNECT
-acl targets dstdomain {names}
-http_access deny CONNECT !SSL_ports
-http_access allow targets
-http_access deny all
-workers 1
-cache deny all
-cache_mem 8 MB
-access_log none
-cache_store_log none
-cache_log {tmp}/squid-cache.log
-pid_filename {tmp}/squid.pid
-coredump_dir {tmp}
-max_filedescriptors 8192
-shutdown_lifetime 0 seconds
-visible_hostname whitelist-bench
-"""
-
-TINYPROXY_CONF = """Port 3128
-Listen {addr}
-Timeout 600
-MaxClients 400
-Allow 198.18.1.0/24
-ConnectPort 443
-FilterDefaultDeny Yes
-Filter "{tmp}/tinyproxy-filter"
-FilterExtended Yes
-PidFile "{tmp}/tinyproxy.pid"
-LogFile "{tmp}/tinyproxy.log"
-LogLevel Critical
-User nobody
-Group nogroup
-"""
-
-
-def peer_proxy_command(topo, kind):
-    """squid or tinyproxy in the foreground, configured to allow NAMES on 443 only."""
-    tmp = topo.tmp
-    conf = os.path.join(tmp, kind + ".conf")
-    if kind == "squid":
-        with open(conf, "w") as f:
-            f.write(SQUID_CONF.format(addr=PX_IN_V4, names=" ".join(NAMES), tmp=tmp))
-        return ["squid", "-N", "-f", conf]
-    with open(os.path.join(tmp, "tinyproxy-filter"), "w") as f:
-        f.write("".join("^%s$\n" % re.escape(name) for name in NAMES))
-    with open(conf, "w") as f:
-        f.write(TINYPROXY_CONF.format(addr=PX_IN_V4, tmp=tmp))
-    return ["tinyproxy", "-d", "-c", conf]
-
-
-def socat_commands(mode, port, children=100):
-    """The old image's command line (proxy.py) for one port."""
-    if mode == "udp":
-        return ["socat", "udp-listen:%d,fork,reuseaddr,max-children=%d" % (port, children),
-                "udp-connect:%s:%d" % (OUT_V4, port)]
-    return ["socat", "tcp-listen:%d,fork,reuseaddr,max-children=%d" % (port, children),
-            "tcp-connect:%s:%d" % (OUT_V4, port)]
-
-
-class Proxy:
-    """One proxy under test, started for one measurement and stopped after it.
-    kind: socat, whitelist, whitelist-policy, whitelist-routed, whitelist-connect,
-    haproxy, squid or tinyproxy."""
-
-    def __init__(self, topo, kind):
-        self.topo, self.kind, self.procs = topo, kind, []
-
-    def start(self, mode="tcp", ports=(HTTP,), pin=None, **env):
-        wrap = ["taskset", "-c", pin] if pin else []
-        if self.kind.startswith("whitelist"):
-            proc = self.topo.start_proxy(PORT=" ".join(map(str, ports)), MODE=mode,
-                                         wait_ports=False, wrapper=wrap, **env)
-            self.procs = [proc]
-        elif self.kind in ("squid", "tinyproxy"):
-            self.procs = [self.topo.start(self.topo.proxy,
-                                          wrap + peer_proxy_command(self.topo, self.kind))]
-        elif self.kind == "socat":
-            children = int(env.get("MAX_CONNECTIONS", 100))
-            self.procs = [self.topo.start(self.topo.proxy,
-                                          wrap + socat_commands(mode, port, children))
-                          for port in ports]
-        else:
-            conf = os.path.join(self.topo.tmp, "haproxy.cfg")
-            with open(conf, "w") as f:
-                f.write(HAPROXY_CONF.format(target=OUT_V4))
-            self.procs = [self.topo.start(self.topo.proxy,
-                                          wrap + ["haproxy", "-f", conf, "-db"])]
-        proto = "tcp" if mode == "tcp" else "udp"
-        for port in list(ports) + ([int(env["CONNECT_PORT"])] if "CONNECT_PORT" in env else []):
-            wl.wait_until(lambda: self.topo.listening(self.topo.proxy, port, proto) or
-                          self.procs[0].poll() is not None, what="%s on %d" % (self.kind, port))
-        if self.procs[0].poll() is not None:
-            raise RuntimeError("%s exited %s:\n%s" % (self.kind, self.procs[0].returncode,
-                                                     wl.read(self.procs[0].log)))
-
-    def stop(self):
-        for proc in self.procs:
-            # whitelist ends on SIGTERM (and removes its state file in /dev/shm).
-            self.topo.stop(proc, signal.SIGTERM if self.kind.startswith("whitelist") else 9)
-        # socat's forked children outlive their parent: end them by PID too.
-        for pid in wl.run("ip", "netns", "pids", self.topo.proxy, check=False).stdout.split():
-            try:
-                os.kill(int(pid), 9)
-            except OSError:
-                pass
-        self.procs = []
-
-    def tree(self):
-        """The PIDs of the proxy's processes ("ip netns exec" execs, so procs are them),
-        from one pass over /proc."""
-        children = {}
-        for entry in os.listdir("/proc"):
-            if entry.isdigit():
-                fields = wl.read("/proc/%s/stat" % entry).rsplit(")", 1)[-1].split()
-                if len(fields) > 1:
-                    children.setdefault(int(fields[1]), []).append(int(entry))
-        pids, todo = [], [p.pid for p in self.procs]
-        while todo:
-            pid = todo.pop()
-            pids.append(pid)
-            todo.extend(children.get(pid, ()))
-        return pids
-
-
-# ---------------------------------------------------------------- readings
-
-def pss_kb(pids):
-    total = 0
-    for pid in pids:
-        match = re.search(r"^Pss:\s+(\d+) kB", wl.read("/proc/%d/smaps_rollup" % pid), re.M)
-        total += int(match.group(1)) if match else 0
-    return total
-
-
-KERNEL_FIELDS = ("Slab", "KernelStack", "PageTables")
-
-
-def meminfo():
-    values = {}
-    for line in wl.read("/proc/meminfo").splitlines():
-        name, _, rest = line.partition(":")
-        if name in KERNEL_FIELDS:
-            values[name] = int(rest.split()[0])
-    return values
-
-
-def stable_meminfo(samples=7, interval=0.1):
-    """The median of several readings of each field: one reading can catch a
-    neighbour's burst, the median of seven seldom does."""
-    readings = []
-    for _ in range(samples):
-        readings.append(meminfo())
-        time.sleep(interval)
-    return {name: statistics.median(r[name] for r in readings) for name in KERNEL_FIELDS}
+FORK_SECONDS, FORK_LIVE = 1, 1000
 
 
 def cpu_seconds(pids):
@@ -281,20 +87,21 @@ def cpu_seconds(pids):
     return total / ticks
 
 
-def established(topo, ns, port, local=True):
-    side = "sport" if local else "dport"
-    out = wl.run("ip", "netns", "exec", ns, "ss", "-tnH", "state", "established",
-                 "( %s = :%d )" % (side, port)).stdout
-    return len(out.splitlines())
-
-
 # ---------------------------------------------------------------- workloads
 
 def measure_conn_rate(topo, proxy):
+    """wrk's connections/s, and the proxy's CPU per connection: its cgroup's
+    usage over the run (and the last relays' exits) / wrk's requests, each a
+    connection of its own."""
+    before = proxy.usage_us()
     out = wl.run("ip", "netns", "exec", topo.inside, "wrk", "-t2", "-c32",
                  "-d%ds" % SECONDS, "-H", "Connection: close",
                  "http://%s:%d/hello" % (PX_IN_V4, HTTP), check=False).stdout
-    return wrk_rate(out, proxy.kind)
+    time.sleep(0.3)
+    used = proxy.usage_us() - before
+    requests = re.search(r"(\d+) requests in", out)
+    count = int(requests.group(1)) if requests else 0
+    return {"rate": wrk_rate(out, proxy.kind), "cpu_us": used / count if count else 0.0}
 
 
 def wrk_rate(out, kind):
@@ -307,6 +114,19 @@ def wrk_rate(out, kind):
     return float(match.group(1)) if match else 0.0
 
 
+def measure_fork_floor(topo):
+    """bench/forkfloor with 1 and with FORK_LIVE live children."""
+    figures = {}
+    for live in (1, FORK_LIVE):
+        out = wl.run(topo.forkfloor, str(FORK_SECONDS), str(live)).stdout
+        found = re.search(r"cycles (\d+) seconds ([\d.]+) fork_us ([\d.]+)", out)
+        cycles, seconds, fork_us = int(found.group(1)), float(found.group(2)), \
+            float(found.group(3))
+        figures[live] = {"rate": cycles / seconds, "cycle_us": seconds / cycles * 1e6,
+                         "fork_us": fork_us}
+    return figures
+
+
 def measure_throughput(topo, proxy):
     out = wl.run("ip", "netns", "exec", topo.inside, "iperf3", "-c", PX_IN_V4, "-p",
                  str(IPERF), "-t", str(SECONDS), "-J", check=False).stdout
@@ -316,63 +136,37 @@ def measure_throughput(topo, proxy):
         return 0.0
 
 
-def open_idle(topo, ns, host, count, pace=3):
-    """count TCP connections from namespace ns to host:80, left idle, at most
-    `pace` of them not yet through to the server: socat's backlog is 5, and a
-    handshake completed beyond it (by SYN cookie) is lost for good when the
-    client then says nothing."""
-    socks = []
-    with wl.Netns(ns):
-        for _ in range(count):
-            socks.append(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
-    for done, sock in enumerate(socks, 1):
-        sock.settimeout(10)
-        sock.connect((host, HTTP))
-        if done % pace == 0:
-            wl.wait_until(lambda: established(topo, topo.outside, HTTP) >= done - pace,
-                          timeout=20, what="%d connections through" % (done - pace))
-    return socks
+def read_io(pids):
+    """read(2) calls and their bytes (syscr, rchar) of the processes, their
+    reaped children's included; recv(2) and splice(2) are not counted."""
+    calls = size = 0
+    for pid in pids:
+        fields = dict(l.split(": ") for l in wl.read("/proc/%d/io" % pid).splitlines()
+                      if ": " in l)
+        calls += int(fields.get("syscr", 0))
+        size += int(fields.get("rchar", 0))
+    return calls, size
 
 
-def close_all(socks):
-    for sock in socks:
-        sock.close()
-
-
-def measure_idle_memory(topo, proxy):
-    """kB per idle relayed connection: PSS of the proxy's tree, and the kernel's
-    Slab, KernelStack and PageTables, from before IDLE connections to after.
-    proxy None: the same connections straight to the server (the ends' share)."""
-    if proxy:  # a first connection or two: lazily made state is not per connection
-        for sock in open_idle(topo, topo.inside, PX_IN_V4, 3):
-            sock.close()
-        wl.wait_until(lambda: established(topo, topo.outside, HTTP) == 0, timeout=10,
-                      what="warm-up connections closed")
-        time.sleep(0.3)
-        pss_before = pss_kb(proxy.tree())
-    # Nothing may read /proc/PID of a new relay before the kernel readings:
-    # every /proc/PID looked at adds its inodes to the slab.
-    before = stable_meminfo()
-    if proxy:
-        socks = open_idle(topo, topo.inside, PX_IN_V4, IDLE)
-    else:
-        socks = open_idle(topo, topo.proxy, OUT_V4, IDLE)
-    try:
-        wl.wait_until(lambda: established(topo, topo.outside, HTTP) >= IDLE, timeout=20,
-                      what="%d relayed connections" % IDLE)
-        time.sleep(0.5)
-        after = stable_meminfo()
-        pss = (pss_kb(proxy.tree()) - pss_before) / IDLE if proxy else 0.0
-    finally:
-        close_all(socks)
-    wl.wait_until(lambda: established(topo, topo.outside, HTTP) == 0, timeout=20,
-                  what="idle connections closed")
-    if proxy:
-        wl.wait_until(lambda: len(proxy.tree()) <= len(proxy.procs) + 1, timeout=20,
-                      what="relays gone")
-    figures = {name: (after[name] - before[name]) / IDLE for name in KERNEL_FIELDS}
-    figures["PSS"] = pss
-    return figures
+def measure_h2(topo, proxy):
+    """h2load's requests/s, the proxy's CPU per request, and its read(2) calls
+    (counted once the relays are reaped, into their parent's /proc/PID/io)."""
+    baseline = len(proxy.tree())
+    io_before, cpu_before = read_io(proxy.tree()), proxy.usage_us()
+    out = wl.run("ip", "netns", "exec", topo.inside, "h2load", "-c10", "-m10",
+                 "-D", str(SECONDS),
+                 "https://%s:%d/" % (PX_IN_V4, H2), check=False, timeout=SECONDS + 60).stdout
+    wl.wait_until(lambda: len(proxy.tree()) <= baseline, timeout=20, what="relays reaped")
+    cpu = proxy.usage_us() - cpu_before
+    calls, size = (a - b for a, b in zip(read_io(proxy.tree()), io_before))
+    rate = re.search(r"finished in [\d.]+\w+, ([\d.]+) req/s", out)
+    done = re.search(r"requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded", out)
+    if not rate or not done or int(done.group(2)) == 0:
+        print("    (%s: h2load failed: %s)" % (proxy.kind, out.strip()[-300:]))
+        return {"rate": 0.0, "cpu_us": 0.0, "reads": 0.0, "read_size": 0.0}
+    requests = int(done.group(2))
+    return {"rate": float(rate.group(1)), "cpu_us": cpu / requests,
+            "reads": calls / requests, "read_size": size / calls if calls else 0.0}
 
 
 def start_udp_sink(topo):
@@ -388,16 +182,14 @@ def measure_udp(topo, proxy):
     """Datagrams/s delivered to the sink in its window, and per CPU-second of the
     proxy over the whole run; the sender sends faster than any proxy relays."""
     sink = start_udp_sink(topo)
-    pids = proxy.tree()
     softirqd = ksoftirqd(PROXY_CPU)
-    cpu_before, wall_before = cpu_seconds(pids + softirqd), time.monotonic()
+    cpu_before, wall_before = cpu_seconds(softirqd) + proxy.usage_us() / 1e6, time.monotonic()
     drops_before = [udp_drops(topo, ns) for ns in (topo.proxy, topo.outside)]
     # SCHED_IDLE: the sender takes only the time the sink leaves on their core.
     sent = wl.run("ip", "netns", "exec", topo.inside, "taskset", "-c", PEERS_CPU,
                   "chrt", "-i", "0", topo.udpflood, "send", PX_IN_V4, str(UDP), str(SECONDS + UDP_WARMUP + 1),
                   str(UDP_SIZE), check=False).stdout
-    pids = proxy.tree()  # the session was forked by the first datagram
-    cpu = cpu_seconds(pids + softirqd) - cpu_before
+    cpu = cpu_seconds(softirqd) + proxy.usage_us() / 1e6 - cpu_before
     wall = time.monotonic() - wall_before
     out, _ = sink.communicate(timeout=30)
     drops = [udp_drops(topo, ns) - before for ns, before in
@@ -444,12 +236,12 @@ def measure_connect(topo, proxy):
     the proxy's processes (their reaped children's included), which the machine's
     other load does not change."""
     direct = proxy.kind == "whitelist-routed"
-    before = cpu_seconds(proxy.tree())
+    before = proxy.usage_us()
     out = wl.run("ip", "netns", "exec", topo.inside, topo.connectload, PX_IN_V4,
                  str(TLS if direct else CONNECT), str(SECONDS), str(CONNECT_WORKERS),
                  "DIRECT" if direct else "CONNECT", *NAMES, timeout=SECONDS + 60).stdout
-    time.sleep(0.2)  # the last relays reaped: their time is in their listener's
-    used = cpu_seconds(proxy.tree()) - before
+    time.sleep(0.2)  # the last relays' exits
+    used = (proxy.usage_us() - before) / 1e6
     found = re.search(r"connections (\d+) errors (\d+) rate ([\d.]+)", out)
     if not found:
         raise RuntimeError("connectload through %s: %r" % (proxy.kind, out))
@@ -470,60 +262,6 @@ def widen_ports(topo):
                "net.ipv4.ip_local_port_range=1024 65000")
 
 
-def start_servers(topo):
-    wl.start_nginx(topo, port=HTTP)
-    topo.start(topo.outside, ["iperf3", "-s", "-B", OUT_V4, "-p", str(IPERF)])
-    wl.wait_until(lambda: topo.listening(topo.outside, IPERF), what="iperf3")
-
-
-def make_certificate(tmp):
-    """A throwaway CA and one ECDSA certificate with every name as a SAN."""
-    ca_key, ca_crt = os.path.join(tmp, "ca.key"), os.path.join(tmp, "ca.crt")
-    key, csr, crt = (os.path.join(tmp, "tls." + ext) for ext in ("key", "csr", "crt"))
-    ext = os.path.join(tmp, "san.ext")
-    with open(ext, "w") as f:
-        f.write("subjectAltName=" + ",".join("DNS:" + name for name in NAMES) + "\n")
-    for argv in (["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-                  "-nodes", "-keyout", ca_key, "-out", ca_crt, "-days", "1",
-                  "-subj", "/CN=whitelist bench CA"],
-                 ["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                  "-keyout", key, "-out", csr, "-subj", "/CN=" + NAMES[0]],
-                 ["x509", "-req", "-in", csr, "-CA", ca_crt, "-CAkey", ca_key,
-                  "-CAcreateserial", "-out", crt, "-days", "1", "-extfile", ext]):
-        wl.run("openssl", *argv)
-    return crt, key
-
-
-def start_tls_server(topo):
-    tmp = topo.tmp
-    crt, key = make_certificate(tmp)
-    conf = os.path.join(tmp, "nginx-tls.conf")
-    with open(conf, "w") as f:
-        f.write(NGINX_TLS_CONF.format(tmp=tmp, addr=OUT_V4, names=" ".join(NAMES),
-                                      cert=crt, key=key))
-    topo.start(topo.outside, ["nginx", "-c", conf, "-e", tmp + "/nginx-tls-error.log"])
-    wl.wait_until(lambda: topo.listening(topo.outside, TLS), what="nginx TLS on 443")
-    # The client resolves the names to the proxy, as an app behind it would.
-    etc = "/etc/netns/" + topo.inside
-    os.makedirs(etc, exist_ok=True)
-    with open(etc + "/hosts", "w") as f:
-        f.write("127.0.0.1 localhost\n%s %s\n" % (PX_IN_V4, " ".join(NAMES)))
-
-
-def build_udpflood(topo):
-    path = os.path.join(topo.tmp, "udpflood")
-    wl.run("cc", "-O2", "-std=c11", "-D_GNU_SOURCE", "-o", path,
-           os.path.join(HERE, "udpflood.c"))
-    return path
-
-
-def build_connectload(topo):
-    path = os.path.join(topo.tmp, "connectload")
-    wl.run("cc", "-O2", "-std=c11", "-o", path, os.path.join(HERE, "connectload.c"),
-           "-lssl", "-lcrypto")
-    return path
-
-
 def routed_mode_built(topo):
     """Whether this binary takes several TARGET entries (it exits 2 when not)."""
     proxy = Proxy(topo, "whitelist-routed")
@@ -536,133 +274,139 @@ def routed_mode_built(topo):
         proxy.stop()
 
 
-# ---------------------------------------------------------------- reporting
+# ---------------------------------------------------------------- reports
 
-def spread(values):
-    """(max - min) / mean, in percent: how far the rounds disagree."""
-    mean = sum(values) / len(values)
-    return 100.0 * (max(values) - min(values)) / mean if mean else 0.0
-
-
-def line(label, values, unit, fmt="%.0f"):
-    mean = sum(values) / len(values)
-    print("  %-18s %12s %-9s rounds: %-28s spread %4.1f%%" % (
-        label, fmt % mean, unit, " ".join(fmt % v for v in values), spread(values)))
-    return mean
+def start_conn(proxy):
+    # whitelist-policy: the same proxy with a POLICY rule for its TARGET that names
+    # the client by host name, so every accept runs the check (docs/policy.md).
+    if proxy.kind == "whitelist-policy":
+        proxy.start("tcp", (HTTP,), POLICY="%s = %s" % (CLIENT_NAME, OUT_V4))
+    else:
+        proxy.start("tcp", (HTTP,))
 
 
-def ratio_line(label, numerator, denominator, goal=None, lower_better=False):
-    """The ratio round by round (each round's figures side by side), and their mean."""
-    ratios = [a / b for a, b in zip(numerator, denominator) if b]
-    if not ratios:
-        return
-    mean = sum(ratios) / len(ratios)
-    verdict = ""
-    if goal is not None:
-        met = mean <= goal if lower_better else mean >= goal
-        verdict = "  goal %s %.2fx: %s" % ("<=" if lower_better else ">=", goal,
-                                         "met" if met else "NOT met")
-    print("  ratio %-30s %.2fx  rounds: %s%s" % (label, mean,
-                                                 " ".join("%.2f" % r for r in ratios), verdict))
-    sys.stdout.flush()
-
-
-def rounds(topo, kinds, measure, start):
-    """results[kind] = [figure per round], proxies in turn within each round."""
-    results = {kind: [] for kind in kinds}
-    for _ in range(ROUNDS):
-        for kind in kinds:
-            proxy = Proxy(topo, kind) if kind != "ends" else None
-            if proxy:
-                start(proxy)
-            try:
-                results[kind].append(measure(topo, proxy))
-            finally:
-                if proxy:
-                    proxy.stop()
-    return results
-
-
-def run_rates(topo, kinds, title, unit, measure, start, fmt="%.0f"):
-    print("%s (higher is better)" % title)
-    results = rounds(topo, kinds, measure, start)
+def conn_lines(kinds, results):
     for kind in kinds:
-        line(kind, results[kind], unit, fmt)
-    return results
+        line(kind, column(results, kind, "rate"), "conn/s")
+    print("  CPU per connection: the proxy's cgroup (cpuacct.usage) / wrk's requests "
+          "(lower is better)")
+    for kind in kinds:
+        line(kind, column(results, kind, "cpu_us"), "us/conn")
+
+
+def fork_lines(floor):
+    print("  fork floor (bench/forkfloor, static: fork + _exit + waitpid for %d s, "
+          "in each round):" % FORK_SECONDS)
+    line("cycles/s", [f[1]["rate"] for f in floor], "cycles/s")
+    line("per cycle", [f[1]["cycle_us"] for f in floor], "us")
+    line("fork call, 1 live", [f[1]["fork_us"] for f in floor], "us", "%.1f")
+    line("fork call, %d live" % FORK_LIVE, [f[FORK_LIVE]["fork_us"] for f in floor],
+         "us", "%.1f")
+    line("cycles/s, %d live" % FORK_LIVE, [f[FORK_LIVE]["rate"] for f in floor], "cycles/s")
 
 
 def bench_conn(topo, kinds):
-    # whitelist-policy: the same proxy with a POLICY rule for its TARGET that names
-    # the client by host name, so every accept runs the check (docs/policy.md).
-    kinds = kinds[:kinds.index("whitelist") + 1] + ["whitelist-policy"] + \
-        kinds[kinds.index("whitelist") + 1:]
-    policy = {"POLICY": "%s = %s" % (CLIENT_NAME, OUT_V4)}
-    results = run_rates(topo, kinds, "new connections/s: wrk -t2 -c32, Connection: close, "
-                        "to nginx /hello (whitelist-policy: POLICY \"%s\")" % policy["POLICY"],
-                        "conn/s", measure_conn_rate,
-                        lambda proxy: proxy.start("tcp", (HTTP,), **(
-                            policy if proxy.kind == "whitelist-policy" else {})))
-    ratio_line("whitelist/socat", results["whitelist"], results["socat"], 3.0)
-    ratio_line("POLICY/no POLICY", results["whitelist-policy"], results["whitelist"])
-    if "haproxy" in results:
-        ratio_line("whitelist/haproxy", results["whitelist"], results["haproxy"], 0.6)
+    kinds = [k for k in ("socat", "whitelist", "whitelist-policy", "haproxy", "haproxy-2t",
+                         "nginx") if k in kinds or k == "whitelist-policy"]
+    print("new connections/s: wrk -t2 -c32, Connection: close, to nginx /hello "
+          "(higher is better);\n  whitelist-policy: POLICY \"%s = %s\"; haproxy-2t: nbthread 2;"
+          " nginx: stream, 2 workers" % (CLIENT_NAME, OUT_V4))
+    results = rounds(topo, kinds, measure_conn_rate, start_conn,
+                     first={"forkfloor": measure_fork_floor})
+    conn_lines(kinds, results)
+    floor = results["forkfloor"]
+    fork_lines(floor)
+    rates = {kind: column(results, kind, "rate") for kind in kinds}
+    cpu = {kind: column(results, kind, "cpu_us") for kind in kinds}
+    ratio_line("whitelist/fork floor cycles/s", rates["whitelist"],
+               [f[1]["rate"] for f in floor], 1.2)
+    ratio_line("whitelist/socat", rates["whitelist"], rates["socat"], 3.0, every=True)
+    ratio_line("POLICY/no POLICY", rates["whitelist-policy"], rates["whitelist"])
+    for peer in ("haproxy", "haproxy-2t", "nginx"):
+        if peer in rates:
+            ratio_line("whitelist/%s" % peer, rates["whitelist"], rates[peer],
+                       0.6 if peer == "haproxy" else None)
+    for peer in ("haproxy", "haproxy-2t", "nginx"):
+        if peer in cpu:
+            ratio_line("whitelist/%s CPU per conn" % peer, cpu["whitelist"], cpu[peer],
+                       6.0 if peer == "haproxy" else None, lower_better=True)
+
+
+def bench_busy(topo, kinds):
+    kinds = [k for k in ("socat", "whitelist", "haproxy", "haproxy-2t", "nginx") if k in kinds]
+    print("new connections/s under contention: the same wrk, with two busy loops "
+          "(python3) beside,\n  in the root namespace (higher is better)")
+    spinners = start_spinners(2)
+    try:
+        results = rounds(topo, kinds, measure_conn_rate, start_conn)
+    finally:
+        stop_spinners(spinners)
+    conn_lines(kinds, results)
+    rates = {kind: column(results, kind, "rate") for kind in kinds}
+    ratio_line("whitelist/socat, busy", rates["whitelist"], rates["socat"])
+    if "haproxy" in rates:
+        ratio_line("whitelist/haproxy, busy", rates["whitelist"], rates["haproxy"], 0.3)
+        ratio_line("whitelist/haproxy CPU per conn, busy", column(results, "whitelist", "cpu_us"),
+                   column(results, "haproxy", "cpu_us"), 6.0, lower_better=True)
+    for peer in ("haproxy-2t", "nginx"):
+        if peer in rates:
+            ratio_line("whitelist/%s, busy" % peer, rates["whitelist"], rates[peer])
 
 
 def bench_bulk(topo, kinds):
-    results = run_rates(topo, kinds, "bulk throughput: iperf3 TCP, one stream", "Gbit/s",
-                        measure_throughput, lambda proxy: proxy.start("tcp", (IPERF,)),
-                        fmt="%.2f")
+    kinds = [k for k in ("socat", "whitelist", "haproxy") if k in kinds]
+    print("bulk throughput: iperf3 TCP, one stream (higher is better)")
+    results = rounds(topo, kinds, measure_throughput, lambda proxy: proxy.start("tcp", (IPERF,)))
+    for kind in kinds:
+        line(kind, results[kind], "Gbit/s", "%.2f")
     ratio_line("whitelist/socat", results["whitelist"], results["socat"])
     if "haproxy" in results:
         ratio_line("whitelist/haproxy", results["whitelist"], results["haproxy"], 1.5)
 
 
-def bench_memory(topo, kinds):
-    print("memory per idle relayed connection, %d open at once (lower is better), "
-          "kB per connection:" % IDLE)
-    print("  PSS: the proxy's process tree (smaps_rollup); Slab, KernelStack, PageTables: "
-          "/proc/meminfo,\n  median of 7 readings before and after; ends: the same "
-          "connections without a proxy\n  (client and server sockets, in every row); "
-          "own = kernel - ends; total = PSS + own")
-    results = rounds(topo, ["ends"] + kinds, measure_idle_memory,
-                     lambda proxy: proxy.start("tcp", (HTTP,), MAX_CONNECTIONS=IDLE * 3))
-    ends = [sum(r[f] for f in KERNEL_FIELDS) for r in results["ends"]]
-    print("  %-10s %13s %13s %13s %13s %13s %13s %13s" % (
-        "", "PSS", "Slab", "KernelStack", "PageTables", "kernel", "own kernel", "total"))
-    totals = {}
-    for kind in ["ends"] + kinds:
-        runs = results[kind]
-        kernel = [sum(r[f] for f in KERNEL_FIELDS) for r in runs]
-        own = [k - e for k, e in zip(kernel, ends)] if kind != "ends" else kernel
-        total = [r["PSS"] + o for r, o in zip(runs, own)]
-        totals[kind] = total
-        cells = [[r[f] for r in runs] for f in ("PSS",) + KERNEL_FIELDS] + [kernel, own, total]
-        if kind == "ends":
-            cells = cells[:-2]
-        print("  %-10s %s" % (kind, " ".join(
-            "%13s" % ("/".join("%.1f" % v for v in cell)) for cell in cells)))
-    print("  (each cell: round 1/round 2...; spread of total: %s)" % ", ".join(
-        "%s %.0f%%" % (kind, spread(totals[kind])) for kind in kinds))
+def bench_h2(topo, kinds):
+    kinds = [k for k in ("socat", "whitelist", "haproxy") if k in kinds]
+    print("HTTP/2 requests/s over TLS, many small messages: h2load -c10 -m10 -D %d to nginx\n"
+          "  (http2, return 200, keepalive_requests 1000000), through each proxy as a TCP "
+          "forward\n  (higher is better)" % SECONDS)
+    results = rounds(topo, kinds, measure_h2, lambda proxy: proxy.start("tcp", (H2,)))
     for kind in kinds:
-        print("  %-10s total %.1f kB per connection (PSS + own kernel), with the ends' "
-              "%.1f: %.1f kB" % (kind, sum(totals[kind]) / len(totals[kind]),
-                                 sum(ends) / len(ends),
-                                 (sum(totals[kind]) + sum(ends)) / len(ends)))
-    mean = sum(totals["whitelist"]) / len(totals["whitelist"])
-    print("  whitelist goal <= 75 kB (PSS + own kernel): %s" % ("met" if mean <= 75 else
-                                                                "NOT met"))
-    ratio_line("whitelist/socat (total)", totals["whitelist"], totals["socat"])
-    if "haproxy" in totals:
-        ratio_line("whitelist/haproxy (total)", totals["whitelist"], totals["haproxy"])
+        line(kind, column(results, kind, "rate"), "req/s")
+    print("  the proxy's CPU per request (its cgroup), and its read(2) calls "
+          "(/proc/PID/io syscr, rchar;\n  HAProxy reads by recv(2), not counted):")
+    for kind in kinds:
+        line(kind + " CPU", column(results, kind, "cpu_us"), "us/req", "%.1f")
+    for kind in kinds:
+        if any(column(results, kind, "reads")):
+            line(kind + " reads", column(results, kind, "reads"), "per req", "%.2f")
+            line(kind + " read size", column(results, kind, "read_size"), "bytes")
+    rates = {kind: column(results, kind, "rate") for kind in kinds}
+    ratio_line("whitelist/socat", rates["whitelist"], rates["socat"], 1.0)
+    if "haproxy" in rates:
+        ratio_line("whitelist/haproxy", rates["whitelist"], rates["haproxy"], 0.9)
+
+
+def bench_memory(topo, kinds):
+    kinds = [k for k in ("socat", "whitelist", "haproxy") if k in kinds]
+    limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]  # this process's: the clients
+    maxconn = peers.haproxy_maxconn()
+    skip = {("haproxy", n): "its maxconn is %d: two descriptors a connection, under the "
+            "hard limit of %d, which it needs CAP_SYS_RESOURCE to raise" % (maxconn, limit)
+            for n in IDLE if n > maxconn - 10}
+    for n in IDLE:
+        if n + 100 > limit:
+            print("memory at %d: skipped (the client's descriptor limit is %d)" % (n, limit))
+    memory.bench_memory(topo, kinds, [n for n in IDLE if n + 100 <= limit], skip)
 
 
 def bench_udp(topo, kinds):
-    kinds = [kind for kind in kinds if kind != "haproxy"]  # HAProxy relays no UDP
+    kinds = [k for k in ("socat", "whitelist", "nginx") if k in kinds]  # HAProxy: no UDP
     print("UDP datagrams delivered, one session, %d-byte datagrams (higher is better):"
           % UDP_SIZE)
     print("  bench/udpflood sends 64 per system call (one GSO buffer, split into datagrams\n"
           "  before the proxy's socket) and receives 64 per recvmmsg, both on CPU %s; the\n"
-          "  proxy alone on CPU %s (the sender as SCHED_IDLE: it gets what the sink leaves).\n"
+          "  proxy alone on CPU %s (the sender as SCHED_IDLE: it gets what the sink leaves);\n"
+          "  nginx: stream, listen udp, 1 worker (its workers would share the one socket).\n"
           "  The sender outpaces every proxy: the drops are at the proxy's socket, so the\n"
           "  proxy limits dgram/s, within the CPU share that neighbours leave it; per\n"
           "  CPU-second (delivered / the user+system time of the proxy and of ksoftirqd on its\n"
@@ -674,16 +418,22 @@ def bench_udp(topo, kinds):
         runs = results[kind]
         line(kind + " dgram/s", [r["rate"] for r in runs], "dgram/s")
         line(kind + " per cpu-s", [r["per_cpu"] for r in runs], "dgram/cpu-s")
-        print("  %-18s CPU the proxy (and ksoftirqd) got: %s of its core; offered %s/s; dropped at the proxy's"
-              " socket %s/s, at the sink's %s/s" % (
+        print("  %-22s CPU the proxy (and ksoftirqd) got: %s of its core; offered %s/s;\n"
+              "  %-22s dropped at the proxy's socket %s/s, at the sink's %s/s" % (
                   "", "/".join("%.0f%%" % (100 * r["busy"]) for r in runs),
-                  "/".join("%.0f" % r["sent"] for r in runs),
+                  "/".join("%.0f" % r["sent"] for r in runs), "",
                   "/".join("%.0f" % r["drops"][0] for r in runs),
                   "/".join("%.0f" % r["drops"][1] for r in runs)))
     ratio_line("whitelist/socat dgram/s", [r["rate"] for r in results["whitelist"]],
                [r["rate"] for r in results["socat"]], 3.0)
-    ratio_line("whitelist/socat per cpu-s", [r["per_cpu"] for r in results["whitelist"]],
-               [r["per_cpu"] for r in results["socat"]])
+    if "nginx" in results:
+        ratio_line("whitelist/nginx dgram/s", [r["rate"] for r in results["whitelist"]],
+                   [r["rate"] for r in results["nginx"]], 1.5)
+    for peer in ("socat", "nginx"):
+        if peer in results:
+            ratio_line("whitelist/%s per cpu-s" % peer,
+                       [r["per_cpu"] for r in results["whitelist"]],
+                       [r["per_cpu"] for r in results[peer]])
 
 
 def bench_tls(topo, kinds):
@@ -742,7 +492,7 @@ def bench_connect(topo, kinds):
     per_cpu = {kind: [r["per_cpu"] for r in results[kind]] for kind in connect_kinds}
     for kind in connect_kinds:
         line(kind, rates[kind], "conn/s")
-    print("  connections per CPU-second of the proxy (its processes and reaped children):")
+    print("  connections per CPU-second of the proxy (its cgroup):")
     for kind in connect_kinds:
         line(kind, per_cpu[kind], "conn/cpu-s")
     for label, figures in (("conn/s", rates), ("per cpu-s", per_cpu)):
@@ -756,29 +506,46 @@ def bench_connect(topo, kinds):
                        figures["tinyproxy"])
 
 
-WORKLOADS = [("memory", bench_memory), ("conn", bench_conn), ("bulk", bench_bulk),
-             ("udp", bench_udp), ("tls", bench_tls), ("connect", bench_connect)]
+WORKLOADS = [("memory", bench_memory), ("conn", bench_conn), ("busy", bench_busy),
+             ("bulk", bench_bulk), ("h2", bench_h2), ("udp", bench_udp), ("tls", bench_tls),
+             ("connect", bench_connect)]
+TOOLS = ("wrk", "iperf3", "socat", "nginx", "openssl", "taskset", "cc", "h2load")
+
+
+def peer_kinds():
+    kinds = ["socat", "whitelist"]
+    if shutil.which("haproxy"):
+        kinds += ["haproxy", "haproxy-2t"]
+    if os.path.exists(peers.NGINX_STREAM_MODULE):
+        kinds.append("nginx")
+    return kinds
+
+
+def set_up(topo):
+    widen_ports(topo)
+    peers.start_servers(topo)
+    peers.start_tls_server(topo)
+    topo.udpflood = build(topo, "udpflood")
+    topo.connectload = build(topo, "connectload", "-lssl", "-lcrypto")
+    topo.forkfloor = build(topo, "forkfloor", "-static")
 
 
 def main():
     if not wl.is_root():
         print("bench: needs root for network namespaces")
         return 1
-    for tool in ("wrk", "iperf3", "socat", "nginx", "openssl", "taskset", "cc"):
+    for tool in TOOLS:
         if not shutil.which(tool):
             print("bench: %s is missing (t/deps.sh installs it)" % tool)
             return 1
-    kinds = ["socat", "whitelist"] + (["haproxy"] if shutil.which("haproxy") else [])
+    kinds = peer_kinds()
+    memory.raise_fd_limit()
     started = time.monotonic()
     topo = wl.Topology(hosts=dict({name: OUT_V4 for name in NAMES}, **{CLIENT_NAME: IN_V4}))
     try:
-        widen_ports(topo)
-        start_servers(topo)
-        start_tls_server(topo)
-        topo.udpflood = build_udpflood(topo)
-        topo.connectload = build_connectload(topo)
-        print("bench: %d rounds of %d s, proxies in turn each round: %s; %d cores, "
-              "HAProxy with nbthread 1" % (ROUNDS, SECONDS, " ".join(kinds), os.cpu_count()))
+        set_up(topo)
+        print("bench: %d rounds of %d s, proxies in turn each round: %s; %d cores"
+              % (ROUNDS, SECONDS, " ".join(kinds), os.cpu_count()))
         sys.stdout.flush()
         # Memory first: the TIME_WAIT sockets of the rate workloads would be freed
         # during it, a minute later, and read as negative slab.
@@ -788,6 +555,7 @@ def main():
     finally:
         shutil.rmtree("/etc/netns/" + topo.inside, ignore_errors=True)
         topo.close()
+        CpuGroup.remove_all()
     print("bench: %.0f s" % (time.monotonic() - started))
     return 0
 

@@ -5,8 +5,32 @@
  */
 #include "slots.h"
 
-#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+
+/*
+ * A grown table is a mapping of its own that fork leaves out: the listener
+ * writes it at every fork and reap, and were it inherited, each new relay
+ * would keep the page's copy of that moment (4 kB more per relay once more
+ * than SLOTS_INLINE are open; the inline table is on the listener's stack,
+ * which relays do not inherit either, process.h).
+ */
+static pid_t *slots_map(size_t cap)
+{
+	void *pids = mmap(NULL, cap * sizeof(pid_t), PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (pids == MAP_FAILED)
+		return NULL;
+	madvise(pids, cap * sizeof(pid_t), MADV_DONTFORK);
+	return pids;
+}
+
+static void slots_unmap(struct slots *slots)
+{
+	if (slots->pids != slots->inline_pids)
+		munmap(slots->pids, slots->cap * sizeof(pid_t));
+}
 
 int slots_init(struct slots *slots, long limit)
 {
@@ -20,8 +44,7 @@ int slots_init(struct slots *slots, long limit)
 
 void slots_free(struct slots *slots)
 {
-	if (slots->pids != slots->inline_pids)
-		free(slots->pids);
+	slots_unmap(slots);
 	slots->pids = NULL;
 	slots->cap = slots->used = 0;
 }
@@ -31,7 +54,7 @@ int slots_full(const struct slots *slots)
 	return slots->limit > 0 && slots->used >= (size_t)slots->limit;
 }
 
-/* Doubles the table, never past the limit; the inline pids move to the heap. */
+/* Doubles the table, never past the limit; the pids move to a new mapping. */
 static int slots_grow(struct slots *slots)
 {
 	size_t cap = slots->cap * 2;
@@ -39,13 +62,10 @@ static int slots_grow(struct slots *slots)
 
 	if (slots->limit > 0 && cap > (size_t)slots->limit)
 		cap = (size_t)slots->limit;
-	if (slots->pids == slots->inline_pids) {
-		if (!(pids = malloc(cap * sizeof *pids)))
-			return -1;
-		memcpy(pids, slots->inline_pids, slots->used * sizeof *pids);
-	} else if (!(pids = realloc(slots->pids, cap * sizeof *pids))) {
+	if (!(pids = slots_map(cap)))
 		return -1;
-	}
+	memcpy(pids, slots->pids, slots->used * sizeof *pids);
+	slots_unmap(slots);
 	slots->pids = pids;
 	slots->cap = cap;
 	return 0;

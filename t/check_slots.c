@@ -3,7 +3,11 @@
  * given back once per reaped child; the count never drifts or goes negative.
  */
 #include <check.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "slots.h"
 #include "t/check.h"
@@ -118,6 +122,38 @@ START_TEST(test_growth_stops_at_the_limit)
 END_TEST
 
 /* Random take/give sequences against a model count. */
+/* 1 when the page holding address is mapped in this process (mincore fails with ENOMEM if not). */
+static int mapped(const void *address)
+{
+	unsigned char resident;
+	uintptr_t page = (uintptr_t)address & ~(uintptr_t)(sysconf(_SC_PAGESIZE) - 1);
+
+	return mincore((void *)page, 1, &resident) == 0;
+}
+
+START_TEST(test_a_grown_table_is_not_inherited_by_children)
+{
+	struct slots slots;
+	pid_t child;
+	int status;
+
+	slots_init(&slots, 0);
+	for (int i = 0; i < SLOTS_INLINE + 1; i++) {
+		ck_assert_int_eq(slots_take(&slots), 0);
+		slots_bind(&slots, 1000 + i);
+	}
+	ck_assert_ptr_ne(slots.pids, slots.inline_pids);
+	ck_assert(mapped(slots.pids));
+	child = fork();
+	if (child == 0)
+		_exit(mapped(slots.pids) ? 1 : 0);
+	ck_assert_int_eq(waitpid(child, &status, 0), child);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "a child inherited the table: each relay would keep a copy of its page");
+	slots_free(&slots);
+}
+END_TEST
+
 START_TEST(test_random_sequences_match_a_model)
 {
 	struct slots slots;
@@ -162,6 +198,7 @@ Suite *slots_suite(void)
 	tcase_add_test(tc, test_huge_limit_grows_as_needed);
 	tcase_add_test(tc, test_growth_stops_at_the_limit);
 	tcase_add_test(tc, test_random_sequences_match_a_model);
+	tcase_add_test(tc, test_a_grown_table_is_not_inherited_by_children);
 	suite_add_tcase(suite, tc);
 	return suite;
 }

@@ -527,6 +527,15 @@ static int target_connect_resolved(const struct target *target, struct shared_po
 			  TARGET_BY_OPERATOR, &candidates, used);
 }
 
+void target_warm_resolver(void)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV };
+	struct addrinfo *list;
+
+	if (getaddrinfo("localhost", "1", &hints, &list) == 0)
+		freeaddrinfo(list);
+}
+
 int target_uses_system_resolver(const struct target *target)
 {
 	return target->conf->routed ? !target->conf->pre_resolve : !target->fixed;

@@ -67,6 +67,17 @@ int target_connect(const struct target *target, struct shared_port *port, uint16
 		   int socktype, struct endpoint *used);
 
 /*
+ * In a listener whose relays use the system resolver: one lookup of
+ * "localhost" (in every /etc/hosts: no DNS query), so that libc has read
+ * nsswitch.conf, host.conf and resolv.conf and found no nscd before the
+ * first fork. Each relay is a fresh copy of the listener: what libc sets up
+ * lazily, every relay did again (about 25 system calls, their page faults
+ * and allocations). libc still checks those files for changes in each
+ * lookup (a stat each) and reads /etc/hosts, so nothing goes stale.
+ */
+void target_warm_resolver(void);
+
+/*
  * 1 when a child may call the system resolver (getaddrinfo): PRE_RESOLVE=0
  * and a TARGET that is a name. glibc then reads the clock through the vDSO
  * (its query ids), so those children must keep it (process.h).

@@ -215,6 +215,24 @@ class TestDnsChange(wl.TopologyCase):
         wl.start_nginx(self.topo, addr=OUT2_V4, addr6=None)
         self.dns = wl.start_dnsmasq(self.topo, "%s target.test\n" % OUT_V4)
 
+    def test_a_relay_s_lookup_reads_the_hosts_file_and_no_other_of_libc_s(self):
+        # The listener looked up "localhost" once: its relays inherit libc's
+        # set-up (nsswitch.conf, host.conf, resolv.conf read, no nscd) and
+        # did not do it again each (target_warm_resolver).
+        proxy = self.topo.start_proxy(TARGET="target.test", PORT="80")
+        listener = wl.listener_of(self.topo, proxy, 80)
+        sock = self.topo.connect(80)
+        try:
+            relay = wl.wait_until(lambda: self.topo.children(listener), what="a relay")[0]
+            wl.wait_until(lambda: wl.established(self.topo, self.topo.outside, 80) > 0,
+                          what="the relay's upstream connection")
+            with open("/proc/%d/io" % relay) as f:
+                read = int(re.search(r"^rchar: (\d+)", f.read(), re.M).group(1))
+            hosts = os.path.getsize("/etc/netns/%s/hosts" % self.topo.proxy)
+            self.assertEqual(read, hosts, "bytes the relay read before its client spoke")
+        finally:
+            sock.close()
+
     def test_next_connection_follows_a_dns_change(self):
         self.topo.start_proxy(TARGET="target.test", PORT="80")
         self.assertEqual(wl.http_get(self.topo)[1], b"hello from %s\n" % OUT_V4.encode())

@@ -279,8 +279,12 @@ def routed_mode_built(topo):
 def start_conn(proxy):
     # whitelist-policy: the same proxy with a POLICY rule for its TARGET that names
     # the client by host name, so every accept runs the check (docs/policy.md).
+    # whitelist-name: TARGET by name, the usual configuration (PRE_RESOLVE=0:
+    # each relay asks the system resolver, here the proxy's /etc/hosts).
     if proxy.kind == "whitelist-policy":
         proxy.start("tcp", (HTTP,), POLICY="%s = %s" % (CLIENT_NAME, OUT_V4))
+    elif proxy.kind == "whitelist-name":
+        proxy.start("tcp", (HTTP,), TARGET=NAMES[0])
     else:
         proxy.start("tcp", (HTTP,))
 
@@ -306,11 +310,13 @@ def fork_lines(floor):
 
 
 def bench_conn(topo, kinds):
-    kinds = [k for k in ("socat", "whitelist", "whitelist-policy", "haproxy", "haproxy-2t",
-                         "nginx") if k in kinds or k == "whitelist-policy"]
+    kinds = [k for k in ("socat", "whitelist", "whitelist-name", "whitelist-policy", "haproxy",
+                         "haproxy-2t", "nginx")
+             if k in kinds or k in ("whitelist-name", "whitelist-policy")]
     print("new connections/s: wrk -t2 -c32, Connection: close, to nginx /hello "
-          "(higher is better);\n  whitelist-policy: POLICY \"%s = %s\"; haproxy-2t: nbthread 2;"
-          " nginx: stream, 2 workers" % (CLIENT_NAME, OUT_V4))
+          "(higher is better);\n  whitelist-name: TARGET=%s (the system resolver, /etc/hosts);"
+          " whitelist-policy: POLICY \"%s = %s\";\n  haproxy-2t: nbthread 2;"
+          " nginx: stream, 2 workers" % (NAMES[0], CLIENT_NAME, OUT_V4))
     results = rounds(topo, kinds, measure_conn_rate, start_conn,
                      first={"forkfloor": measure_fork_floor})
     conn_lines(kinds, results)
@@ -322,6 +328,7 @@ def bench_conn(topo, kinds):
                [f[1]["rate"] for f in floor], 1.2)
     ratio_line("whitelist/socat", rates["whitelist"], rates["socat"], 3.0, every=True)
     ratio_line("POLICY/no POLICY", rates["whitelist-policy"], rates["whitelist"])
+    ratio_line("TARGET by name/by IP", rates["whitelist-name"], rates["whitelist"])
     for peer in ("haproxy", "haproxy-2t", "nginx"):
         if peer in rates:
             ratio_line("whitelist/%s" % peer, rates["whitelist"], rates[peer],

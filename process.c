@@ -12,7 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/rseq.h>
+#if defined(__GLIBC__) && defined(__has_include)
+#if __has_include(<sys/rseq.h>)
+#include <sys/rseq.h>	/* glibc 2.35 and later; musl registers no rseq area */
+#define PROC_GLIBC_RSEQ 1
+#endif
+#endif
 #include <sys/syscall.h>
 #include <time.h>
 
@@ -125,12 +130,14 @@ static void proc_dontfork(const char *const *names)
  */
 static void proc_rseq_unregister(void)
 {
+#ifdef PROC_GLIBC_RSEQ
 	char *area = (char *)__builtin_thread_pointer() + __rseq_offset;
 
 	if (__rseq_size == 0)	/* not registered (glibc.pthread.rseq=0, an old kernel) */
 		return;
 	if (syscall(SYS_rseq, area, 32, RSEQ_FLAG_UNREGISTER, RSEQ_SIG) < 0)
 		syscall(SYS_rseq, area, __rseq_size, RSEQ_FLAG_UNREGISTER, RSEQ_SIG);
+#endif
 }
 
 int proc_spawn_prepare(int children_use_vdso)

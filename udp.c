@@ -39,6 +39,7 @@
 #include "log.h"
 #include "process.h"
 #include "session.h"
+#include "target.h"
 #include "udp_batch.h"
 #include "udp_handover.h"
 #include "udp_session.h"
@@ -603,6 +604,8 @@ void udp_serve(const struct conf *conf, const struct target *target, struct shar
 	if (!state)
 		die("port %s: out of memory", entry->text);
 	listener_become(&state->core, sockets->entry, conf, shared);
+	if (target_uses_system_resolver(target))
+		target_warm_resolver();	/* each session's lookup then skips libc's set-up */
 	state->conf = conf;
 	state->target = target;
 	state->entry = entry;

@@ -2,6 +2,7 @@
 
 import hashlib
 import os
+import re
 import signal
 import socket
 import sys
@@ -199,6 +200,25 @@ class TestUdpDnsChange(wl.TopologyCase):
         self.assertEqual(len(second.records()), 1, "the new session used the new address")
         sock.close()
         other.close()
+
+
+    def test_a_session_s_lookup_reads_the_hosts_file_and_no_other_of_libc_s(self):
+        # As TCP's relays (test_tcp): the listener set libc up once.
+        start_peer(self.topo, "echo", 5353)
+        wl.start_dnsmasq(self.topo, "%s target.test\n" % OUT_V4)
+        proxy = self.topo.start_proxy(MODE="udp", PORT="5353", TARGET="target.test",
+                                      wait_ports=False)
+        wl.wait_until(lambda: self.topo.listening(self.topo.proxy, 5353, "udp"), what="port")
+        sock = client(self.topo)
+        sock.send(b"hello")
+        self.assertEqual(sock.recv(100), b"hello")
+        listener = wl.listener_of(self.topo, proxy, 5353)
+        session = self.topo.children(listener)[0]
+        with open("/proc/%d/io" % session) as f:
+            read = int(re.search(r"^rchar: (\d+)", f.read(), re.M).group(1))
+        hosts = os.path.getsize("/etc/netns/%s/hosts" % self.topo.proxy)
+        self.assertEqual(read, hosts, "bytes the session read besides datagrams")
+        sock.close()
 
 
 class TestUdpOneWay(wl.TopologyCase):

@@ -1,6 +1,7 @@
 """make bench's proxies under test and the servers behind them: their
 configurations, how each is started in the proxy namespace inside a cgroup
 of its own (cpuacct: the CPU of its whole process tree), and stopped."""
+import glob
 import os
 import re
 import resource
@@ -294,6 +295,10 @@ class Proxy:
         if self.group:
             CpuGroup.remove(self.group.path)
             self.group = None
+        if self.kind == "squid":
+            # Killed, squid leaves its shared-memory segments in /dev/shm.
+            for path in glob.glob("/dev/shm/squid-cf__*"):
+                os.unlink(path)
 
     def tree(self):
         """The PIDs of the proxy's processes: its cgroup's."""

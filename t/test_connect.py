@@ -9,7 +9,6 @@ import os
 import socket
 import ssl
 import subprocess
-import tempfile
 import time
 
 import wl
@@ -25,42 +24,15 @@ DNS = ("{a} a.test\n{b} b.test\n{a} c.test\n{px} self.test\n{a} x.wild.test\n"
            a=OUT_V4, b=OUT2_V4, px=PX_OUT_V4)
 PROXY_URL = "http://%s:%d" % (PX_IN_V4, PROXY)
 
-# nginx as the target: "HOST at ADDRESS" on / (HTTP and TLS), and /echo showing the head
-# fields a proxy must not pass on, and the request line it got.
-NGINX_CONF = """
-daemon off;
-worker_processes 1;
-pid {tmp}/nginx.pid;
-error_log {tmp}/nginx-error.log;
-events {{ worker_connections 1024; }}
-http {{
-    access_log {tmp}/access.log;
-    client_body_temp_path {tmp}/body;
-    server {{
-        listen {addr}:80;
-        listen {addr}:443 ssl;
-        ssl_certificate {cert};
-        ssl_certificate_key {key};
-        location / {{ return 200 "$host at $server_addr\\n"; }}
-        location /echo {{
+# nginx as the target (wl.start_tls_nginx: "HOST at ADDRESS" on /, HTTP and TLS), with
+# /echo showing the head fields a proxy must not pass on, and the request line it got.
+ECHO_LOCATION = """location /echo {
             return 200 "request=$request|host=$http_host|pa=$http_proxy_authorization|pc=$http_proxy_connection|conn=$http_connection|secret=$http_x_secret|kept=$http_x_kept\\n";
-        }}
-    }}
-}}
-"""
+        }"""
 
 
 def start_nginx(topo, addr, cert, key):
-    tmp = tempfile.mkdtemp(prefix="nginx-connect-", dir=topo.tmp)
-    os.chmod(tmp, 0o755)
-    conf = os.path.join(tmp, "nginx.conf")
-    with open(conf, "w") as f:
-        f.write(NGINX_CONF.format(tmp=tmp, addr=addr, cert=cert, key=key))
-    proc = topo.start(topo.outside, ["nginx", "-c", conf, "-e", tmp + "/nginx-error.log"])
-    wl.wait_until(lambda: "%s:443" % addr in wl.run("ip", "netns", "exec", topo.outside, "ss",
-                                                     "-ltnH").stdout, what="nginx on %s" % addr)
-    proc.access_log = os.path.join(tmp, "access.log")
-    return proc
+    return wl.start_tls_nginx(topo, addr, cert, key, locations=ECHO_LOCATION)
 
 
 class ConnectCase(wl.TopologyCase):

@@ -675,19 +675,22 @@ http {{
         ssl_certificate {cert};
         ssl_certificate_key {key};
         location / {{ return 200 "$host at $server_addr\\n"; }}
+        {locations}
     }}
 }}
 """
 
 
-def start_tls_nginx(topo, addr, cert, key):
-    """nginx at addr answering "HOST at ADDR" on 80 (HTTP) and 443 (TLS, any name of cert).
-    Its access log is proc.access_log: a request that reached it is a line there."""
+def start_tls_nginx(topo, addr, cert, key, locations=""):
+    """nginx at addr answering "HOST at ADDR" on 80 (HTTP) and 443 (TLS, any name of cert),
+    and the given extra location blocks. Its access log is proc.access_log: a request that
+    reached it is a line there."""
     tmp = tempfile.mkdtemp(prefix="nginx-tls-", dir=topo.tmp)
     os.chmod(tmp, 0o755)
     conf = os.path.join(tmp, "nginx.conf")
     with open(conf, "w") as f:
-        f.write(TLS_NGINX_CONF.format(tmp=tmp, addr=addr, cert=cert, key=key))
+        f.write(TLS_NGINX_CONF.format(tmp=tmp, addr=addr, cert=cert, key=key,
+                                      locations=locations))
     proc = topo.start(topo.outside, ["nginx", "-c", conf, "-e", tmp + "/nginx-error.log"])
     wait_until(lambda: "%s:443" % addr in run("ip", "netns", "exec", topo.outside, "ss",
                                                "-ltnH").stdout, what="nginx TLS on %s" % addr)

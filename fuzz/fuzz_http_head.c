@@ -14,6 +14,7 @@
  */
 #include "http_head.h"
 
+#include "fuzz_seeds.h"
 #include "sniff_fuzz.h"
 
 static const char *const fuzz_heads[] = {
@@ -24,21 +25,6 @@ static const char *const fuzz_heads[] = {
 	"GET / HTTP/1.1\r\nHost: [::1]:80\r\nHost: b\r\n\r\n",
 };
 
-static void fuzz_write_heads(const char *dir)
-{
-	for (size_t i = 0; i < sizeof fuzz_heads / sizeof fuzz_heads[0]; i++) {
-		char path[1024];
-		FILE *file;
-
-		snprintf(path, sizeof path, "%s/head%zu", dir, i);
-		file = fopen(path, "wb");
-		if (file == NULL)
-			abort();
-		fputs(fuzz_heads[i], file);
-		fclose(file);
-	}
-}
-
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	const char *dir = getenv("FUZZ_WRITE_SEEDS");
@@ -48,7 +34,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	if (dir == NULL)
 		return 0;
 	fuzz_write_seeds(dir, -1);
-	fuzz_write_heads(dir);
+	fuzz_write_heads(dir, fuzz_heads, sizeof fuzz_heads / sizeof fuzz_heads[0]);
 	exit(0);
 }
 

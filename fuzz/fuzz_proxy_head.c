@@ -24,6 +24,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 
+#include "fuzz_seeds.h"
 #include "sniff.h"
 
 #define FUZZ_ALL_PREFIXES 64	/* inputs up to this size: every prefix */
@@ -45,16 +46,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argv;
 	if (dir == NULL)
 		return 0;
-	for (size_t i = 0; i < sizeof fuzz_heads / sizeof fuzz_heads[0]; i++) {
-		char path[1024];
-		FILE *file;
-
-		snprintf(path, sizeof path, "%s/head%zu", dir, i);
-		if (!(file = fopen(path, "wb")))
-			abort();
-		fputs(fuzz_heads[i], file);
-		fclose(file);
-	}
+	fuzz_write_heads(dir, fuzz_heads, sizeof fuzz_heads / sizeof fuzz_heads[0]);
 	exit(0);
 }
 

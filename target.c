@@ -527,18 +527,20 @@ static int target_connect_resolved(const struct target *target, struct shared_po
 			  TARGET_BY_OPERATOR, &candidates, used);
 }
 
-void target_warm_resolver(void)
+int target_uses_system_resolver(const struct target *target)
+{
+	return target->conf->routed ? !target->conf->pre_resolve : !target->fixed;
+}
+
+void target_warm_resolver(const struct target *target)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV };
 	struct addrinfo *list;
 
+	if (!target_uses_system_resolver(target))
+		return;
 	if (getaddrinfo("localhost", "1", &hints, &list) == 0)
 		freeaddrinfo(list);
-}
-
-int target_uses_system_resolver(const struct target *target)
-{
-	return target->conf->routed ? !target->conf->pre_resolve : !target->fixed;
 }
 
 int target_connect(const struct target *target, struct shared_port *port, uint16_t to_port,

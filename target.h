@@ -67,7 +67,8 @@ int target_connect(const struct target *target, struct shared_port *port, uint16
 		   int socktype, struct endpoint *used);
 
 /*
- * In a listener whose relays use the system resolver: one lookup of
+ * In a listener, when its relays use the system resolver
+ * (target_uses_system_resolver; else nothing): one lookup of
  * "localhost" (in every /etc/hosts: no DNS query), so that libc has read
  * nsswitch.conf, host.conf and resolv.conf and found no nscd before the
  * first fork. Each relay is a fresh copy of the listener: what libc sets up
@@ -75,7 +76,7 @@ int target_connect(const struct target *target, struct shared_port *port, uint16
  * and allocations). libc still checks those files for changes in each
  * lookup (a stat each) and reads /etc/hosts, so nothing goes stale.
  */
-void target_warm_resolver(void);
+void target_warm_resolver(const struct target *target);
 
 /*
  * 1 when a child may call the system resolver (getaddrinfo): PRE_RESOLVE=0

@@ -177,8 +177,7 @@ void tcp_serve(const struct conf *conf, const struct target *target, struct shar
 	listener_set_init(&state.set, sockets);
 	/* Fails under ASan or with no room below the binary: relays then take more memory. */
 	proc_spawn_prepare(target_uses_system_resolver(target));
-	if (target_uses_system_resolver(target))
-		target_warm_resolver();
+	target_warm_resolver(target);
 	/* Relays inherit it: fewer wake-ups per small message (process.h, docs/performance.md). */
 	if (proc_batch_scheduling() < 0 && conf->verbose >= 1)
 		log_errno("port %s: SCHED_BATCH refused, relays keep the default policy",

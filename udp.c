@@ -604,8 +604,7 @@ void udp_serve(const struct conf *conf, const struct target *target, struct shar
 	if (!state)
 		die("port %s: out of memory", entry->text);
 	listener_become(&state->core, sockets->entry, conf, shared);
-	if (target_uses_system_resolver(target))
-		target_warm_resolver();	/* each session's lookup then skips libc's set-up */
+	target_warm_resolver(target);	/* each session's lookup then skips libc's set-up */
 	state->conf = conf;
 	state->target = target;
 	state->entry = entry;

@@ -121,7 +121,6 @@ START_TEST(test_growth_stops_at_the_limit)
 }
 END_TEST
 
-/* Random take/give sequences against a model count. */
 /* 1 when the page holding address is mapped in this process (mincore fails with ENOMEM if not). */
 static int mapped(const void *address)
 {
@@ -154,6 +153,7 @@ START_TEST(test_a_grown_table_is_not_inherited_by_children)
 }
 END_TEST
 
+/* Random take/give sequences against a model count. */
 START_TEST(test_random_sequences_match_a_model)
 {
 	struct slots slots;

@@ -120,17 +120,12 @@ class TestTcp(wl.TopologyCase):
         # Many small messages on a connection (h2load -m10): a relay that
         # preempts each sender takes a context switch per segment
         # (docs/performance.md: 0.55x the req/s of SCHED_BATCH relays).
-        listener = wl.listener_of(self.topo, self.proxy, 80)
         sock = self.topo.connect(80)
         try:
-            relays = wl.wait_until(lambda: self.topo.children(listener), what="a relay")
-            self.assertEqual(os.sched_getscheduler(relays[0]), os.SCHED_BATCH)
+            relay = wl.relay_of(self.topo, self.proxy, 80)
+            self.assertEqual(os.sched_getscheduler(relay), os.SCHED_BATCH)
         finally:
             sock.close()
-
-    def relay_of_open_connection(self, sock):
-        listener = wl.listener_of(self.topo, self.proxy, 80)
-        return wl.wait_until(lambda: self.topo.children(listener), what="a relay")[0]
 
     @wl.not_under_sanitizers("the sanitizers keep the heap and stack of their own")
     def test_an_idle_or_a_served_relay_keeps_the_heap_page_shared(self):
@@ -144,7 +139,7 @@ class TestTcp(wl.TopologyCase):
                 if exchange:
                     sock.sendall(b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
                     self.assertIn(b"hello from", sock.recv(4096))
-                relay = self.relay_of_open_connection(sock)
+                relay = wl.relay_of(self.topo, self.proxy, 80)
                 time.sleep(0.2)
                 self.assertEqual(wl.private_dirty_kb(relay, "[heap]"), 0,
                                  "served" if exchange else "idle")
@@ -157,8 +152,8 @@ class TestTcp(wl.TopologyCase):
         # shared memory are below the program, which starts at 0x440000.
         sock = self.topo.connect(80)
         try:
-            relay = self.relay_of_open_connection(sock)
-            regions = {region for region in wl.mapping_regions(relay, 2 << 20)}
+            relay = wl.relay_of(self.topo, self.proxy, 80)
+            regions = wl.mapping_regions(relay, 2 << 20)
             self.assertEqual(len(regions), 1, "2 MB regions: %s" % sorted(map(hex, regions)))
         finally:
             sock.close()
@@ -220,16 +215,13 @@ class TestDnsChange(wl.TopologyCase):
         # set-up (nsswitch.conf, host.conf, resolv.conf read, no nscd) and
         # did not do it again each (target_warm_resolver).
         proxy = self.topo.start_proxy(TARGET="target.test", PORT="80")
-        listener = wl.listener_of(self.topo, proxy, 80)
         sock = self.topo.connect(80)
         try:
-            relay = wl.wait_until(lambda: self.topo.children(listener), what="a relay")[0]
+            relay = wl.relay_of(self.topo, proxy, 80)
             wl.wait_until(lambda: wl.established(self.topo, self.topo.outside, 80) > 0,
                           what="the relay's upstream connection")
-            with open("/proc/%d/io" % relay) as f:
-                read = int(re.search(r"^rchar: (\d+)", f.read(), re.M).group(1))
-            hosts = os.path.getsize("/etc/netns/%s/hosts" % self.topo.proxy)
-            self.assertEqual(read, hosts, "bytes the relay read before its client spoke")
+            self.assertEqual(wl.bytes_read(relay), self.topo.hosts_file_size(),
+                             "bytes the relay read before its client spoke")
         finally:
             sock.close()
 

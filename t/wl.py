@@ -107,10 +107,17 @@ def private_dirty_kb(pid, name):
     with open("/proc/%d/smaps" % pid) as f:
         for line in f:
             if re.match(r"^[0-9a-f]+-[0-9a-f]+ ", line):
-                current = line.split()[-1] if len(line.split()) > 5 else ""
+                fields = line.split()
+                current = fields[5] if len(fields) > 5 else ""
             elif line.startswith("Private_Dirty:") and current == name:
                 total += int(line.split()[1])
     return total
+
+
+def bytes_read(pid):
+    """rchar of /proc/PID/io: the bytes pid read with read(2) and its kin (not recv)."""
+    with open("/proc/%d/io" % pid) as f:
+        return int(re.search(r"^rchar: (\d+)", f.read(), re.M).group(1))
 
 
 def mapping_regions(pid, size):
@@ -345,6 +352,10 @@ class Topology:
         with Netns(ns):
             return socket.socket(family, kind)
 
+    def hosts_file_size(self):
+        """The size of the proxy's /etc/hosts (what a lookup through libc reads)."""
+        return os.path.getsize("/etc/netns/%s/hosts" % self.proxy)
+
     def children(self, pid):
         """PIDs whose parent is pid."""
         kids = []
@@ -532,6 +543,12 @@ def listener_of(topo, proxy, port):
                 return pid
         return None
     return wait_until(find, what="the listener of port %d" % port)
+
+
+def relay_of(topo, proxy, port):
+    """A child of the port's listener (a relay, or a UDP session), waited for."""
+    listener = listener_of(topo, proxy, port)
+    return wait_until(lambda: topo.children(listener), what="a child of port %d" % port)[0]
 
 
 def established(topo, ns, port):
